@@ -1,0 +1,70 @@
+"""Bearer JWT authentication (contract §2): HS256 only, `exp` and `sub` required."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import jwt
+from flask import g, request
+
+from api.errors import ApiError
+from config import get_settings
+
+USER_ID_PATTERN = re.compile(r"[1-9][0-9]{0,17}")  # fits a BIGINT
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="headshots"'}
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: int
+    email: str | None
+    is_admin: bool
+
+
+def _unauthorized(message: str) -> ApiError:
+    return ApiError(401, "unauthorized", message, CHALLENGE)
+
+
+def principal_from_header(header: str | None) -> Principal:
+    if not header:
+        raise _unauthorized("missing Authorization: Bearer token")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized("the Authorization header must be 'Bearer <token>'")
+    try:
+        claims = jwt.decode(
+            token.strip(),
+            get_settings().jwt_secret,
+            algorithms=["HS256"],  # never "none", never an algorithm the token picks
+            options={"require": ["exp", "sub"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise _unauthorized("the token has expired") from None
+    except jwt.InvalidTokenError:
+        raise _unauthorized("the token is invalid") from None
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not USER_ID_PATTERN.fullmatch(subject):
+        raise _unauthorized("the token's sub must be a user id as a decimal string")
+    email = claims.get("email")
+    return Principal(
+        user_id=int(subject),
+        email=email if isinstance(email, str) and len(email) <= 320 else None,
+        is_admin=claims.get("role") == "admin",
+    )
+
+
+def authenticate() -> None:
+    """`before_request` hook of every /api blueprint."""
+    g.principal = principal_from_header(request.headers.get("Authorization"))
+
+
+def require_admin() -> None:
+    authenticate()
+    if not current_principal().is_admin:
+        raise ApiError(403, "forbidden", "this route is for operators")
+
+
+def current_principal() -> Principal:
+    principal: Principal = g.principal
+    return principal

@@ -1,0 +1,97 @@
+"""Headshot routes (contract §6): styles, generate, status, history."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, url_for
+
+from api.auth import authenticate, current_principal
+from api.parsing import json_body, query_args
+from api.schemas import GenerateRequest, HistoryQuery, encode_cursor
+from api.serializers import headshot_json, status_json, style_json
+from models.db import unit_of_work
+from models.generations import StatusSnapshot, delete_generation, get_generation, list_generations
+from models.styles import list_styles
+from workers.media import get_signer, get_storage
+from workers.redis_connection import get_redis
+from workers.status_cache import StatusCache
+from workers.submission import submit_generation
+
+headshots = Blueprint("headshots", __name__, url_prefix="/api/headshots")
+headshots.before_request(authenticate)
+
+
+@headshots.get("/styles")
+def styles() -> Response:
+    with unit_of_work() as db_session:
+        return jsonify({"data": [style_json(style) for style in list_styles(db_session)]})
+
+
+@headshots.post("/generate")
+def generate() -> tuple[Response, int, dict[str, str]]:
+    body = json_body(GenerateRequest)
+    principal = current_principal()
+    generation = submit_generation(
+        user_id=principal.user_id, email=principal.email, image_url=body.imageUrl,
+        style_id=body.style, aspect_ratio=body.aspectRatio,
+    )
+    location = url_for("headshots.status", generation_id=generation.id)
+    return jsonify(headshot_json(generation, get_signer())), 202, {"Location": location}
+
+
+@headshots.get("/status/<id:generation_id>")
+def status(generation_id: int) -> Response:
+    """What the app polls every second or two: served from Redis while the job is known."""
+    user_id = current_principal().user_id
+    cache = StatusCache(get_redis())
+    cached = cache.read(generation_id)
+    snapshot = cached.snapshot
+    if snapshot is None:
+        with unit_of_work() as db_session:
+            generation = get_generation(db_session, user_id=user_id, generation_id=generation_id)
+            snapshot = StatusSnapshot.of(generation)
+        cache.publish(snapshot)
+    elif snapshot.user_id != user_id:
+        with unit_of_work() as db_session:  # the same 404 as for a missing job, same path
+            get_generation(db_session, user_id=user_id, generation_id=generation_id)
+    return jsonify(status_json(snapshot, cached, get_signer()))
+
+
+@headshots.get("/history")
+def history() -> Response:
+    query = query_args(HistoryQuery)
+    with unit_of_work() as db_session:
+        page = list_generations(
+            db_session, user_id=current_principal().user_id, limit=query.limit + 1,
+            before_id=query.before_id, status=query.status, style=query.style,
+            favorite=query.favorite,
+        )
+        signer = get_signer()
+        more = len(page) > query.limit
+        page = page[: query.limit]
+        return jsonify({
+            "data": [headshot_json(generation, signer) for generation in page],
+            "nextCursor": encode_cursor(page[-1].id) if more else None,
+        })
+
+
+@headshots.get("/history/<id:generation_id>")
+def history_item(generation_id: int) -> Response:
+    with unit_of_work() as db_session:
+        generation = get_generation(
+            db_session, user_id=current_principal().user_id, generation_id=generation_id
+        )
+        return jsonify(headshot_json(generation, get_signer()))
+
+
+@headshots.delete("/history/<id:generation_id>")
+def delete(generation_id: int) -> tuple[str, int]:
+    with unit_of_work() as db_session:
+        keys = delete_generation(
+            db_session, user_id=current_principal().user_id, generation_id=generation_id
+        )
+        db_session.commit()
+    StatusCache(get_redis()).forget(generation_id)
+    storage = get_storage()
+    for key in keys:
+        storage.delete(key)
+    return "", 204

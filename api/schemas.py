@@ -1,0 +1,81 @@
+"""Request models: every query string and body is parsed here before a route uses it."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from models.credits import EntryType
+from models.generations import ASPECT_RATIOS, GenerationStatus
+
+AspectRatio = Literal["1:1", "4:5", "2:3", "3:4", "9:16"]
+assert set(AspectRatio.__args__) == set(ASPECT_RATIOS)  # type: ignore[attr-defined]
+
+StyleId = Annotated[str, StringConstraints(min_length=1, max_length=50)]
+MAX_PAGE = 100
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, frozen=True)
+
+
+class GenerateRequest(Request):
+    imageUrl: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+    style: StyleId
+    aspectRatio: AspectRatio = "1:1"
+
+
+class GrantCreditsRequest(Request):
+    amount: int = Field(gt=0, le=1_000_000)
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _whole_number(cls, value: object) -> object:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError("must be a whole number")
+        return value
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, _, number = text.partition(":")
+        if prefix != "id" or not number.isdigit() or len(number) > 18:
+            raise ValueError
+        return int(number)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValueError("not a cursor this service issued") from None
+
+
+class PageQuery(Request):
+    limit: int = Field(default=20, ge=1, le=MAX_PAGE)
+    cursor: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+    @field_validator("cursor")
+    @classmethod
+    def _known_cursor(cls, value: str | None) -> str | None:
+        if value:
+            decode_cursor(value)
+        return value or None
+
+    @property
+    def before_id(self) -> int | None:
+        return decode_cursor(self.cursor) if self.cursor else None
+
+
+class HistoryQuery(PageQuery):
+    status: GenerationStatus | None = None
+    style: StyleId | None = None
+    favorite: bool | None = None
+
+
+class CreditHistoryQuery(PageQuery):
+    type: EntryType | None = None

@@ -1,0 +1,28 @@
+"""`POST /api/uploads` (contract §5): a selfie in, a signed URL of its clean copy out."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from api.auth import authenticate, current_principal
+from api.errors import ApiError
+from api.serializers import upload_json
+from config import get_settings
+from workers.media import get_signer
+from workers.submission import accept_upload
+
+uploads = Blueprint("uploads", __name__, url_prefix="/api/uploads")
+uploads.before_request(authenticate)
+
+
+@uploads.post("")
+def create() -> tuple[Response, int]:
+    file = request.files.get("image")
+    if file is None:
+        raise ApiError(400, "invalid_request", "image: a multipart file field named 'image' "
+                       "is required")
+    limit = get_settings().upload_max_bytes
+    raw = file.stream.read(limit + 1)  # one byte over is enough to know it is too large
+    principal = current_principal()
+    upload = accept_upload(user_id=principal.user_id, email=principal.email, raw=raw)
+    return jsonify(upload_json(upload, get_signer())), 201

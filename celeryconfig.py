@@ -1,0 +1,48 @@
+"""Celery configuration (read by `workers.celery_app`).
+
+Reliability first: a job's message is acknowledged only after the task has run, and a worker
+that dies mid-task hands the message back, because the generation task is idempotent
+(it claims its row with a conditional UPDATE before doing anything).
+"""
+
+from config import get_settings
+
+_settings = get_settings()
+
+broker_url = _settings.redis_url
+broker_connection_retry_on_startup = True
+broker_transport_options = {
+    # An unacknowledged message returns to the queue after this long; longer than the
+    # longest retry countdown so a delayed retry is not delivered twice.
+    "visibility_timeout": 900,
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+}
+# The API must answer 503 quickly when Redis is down, not hang on publish retries.
+task_publish_retry_policy = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+
+task_ignore_result = True
+result_backend = None
+
+task_acks_late = True
+task_reject_on_worker_lost = True
+worker_prefetch_multiplier = 1
+
+task_default_queue = "headshots"
+task_routes = {
+    "headshots.*": {"queue": "headshots"},
+    "maintenance.*": {"queue": "maintenance"},
+}
+
+# Flower shows every task with its arguments (the headshot id).
+worker_send_task_events = True
+task_send_sent_event = True
+
+timezone = "UTC"
+enable_utc = True
+beat_schedule: dict[str, dict[str, object]] = {}

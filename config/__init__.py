@@ -1,0 +1,89 @@
+"""Typed settings, parsed once from the environment (contract §1).
+
+A `.env` file in the working directory may supply development defaults; real environment
+variables always win.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import warnings
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "dev-only-insecure-jwt-secret"
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+log = logging.getLogger(__name__)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str = "postgresql+psycopg2://postgres:postgres@127.0.0.1:5432/headshots"
+    redis_url: str = "redis://localhost:6379/0"
+    jwt_secret: str = DEV_JWT_SECRET
+    getimg_api_url: str = "https://api.getimg.ai"
+    getimg_api_key: str | None = None
+    media_root: Path = Path("./var/media")
+    port: int = 8000
+    public_base_url: str = ""
+    original_retention_minutes: int = Field(default=30, ge=1)
+    flower_basic_auth: str | None = None
+
+    # Beyond the contract's list: tuning knobs with safe defaults.
+    media_url_ttl_seconds: int = Field(default=3600, ge=60)
+    getimg_connect_timeout_seconds: float = 5.0
+    getimg_timeout_seconds: float = 120.0
+    getimg_max_attempts: int = Field(default=4, ge=1)
+    getimg_retry_base_seconds: float = 2.0
+    getimg_retry_max_seconds: float = 60.0
+    # What a GetImg call usually takes: drives the progress shown while we wait on it.
+    getimg_expected_seconds: float = Field(default=20.0, gt=0)
+    job_queue_timeout_seconds: int = 600
+    job_processing_timeout_seconds: int = 300
+    worker_concurrency: int = 16
+    upload_max_bytes: int = 10 * 1024 * 1024
+    # Extra bases whose signed media URLs `generate` accepts (an operator allow-list).
+    allowed_image_bases: list[str] = []
+
+    @model_validator(mode="after")
+    def _derive_defaults(self) -> Settings:
+        if not self.public_base_url:
+            self.public_base_url = f"http://localhost:{self.port}"
+        self.public_base_url = self.public_base_url.rstrip("/")
+        if self.jwt_secret == DEV_JWT_SECRET:
+            warnings.warn(
+                "JWT_SECRET is not set: using the development-only default. "
+                "Never run production like this.",
+                stacklevel=2,
+            )
+        return self
+
+    @property
+    def media_signing_key(self) -> bytes:
+        # A key of its own, derived so that a media signature can never pass as a JWT one.
+        return hashlib.sha256(b"headshots-media-url:" + self.jwt_secret.encode()).digest()
+
+    @property
+    def getimg_is_local_fake(self) -> bool:
+        return (urlsplit(self.getimg_api_url).hostname or "") in LOCAL_HOSTS
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        # Accept Heroku-style postgres:// URLs as well as SQLAlchemy ones.
+        url = self.database_url
+        for prefix in ("postgres://", "postgresql://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg2://" + url[len(prefix) :]
+        return url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

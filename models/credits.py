@@ -1,0 +1,172 @@
+"""The credit ledger: every movement of credits is a row, and `users.credits` is its running sum.
+
+All balance changes go through `_move`, a single conditional UPDATE that can never take a balance
+below zero (two racing charges cannot both pass the check) followed by the ledger row carrying the
+resulting balance, in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from models.base import Base
+from models.errors import InsufficientCredits, NotFound
+from models.users import User
+
+
+class EntryType(enum.StrEnum):
+    HEADSHOT = "headshot"  # a charge for one generation
+    REFUND = "refund"
+    GRANT = "grant"
+
+
+class CreditEntry(Base):
+    __tablename__ = "credit_histories"
+    __table_args__ = (
+        Index("ix_credit_histories_user_id_id", "user_id", text("id DESC")),
+        # One charge and one refund per generation per round (a user retry opens a new round):
+        # the database itself refuses a double charge or double refund.
+        Index(
+            "uq_credit_histories_generation_round",
+            "generation_id",
+            "type",
+            "generation_round",
+            unique=True,
+            postgresql_where=text("generation_id IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=False)
+    generation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("headshot_generations.id"), index=True
+    )
+    generation_round: Mapped[int | None] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(20))
+    amount: Mapped[int] = mapped_column(Integer)
+    balance_after: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+def _move(
+    db_session: Session,
+    *,
+    user_id: int,
+    amount: int,
+    entry_type: EntryType,
+    description: str,
+    generation_id: int | None = None,
+    generation_round: int | None = None,
+) -> CreditEntry:
+    spent_delta = {EntryType.HEADSHOT: -amount, EntryType.REFUND: -amount}.get(entry_type, 0)
+    balance = db_session.execute(
+        update(User)
+        .where(User.id == user_id, User.credits + amount >= 0)
+        .values(
+            credits=User.credits + amount,
+            total_credits_spent=User.total_credits_spent + spent_delta,
+        )
+        .returning(User.credits)
+    ).scalar_one_or_none()
+    if balance is None:
+        if db_session.get(User, user_id) is None:
+            raise NotFound(f"user {user_id} not found")
+        raise InsufficientCredits(f"this needs {-amount} credits; the balance is too low")
+    entry = CreditEntry(
+        user_id=user_id,
+        generation_id=generation_id,
+        generation_round=generation_round,
+        type=entry_type.value,
+        amount=amount,
+        balance_after=balance,
+        description=description,
+    )
+    db_session.add(entry)
+    db_session.flush()
+    return entry
+
+
+def charge_for_generation(
+    db_session: Session, *, user_id: int, cost: int, generation_id: int, generation_round: int,
+    description: str,
+) -> CreditEntry:
+    return _move(
+        db_session,
+        user_id=user_id,
+        amount=-cost,
+        entry_type=EntryType.HEADSHOT,
+        description=description,
+        generation_id=generation_id,
+        generation_round=generation_round,
+    )
+
+
+def refund_generation(
+    db_session: Session, *, user_id: int, cost: int, generation_id: int, generation_round: int,
+    description: str,
+) -> CreditEntry:
+    return _move(
+        db_session,
+        user_id=user_id,
+        amount=cost,
+        entry_type=EntryType.REFUND,
+        description=description,
+        generation_id=generation_id,
+        generation_round=generation_round,
+    )
+
+
+def grant_credits(db_session: Session, *, user_id: int, amount: int, reason: str) -> CreditEntry:
+    return _move(
+        db_session, user_id=user_id, amount=amount, entry_type=EntryType.GRANT, description=reason
+    )
+
+
+def list_entries(
+    db_session: Session,
+    *,
+    user_id: int,
+    entry_type: EntryType | None,
+    limit: int,
+    before_id: int | None,
+) -> list[CreditEntry]:
+    query = select(CreditEntry).where(CreditEntry.user_id == user_id)
+    if entry_type is not None:
+        query = query.where(CreditEntry.type == entry_type.value)
+    if before_id is not None:
+        query = query.where(CreditEntry.id < before_id)
+    return list(db_session.scalars(query.order_by(CreditEntry.id.desc()).limit(limit)))
+
+
+def ledger_mismatches(db_session: Session) -> list[tuple[int, int, int]]:
+    """Users whose balance differs from the sum of their ledger: (user_id, credits, ledger_sum).
+
+    The invariant every credit-touching test asserts; an operator can run it too.
+    """
+    ledger_sum = (
+        select(CreditEntry.user_id, func.sum(CreditEntry.amount).label("total"))
+        .group_by(CreditEntry.user_id)
+        .subquery()
+    )
+    rows = db_session.execute(
+        select(User.id, User.credits, func.coalesce(ledger_sum.c.total, 0))
+        .outerjoin(ledger_sum, ledger_sum.c.user_id == User.id)
+        .where(User.credits != func.coalesce(ledger_sum.c.total, 0))
+    ).all()
+    return [(int(r[0]), int(r[1]), int(r[2])) for r in rows]

@@ -1,0 +1,74 @@
+"""Uploaded originals: owned by one user, deleted after the retention period."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, func, select
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from config import get_settings
+from models.base import Base, utcnow
+from models.errors import InvalidRequest
+
+
+class Upload(Base):
+    __tablename__ = "uploads"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    storage_key: Mapped[str] = mapped_column(String(200), unique=True)
+    content_type: Mapped[str] = mapped_column(String(50))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def available(self) -> bool:
+        return self.deleted_at is None and self.expires_at > utcnow()
+
+
+def record_upload(
+    db_session: Session,
+    *,
+    user_id: int,
+    storage_key: str,
+    content_type: str,
+    size_bytes: int,
+    width: int,
+    height: int,
+) -> Upload:
+    retention = timedelta(minutes=get_settings().original_retention_minutes)
+    upload = Upload(
+        user_id=user_id,
+        storage_key=storage_key,
+        content_type=content_type,
+        size_bytes=size_bytes,
+        width=width,
+        height=height,
+        expires_at=utcnow() + retention,
+    )
+    db_session.add(upload)
+    db_session.flush()
+    return upload
+
+
+def find_usable_upload(db_session: Session, *, user_id: int, storage_key: str) -> Upload:
+    """The caller's own, still-present original behind `storage_key`, or a 400-class error."""
+    upload = db_session.execute(
+        select(Upload).where(Upload.storage_key == storage_key, Upload.user_id == user_id)
+    ).scalar_one_or_none()
+    if upload is None:
+        raise InvalidRequest(
+            "imageUrl: not an image uploaded by this user", code="invalid_image_url"
+        )
+    if not upload.available:
+        raise InvalidRequest(
+            "imageUrl: the original has expired; upload it again", code="original_expired"
+        )
+    return upload

@@ -1,0 +1,209 @@
+"""The test stack: a database of this run's own, a Redis of its own, the fake GetImg, and on
+demand a real Celery worker and a real gunicorn server.
+
+The environment is set in `pytest_configure`, before any test module is imported, so the
+service's settings (read once) point at this run's services.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jwt
+import psycopg2
+import pytest
+import requests
+from psycopg2 import sql
+
+from tests.getimg_fake_server import FakeGetImg, start_fake_getimg
+from tests.processes import (
+    REPO_ROOT,
+    Service,
+    free_port,
+    redis_service,
+    wait_until,
+    web_service,
+    worker_service,
+)
+
+TEST_JWT_SECRET = "test-secret-" + uuid.uuid4().hex
+ADMIN_URL = os.environ.get(
+    "TEST_DATABASE_ADMIN_URL", "postgresql://postgres:postgres@127.0.0.1:5432/postgres"
+)
+PORTS: dict[str, int] = {}
+RUN_DIR = Path(tempfile.mkdtemp(prefix="headshots-test-"))
+DB_NAME = f"headshots_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    PORTS.update(redis=free_port(), getimg=free_port(), web=free_port())
+    os.environ.update(
+        DATABASE_URL=ADMIN_URL.rsplit("/", 1)[0] + "/" + DB_NAME,
+        REDIS_URL=f"redis://127.0.0.1:{PORTS['redis']}/0",
+        JWT_SECRET=TEST_JWT_SECRET,
+        GETIMG_API_URL=f"http://127.0.0.1:{PORTS['getimg']}",
+        GETIMG_API_KEY="sk_test_key",
+        MEDIA_ROOT=str(RUN_DIR / "media"),
+        PUBLIC_BASE_URL=f"http://127.0.0.1:{PORTS['web']}",
+        GETIMG_TIMEOUT_SECONDS="10",
+        GETIMG_RETRY_BASE_SECONDS="0.2",
+        GETIMG_RETRY_MAX_SECONDS="1",
+        GETIMG_MAX_ATTEMPTS="3",
+        GETIMG_EXPECTED_SECONDS="2",
+    )
+
+
+# ---- services ---------------------------------------------------------------------------------
+
+
+def _admin_execute(statement: sql.Composable) -> None:
+    connection = psycopg2.connect(ADMIN_URL)
+    connection.autocommit = True  # CREATE/DROP DATABASE cannot run in a transaction
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(statement)
+    finally:
+        connection.close()
+
+
+@pytest.fixture(scope="session")
+def database() -> Iterator[str]:
+    """This run's own database, migrated with the project's Alembic chain, dropped at the end."""
+    from alembic import command
+    from alembic.config import Config
+
+    _admin_execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB_NAME)))
+    command.upgrade(Config(str(REPO_ROOT / "alembic.ini")), "head")
+    yield os.environ["DATABASE_URL"]
+    from models.db import get_engine
+
+    get_engine().dispose()
+    _admin_execute(
+        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB_NAME))
+    )
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[Service]:
+    from redis import Redis
+
+    service = redis_service(PORTS["redis"], RUN_DIR).start()
+    client = Redis(port=PORTS["redis"])
+    wait_until(client.ping, timeout=10, message="redis")
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def getimg() -> Iterator[FakeGetImg]:
+    fake = start_fake_getimg(PORTS["getimg"])
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake_getimg(getimg: FakeGetImg) -> Iterator[FakeGetImg]:
+    """The fake GetImg, back to its start-up behaviour after the test."""
+    getimg.reset()
+    yield getimg
+    getimg.reset()
+
+
+@pytest.fixture(scope="session")
+def stack(database: str, redis_server: Service, getimg: FakeGetImg) -> dict[str, int]:
+    """Database + Redis + fake GetImg: enough for in-process API and domain tests."""
+    return PORTS
+
+
+def _worker_ready(service: Service) -> bool:
+    if not service.running:
+        raise RuntimeError(f"{service.name} exited:\n{service.log_tail()}")
+    return " ready." in service.log_tail(20000)
+
+
+def start_worker(name: str = "worker", concurrency: int = 4) -> Service:
+    service = worker_service(name, RUN_DIR, concurrency=concurrency).start()
+    wait_until(lambda: _worker_ready(service), timeout=30, message=f"{name} to be ready")
+    return service
+
+
+@pytest.fixture(scope="session")
+def worker(stack: dict[str, int]) -> Iterator[Service]:
+    """A real Celery worker subprocess consuming this run's Redis."""
+    service = start_worker()
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def web(stack: dict[str, int]) -> Iterator[str]:
+    """The real `web` process (gunicorn) on a free port; yields its base URL."""
+    service = web_service(PORTS["web"], RUN_DIR).start()
+    base = os.environ["PUBLIC_BASE_URL"]
+
+    def answering() -> bool:
+        if not service.running:
+            raise RuntimeError(f"web exited:\n{service.log_tail()}")
+        return requests.get(base + "/healthz", timeout=1).status_code == 200
+
+    wait_until(answering, timeout=30, message="web to answer")
+    yield base
+    service.stop()
+
+
+# ---- the Flask app in-process -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def app(stack: dict[str, int]) -> Any:
+    from api import create_app
+
+    return create_app()
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+# ---- users, tokens and the money invariant ---------------------------------------------------
+
+
+def make_token(user_id: int | str, *, role: str | None = None, expires_in: int = 3600,
+               secret: str = TEST_JWT_SECRET, **claims: Any) -> str:
+    payload: dict[str, Any] = {"sub": str(user_id), "exp": int(time.time()) + expires_in, **claims}
+    if role:
+        payload["role"] = role
+    return jwt.encode(payload, secret, algorithm="HS256")
+
+
+def auth(user_id: int | str, **kwargs: Any) -> dict[str, str]:
+    return {"Authorization": f"Bearer {make_token(user_id, **kwargs)}"}
+
+
+ADMIN = auth(1, role="admin")
+
+
+def new_user_id() -> int:
+    return int(uuid.uuid4().int % 10**15) + 1000
+
+
+@pytest.fixture
+def ledger_invariant(stack: dict[str, int]) -> Iterator[None]:
+    """Asserts after the test that every balance equals the sum of its ledger and is >= 0."""
+    yield
+    assert_ledger_consistent()
+
+
+def assert_ledger_consistent() -> None:
+    from models.credits import ledger_mismatches
+    from models.db import unit_of_work
+
+    with unit_of_work() as db_session:
+        assert ledger_mismatches(db_session) == []

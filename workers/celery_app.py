@@ -1,0 +1,20 @@
+"""The one Celery app: `celery -A workers.celery_app worker|beat|flower`."""
+
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_init
+
+from config import get_settings
+
+celery_app = Celery("headshots", include=["workers.generate_task"])
+celery_app.config_from_object("celeryconfig")
+
+
+@worker_init.connect
+def _refuse_to_run_without_getimg_key(**_: Any) -> None:
+    settings = get_settings()
+    if not settings.getimg_api_key and not settings.getimg_is_local_fake:
+        raise RuntimeError(
+            "GETIMG_API_KEY is not set and GETIMG_API_URL is not a local fake: refusing to start"
+        )

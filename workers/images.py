@@ -1,0 +1,293 @@
+"""Upload sanitising and the few image operations the service needs (Pillow).
+
+Everything here treats its input as hostile: the format is decided by content (magic bytes
+plus Pillow restricted to that one format), declared dimensions are checked before any pixel
+is decoded, and uploads are re-encoded from pixels so no metadata (EXIF, GPS, XMP, ICC,
+comments, PNG text chunks) survives.
+"""
+
+from __future__ import annotations
+
+import base64
+import warnings
+from dataclasses import dataclass
+from io import BytesIO
+from typing import Literal
+
+from PIL import ExifTags, Image, ImageCms, ImageFile, ImageOps
+
+# A truncated upload must be refused, never padded with grey. This is Pillow's default; set it
+# explicitly so the intent is visible, and `_decode` refuses to run if anything re-enables it.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+ImageRejectionCode = Literal["unsupported_media_type", "image_too_large", "invalid_image"]
+
+_STATUS_BY_CODE: dict[str, int] = {
+    "unsupported_media_type": 415,
+    "image_too_large": 413,
+    "invalid_image": 400,
+}
+
+MIN_SIDE = 64
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+DEFAULT_MAX_PIXELS = 40_000_000
+# Generators return bigger files than phones upload (lossless PNG at 2048 px and more).
+RESULT_MAX_BYTES = 32 * 1024 * 1024
+
+JPEG_QUALITY = 90
+WEBP_QUALITY = 90
+THUMBNAIL_QUALITY = 85
+
+SUPPORTED_TYPES_TEXT = "JPEG, PNG or WebP"
+
+
+class ImageRejected(Exception):
+    """An image the service will not accept; `code` and `status` map onto the error response."""
+
+    def __init__(self, code: ImageRejectionCode, message: str) -> None:
+        super().__init__(message)
+        self.code: ImageRejectionCode = code
+        self.status: int = _STATUS_BY_CODE[code]
+        self.message = message
+
+
+@dataclass(frozen=True)
+class SanitizedImage:
+    data: bytes
+    content_type: str
+    extension: str  # without the dot, as used in storage keys: jpg | png | webp
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class _Format:
+    pillow_names: tuple[str, ...]  # what Pillow may report after opening this container
+    content_type: str
+    extension: str
+
+
+_JPEG = _Format(("JPEG", "MPO"), "image/jpeg", "jpg")  # MPO: phone JPEGs with a depth map
+_PNG = _Format(("PNG",), "image/png", "png")
+_WEBP = _Format(("WEBP",), "image/webp", "webp")
+
+_FORMAT_BY_CONTENT_TYPE = {f.content_type: f for f in (_JPEG, _PNG, _WEBP)}
+
+# Formats people commonly try, so the 415 message can say what was sent.
+_KNOWN_UNSUPPORTED: tuple[tuple[bytes, str], ...] = (
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"%PDF", "PDF"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"<?xml", "XML/SVG"),
+    (b"<svg", "SVG"),
+)
+
+
+def _sniff(raw: bytes) -> _Format:
+    """Decide the container from the leading bytes; refuse anything but JPEG, PNG and WebP."""
+    if raw.startswith(b"\xff\xd8\xff"):
+        return _JPEG
+    if raw.startswith(b"\x89PNG\r\n\x1a\n"):
+        return _PNG
+    if len(raw) >= 12 and raw[:4] == b"RIFF" and raw[8:12] == b"WEBP":
+        return _WEBP
+    head = raw[:64].lstrip()
+    fallback = "HEIC/AVIF" if raw[4:8] == b"ftyp" else "unrecognised content"
+    name = next((name for magic, name in _KNOWN_UNSUPPORTED if head.startswith(magic)), fallback)
+    raise ImageRejected(
+        "unsupported_media_type",
+        f"Unsupported image type ({name}): upload a {SUPPORTED_TYPES_TEXT} image.",
+    )
+
+
+def _open_checked(raw: bytes, *, max_bytes: int, max_pixels: int) -> tuple[Image.Image, _Format]:
+    """Open (header only) and check size, format and declared dimensions. No pixels decoded."""
+    if not isinstance(raw, bytes | bytearray | memoryview):
+        raise TypeError("image data must be bytes")
+    raw = bytes(raw)
+    if not raw:
+        raise ImageRejected("invalid_image", "The image is empty.")
+    if len(raw) > max_bytes:
+        raise ImageRejected(
+            "image_too_large",
+            f"The image is {len(raw)} bytes; the limit is {max_bytes} bytes "
+            f"({max_bytes / (1024 * 1024):.0f} MiB).",
+        )
+    fmt = _sniff(raw)
+    # Pillow warns (rather than raises) between MAX_IMAGE_PIXELS and twice that; both are bombs.
+    # catch_warnings touches process-wide state, which is fine for gunicorn sync workers and
+    # Celery prefork children (one request/task per process at a time).
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(BytesIO(raw), formats=[fmt.pillow_names[0]])
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise _too_many_pixels(None, max_pixels) from exc
+        except Exception as exc:  # any parser failure on hostile input is bad input, not a 500
+            raise ImageRejected(
+                "invalid_image", f"The file looks like {fmt.pillow_names[0]} but is corrupt."
+            ) from exc
+    if image.format not in fmt.pillow_names:
+        raise ImageRejected(
+            "unsupported_media_type",
+            f"Unsupported image type: upload a {SUPPORTED_TYPES_TEXT} image.",
+        )
+    width, height = image.size
+    if width <= 0 or height <= 0:
+        raise ImageRejected("invalid_image", "The image has no pixels.")
+    if width * height > max_pixels:
+        raise _too_many_pixels((width, height), max_pixels)
+    return image, fmt
+
+
+def _too_many_pixels(size: tuple[int, int] | None, max_pixels: int) -> ImageRejected:
+    declared = f" ({size[0]}x{size[1]})" if size else ""
+    return ImageRejected(
+        "image_too_large",
+        f"The image dimensions{declared} exceed the limit of {max_pixels} pixels.",
+    )
+
+
+def _decode(image: Image.Image) -> None:
+    """Decode the (first frame's) pixels; truncated or corrupt data is an invalid image."""
+    if ImageFile.LOAD_TRUNCATED_IMAGES:
+        raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES must stay disabled")
+    try:
+        image.load()
+    except MemoryError as exc:
+        raise ImageRejected("image_too_large", "The image is too large to process.") from exc
+    except Exception as exc:  # truncated streams raise OSError; other codecs, other types
+        raise ImageRejected("invalid_image", "The image data is truncated or corrupt.") from exc
+
+
+def _apply_orientation(image: Image.Image) -> Image.Image:
+    """Rotate/flip as the EXIF orientation says. Unreadable EXIF is treated as no orientation."""
+    try:
+        orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+        if orientation not in range(2, 9):
+            return image
+        transposed = ImageOps.exif_transpose(image)
+    except Exception:  # malformed EXIF: it is stripped anyway, keep the pixels as stored
+        return image
+    return transposed if transposed is not None else image
+
+
+_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+def _to_srgb(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
+    """Bake an embedded colour profile (Display P3, CMYK) into sRGB pixels before dropping it."""
+    if not icc_profile or image.mode not in ("RGB", "RGBA", "CMYK"):
+        return image
+    try:
+        source = ImageCms.ImageCmsProfile(BytesIO(icc_profile))
+        output_mode = "RGBA" if image.mode == "RGBA" else "RGB"
+        converted = ImageCms.profileToProfile(image, source, _SRGB, outputMode=output_mode)
+    except Exception:  # a broken or mismatched profile: fall back to the raw values
+        return image
+    return converted if converted is not None else image
+
+
+def _has_alpha(image: Image.Image) -> bool:
+    return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+
+
+def _to_8bit_gray(image: Image.Image) -> Image.Image:
+    # Pillow's I;16 -> L conversion clips at 255 instead of scaling; scale 0..65535 to 0..255.
+    return image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
+
+
+def _normalise_mode(image: Image.Image, *, keep_alpha: bool) -> Image.Image:
+    """Return a new RGB (or RGBA when `keep_alpha` and the image has transparency) image."""
+    if image.mode.startswith("I"):
+        image = _to_8bit_gray(image)
+    if _has_alpha(image):
+        rgba = image.convert("RGBA")
+        if keep_alpha:
+            return rgba
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return image.convert("RGB")
+
+
+def _encode(image: Image.Image, fmt: _Format, *, quality: int = JPEG_QUALITY) -> bytes:
+    # Encoders fall back to image.info for the ICC profile, comments and transparency; clear it
+    # so only pixels are written.
+    image.info = {}
+    buffer = BytesIO()
+    if fmt is _JPEG:
+        image.save(buffer, "JPEG", quality=quality, optimize=True)
+    elif fmt is _PNG:
+        image.save(buffer, "PNG", compress_level=6)
+    else:
+        image.save(buffer, "WEBP", quality=WEBP_QUALITY, method=4)
+    return buffer.getvalue()
+
+
+def sanitize_upload(
+    raw: bytes,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> SanitizedImage:
+    """Validate an uploaded selfie and re-encode it upright and without metadata.
+
+    JPEG stays JPEG, PNG stays PNG, WebP stays WebP. Animated PNG/WebP and multi-picture JPEG
+    keep their first frame. Raises ImageRejected (415 / 413 / 400).
+    """
+    image, fmt = _open_checked(raw, max_bytes=max_bytes, max_pixels=max_pixels)
+    width, height = image.size
+    if min(width, height) < MIN_SIDE:
+        raise ImageRejected(
+            "invalid_image",
+            f"The image is {width}x{height} pixels; each side must be at least {MIN_SIDE} pixels.",
+        )
+    _decode(image)
+    icc_profile = image.info.get("icc_profile")
+    upright = _apply_orientation(image)
+    colour_managed = _to_srgb(upright, icc_profile if isinstance(icc_profile, bytes) else None)
+    clean = _normalise_mode(colour_managed, keep_alpha=fmt is not _JPEG)
+    data = _encode(clean, fmt)
+    return SanitizedImage(
+        data=data,
+        content_type=fmt.content_type,
+        extension=fmt.extension,
+        width=clean.width,
+        height=clean.height,
+    )
+
+
+def make_thumbnail(data: bytes, *, long_side: int = 320) -> bytes:
+    """A JPEG whose longer side is at most `long_side` pixels (never upscaled)."""
+    if long_side < 1:
+        raise ValueError("long_side must be positive")
+    image, _ = _open_checked(data, max_bytes=RESULT_MAX_BYTES, max_pixels=DEFAULT_MAX_PIXELS)
+    # Let the JPEG decoder downscale by a power of two while decoding (a no-op for PNG/WebP).
+    image.draft(None, (long_side * 2, long_side * 2))
+    _decode(image)
+    upright = _apply_orientation(image)
+    upright.thumbnail((long_side, long_side), Image.Resampling.LANCZOS)
+    return _encode(_normalise_mode(upright, keep_alpha=False), _JPEG, quality=THUMBNAIL_QUALITY)
+
+
+def read_result_image(
+    data: bytes,
+    *,
+    max_bytes: int = RESULT_MAX_BYTES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> tuple[str, int, int]:
+    """Check that generator output is a complete JPEG/PNG/WebP; return (content type, w, h)."""
+    image, fmt = _open_checked(data, max_bytes=max_bytes, max_pixels=max_pixels)
+    _decode(image)
+    return fmt.content_type, image.width, image.height
+
+
+def to_data_url(data: bytes, content_type: str) -> str:
+    """`data:<type>;base64,...` for sending an image inline (e.g. to the generator)."""
+    if content_type not in _FORMAT_BY_CONTENT_TYPE:
+        raise ValueError(f"unsupported content type for a data URL: {content_type!r}")
+    return f"data:{content_type};base64,{base64.b64encode(data).decode('ascii')}"
