@@ -75,6 +75,11 @@ class Settings(BaseSettings):
         return (urlsplit(self.getimg_api_url).hostname or "") in LOCAL_HOSTS
 
     @property
+    def getimg_request_key(self) -> str | None:
+        # The local fake wants some `sk_` key; the real API gets only the configured one.
+        return self.getimg_api_key or ("sk_local_fake" if self.getimg_is_local_fake else None)
+
+    @property
     def sqlalchemy_url(self) -> str:
         # Accept Heroku-style postgres:// URLs as well as SQLAlchemy ones.
         url = self.database_url

@@ -237,6 +237,26 @@ def _transition(db_session: Session, generation_id: int, *conditions: Any, **val
     return db_session.execute(statement).scalar_one_or_none()
 
 
+def _progress_from_now(db_session: Session, generation_id: int, milestone: int) -> Any:
+    """The progress to store with a new milestone: never below what readers show right now.
+
+    Storing a milestone restarts the estimate's clock, so storing less than the estimate
+    shown at this moment would make the bar go back. Locks the row for the transition.
+    """
+    row = db_session.execute(
+        select(HeadshotGeneration.status, HeadshotGeneration.progress,
+               HeadshotGeneration.progress_at)
+        .where(HeadshotGeneration.id == generation_id)
+        .with_for_update()
+    ).one_or_none()
+    shown = (
+        displayed_progress(row.status, row.progress, row.progress_at.timestamp(),
+                           utcnow().timestamp())
+        if row is not None else 0
+    )
+    return func.greatest(HeadshotGeneration.progress, milestone, shown)
+
+
 def _merged_meta(extra: dict[str, Any]) -> Any:
     return HeadshotGeneration.meta.op("||")(literal(extra, JSONB))
 
@@ -259,7 +279,7 @@ def claim_generation(db_session: Session, generation_id: int) -> HeadshotGenerat
         attempts=HeadshotGeneration.attempts + 1,
         started_at=func.coalesce(HeadshotGeneration.started_at, now),
         deadline_at=now + timedelta(seconds=settings.job_processing_timeout_seconds),
-        progress=func.greatest(HeadshotGeneration.progress, PROGRESS_CLAIMED),
+        progress=_progress_from_now(db_session, generation_id, PROGRESS_CLAIMED),
         progress_at=now,
     )
 
@@ -278,7 +298,7 @@ def record_progress(
         db_session,
         generation_id,
         *_held_by(attempt),
-        progress=func.greatest(HeadshotGeneration.progress, progress),
+        progress=_progress_from_now(db_session, generation_id, progress),
         progress_at=utcnow(),
     )
 
@@ -375,18 +395,13 @@ def requeue_generation(
     The progress shown at this moment is stored, so the next attempt's display starts from it
     instead of going back.
     """
-    row = db_session.get(HeadshotGeneration, generation_id)
-    if row is None:
-        return None
-    shown = displayed_progress(row.status, row.progress, row.progress_at.timestamp(),
-                               utcnow().timestamp())
     retry_at = utcnow() + timedelta(seconds=retry_in_seconds)
     return _transition(
         db_session,
         generation_id,
         *_held_by(attempt),
         status=GenerationStatus.QUEUED.value,
-        progress=func.greatest(HeadshotGeneration.progress, shown),
+        progress=_progress_from_now(db_session, generation_id, 0),
         progress_at=utcnow(),
         deadline_at=retry_at + timedelta(seconds=get_settings().job_queue_timeout_seconds),
         meta=_merged_meta({"lastError": {"code": code, "message": message}}),

@@ -92,10 +92,11 @@ def database() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[Service]:
     from redis import Redis
+    from redis.exceptions import RedisError
 
     service = redis_service(PORTS["redis"], RUN_DIR).start()
     client = Redis(port=PORTS["redis"])
-    wait_until(client.ping, timeout=10, message="redis")
+    wait_until(client.ping, timeout=10, message="redis", ignore=(RedisError,))
     yield service
     service.stop()
 
@@ -150,9 +151,10 @@ def web(stack: dict[str, int]) -> Iterator[str]:
     def answering() -> bool:
         if not service.running:
             raise RuntimeError(f"web exited:\n{service.log_tail()}")
-        return requests.get(base + "/healthz", timeout=1).status_code == 200
+        return requests.get(base + "/healthz", timeout=5).status_code == 200
 
-    wait_until(answering, timeout=30, message="web to answer")
+    wait_until(answering, timeout=30, message="web to answer",
+               ignore=(requests.ConnectionError, requests.Timeout))
     yield base
     service.stop()
 

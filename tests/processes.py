@@ -22,13 +22,18 @@ def free_port() -> int:
 
 
 def wait_until(predicate: Callable[[], object], *, timeout: float, interval: float = 0.05,
-               message: str = "condition") -> object:
-    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
+               message: str = "condition",
+               ignore: tuple[type[BaseException], ...] = ()) -> object:
+    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds.
+
+    Exceptions listed in `ignore` count as "not yet" (a service still starting); any other
+    exception, a failed assertion in particular, ends the wait at once.
+    """
     deadline = time.monotonic() + timeout
     while True:
         try:
             result = predicate()
-        except Exception:  # noqa: BLE001 - a service still starting raises all sorts
+        except ignore:
             result = None
         if result:
             return result

@@ -3,7 +3,7 @@
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import celeryd_init
 
 from config import get_settings
 
@@ -11,10 +11,11 @@ celery_app = Celery("headshots", include=["workers.generate_task"])
 celery_app.config_from_object("celeryconfig")
 
 
-@worker_init.connect
+@celeryd_init.connect
 def _refuse_to_run_without_getimg_key(**_: Any) -> None:
     settings = get_settings()
     if not settings.getimg_api_key and not settings.getimg_is_local_fake:
-        raise RuntimeError(
+        # SystemExit, because Celery logs and ignores ordinary exceptions from signal handlers.
+        raise SystemExit(
             "GETIMG_API_KEY is not set and GETIMG_API_URL is not a local fake: refusing to start"
         )

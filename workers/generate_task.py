@@ -6,7 +6,7 @@ from workers.celery_app import celery_app
 from workers.generation import run_attempt
 
 
-@celery_app.task(name="headshots.generate", bind=True, queue="headshots", max_retries=None)
+@celery_app.task(name="headshots.generate", bind=True, max_retries=None)
 def generate_headshot(self: Task, generation_id: int) -> None:
     outcome = run_attempt(generation_id)
     if outcome.retry_in_seconds is not None:

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 RESOLUTION = "1K"
 QUALITY = "high"
+MAX_RETRY_AFTER_SECONDS = 300.0
 EXTENSION_BY_TYPE = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 
 _clients = threading.local()  # a requests.Session is not thread-safe: one client per thread
@@ -53,7 +54,7 @@ def _getimg_client() -> GetImgClient:
         settings = get_settings()
         client = GetImgClient(
             settings.getimg_api_url,
-            settings.getimg_api_key,
+            settings.getimg_request_key,
             connect_timeout=settings.getimg_connect_timeout_seconds,
             read_timeout=settings.getimg_timeout_seconds,
         )
@@ -85,12 +86,13 @@ class AttemptOutcome:
 
 
 def retry_delay(attempt: int, retry_after: float | None) -> float:
-    """Exponential backoff with full jitter, never sooner than GetImg's Retry-After."""
+    """Exponential backoff with jitter, never sooner than GetImg's Retry-After (within reason:
+    a retry must stay well inside the broker's visibility timeout)."""
     settings = get_settings()
     ceiling = min(settings.getimg_retry_max_seconds,
                   settings.getimg_retry_base_seconds * 2 ** (attempt - 1))
     delay = random.uniform(ceiling / 2, ceiling)
-    return max(delay, retry_after or 0.0)
+    return max(delay, min(retry_after or 0.0, MAX_RETRY_AFTER_SECONDS))
 
 
 def _publish(generation: HeadshotGeneration | None) -> None:

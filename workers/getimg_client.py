@@ -158,8 +158,10 @@ class GenerationResponse:
     total_cost: float | None
 
 
-def retry_after_from_headers(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """Seconds to wait: `Retry-After` (seconds or HTTP date), else `X-RateLimit-Reset`."""
+def retry_after_from_headers(headers: Mapping[str, str], now: float | None = None, *,
+                             rate_limited: bool = True) -> float | None:
+    """Seconds to wait: `Retry-After` (seconds or HTTP date), else for a 429 the time until
+    `X-RateLimit-Reset` (the window's reset says nothing about when a 5xx will clear)."""
     now = time.time() if now is None else now
     raw = headers.get("Retry-After")
     if raw:
@@ -171,7 +173,7 @@ def retry_after_from_headers(headers: Mapping[str, str], now: float | None = Non
         if math.isfinite(value):
             return max(0.0, value)
     reset = headers.get("X-RateLimit-Reset")
-    if reset:
+    if reset and rate_limited:
         try:
             value = float(reset) - now
         except ValueError:
@@ -336,7 +338,7 @@ class GetImgClient:
         detail = " ".join(p for p in (remote_code, remote_message) if p)
         retry_after = None
         if classify_failure(status, code):
-            retry_after = retry_after_from_headers(response.headers)
+            retry_after = retry_after_from_headers(response.headers, rate_limited=status == 429)
         return GetImgError(code, status=status, retry_after=retry_after,
                            detail=self._redact(detail)[:_DETAIL_LIMIT])
 

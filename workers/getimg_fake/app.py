@@ -49,7 +49,8 @@ def create_app(startup: Mapping[str, Any] | None = None, secret: bytes | None = 
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
-        code = "request_too_large" if exc.code == 413 else "not_found"
+        code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(
+            exc.code or 500, "invalid_request")
         return ApiError(exc.code or 500, code, exc.description or "Error.").response()
 
     @app.after_request
