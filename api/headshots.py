@@ -12,8 +12,7 @@ from models.db import unit_of_work
 from models.generations import StatusSnapshot, delete_generation, get_generation, list_generations
 from models.styles import list_styles
 from workers.media import get_signer, get_storage
-from workers.redis_connection import get_redis
-from workers.status_cache import StatusCache
+from workers.status_cache import get_status_cache
 from workers.submission import submit_generation
 
 headshots = Blueprint("headshots", __name__, url_prefix="/api/headshots")
@@ -42,7 +41,7 @@ def generate() -> tuple[Response, int, dict[str, str]]:
 def status(generation_id: int) -> Response:
     """What the app polls every second or two: served from Redis while the job is known."""
     user_id = current_principal().user_id
-    cache = StatusCache(get_redis())
+    cache = get_status_cache()
     cached = cache.read(generation_id)
     snapshot = cached.snapshot
     if snapshot is None:
@@ -90,7 +89,7 @@ def delete(generation_id: int) -> tuple[str, int]:
             db_session, user_id=current_principal().user_id, generation_id=generation_id
         )
         db_session.commit()
-    StatusCache(get_redis()).forget(generation_id)
+    get_status_cache().forget(generation_id)
     storage = get_storage()
     for key in keys:
         storage.delete(key)

@@ -363,6 +363,7 @@ def fail_generation(
         generation_id,
         *conditions,
         status=GenerationStatus.FAILED.value,
+        progress_at=utcnow(),
         error_code=code,
         error_message=message,
         meta=_merged_meta(metadata or {}),

@@ -55,12 +55,14 @@ class AppUser:
     def poll_until_finished(self, generation_id: int, timeout: float = 60) -> tuple[
             dict[str, Any], list[int]]:
         seen: list[int] = []
+        self.polled: list[tuple[str, int]] = []
 
         def finished() -> dict[str, Any] | None:
             response = self.call("GET", f"/api/headshots/status/{generation_id}")
             assert response.status_code == 200, response.text
             body: dict[str, Any] = response.json()
             seen.append(body["progress"])
+            self.polled.append((body["status"], body["progress"]))
             return body if body["status"] in ("completed", "failed") else None
 
         result = wait_until(finished, timeout=timeout, interval=0.1,
@@ -147,7 +149,7 @@ def test_getimg_down_fails_the_job_and_refunds(web: str, fake_getimg: FakeGetImg
     status, progress_seen = user.poll_until_finished(job["id"])
     assert status["status"] == "failed"
     assert status["error"]["code"] == "getimg_unavailable" and status["error"]["message"]
-    assert progress_seen == sorted(progress_seen)
+    assert progress_seen == sorted(progress_seen), user.polled
     assert user.credits() == 2
     ledger = user.call("GET", "/api/credits/history").json()["data"]
     assert [(e["type"], e["amount"]) for e in ledger] == [

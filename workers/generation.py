@@ -34,8 +34,7 @@ from models.uploads import Upload
 from workers.getimg_client import GenerationResponse, GetImgClient, GetImgError
 from workers.images import ImageRejected, make_thumbnail, read_result_image
 from workers.media import get_storage
-from workers.redis_connection import get_redis
-from workers.status_cache import StatusCache
+from workers.status_cache import get_status_cache
 from workers.storage import StorageNotFound, new_key
 
 log = logging.getLogger(__name__)
@@ -60,10 +59,6 @@ def _getimg_client() -> GetImgClient:
         )
         _clients.client = client
     return client
-
-
-def _status_cache() -> StatusCache:
-    return StatusCache(get_redis())
 
 
 @dataclass(frozen=True)
@@ -97,7 +92,7 @@ def retry_delay(attempt: int, retry_after: float | None) -> float:
 
 def _publish(generation: HeadshotGeneration | None) -> None:
     if generation is not None:
-        _status_cache().publish(StatusSnapshot.of(generation))
+        get_status_cache().publish(StatusSnapshot.of(generation))
 
 
 def _claim(generation_id: int) -> Claimed | None:
@@ -246,7 +241,7 @@ def run_attempt(generation_id: int) -> AttemptOutcome:
         _delete_quietly(stored)
         return AttemptOutcome()
     _publish(generation)
-    _status_cache().record_processing_time(processing_time)
+    get_status_cache().record_processing_time(processing_time)
     return AttemptOutcome()
 
 

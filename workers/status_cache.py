@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from functools import lru_cache
 
 from redis import Redis
 from redis.exceptions import RedisError
 
-from models.generations import GenerationStatus, StatusSnapshot
+from models.generations import StatusSnapshot
+from workers.redis_connection import get_redis
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +26,26 @@ AVERAGE_KEY = "headshots:avg-processing-seconds"
 UNFINISHED_TTL_SECONDS = 30
 FINISHED_TTL_SECONDS = 24 * 3600
 AVERAGE_WEIGHT = 0.2  # exponential moving average: weight of the newest job
+
+
+# Writes a snapshot unless the cache already holds a newer one (by `progress_at`, which every
+# transition advances), so a slow writer can never put an older state back. Also keeps the
+# queue set in step and notifies stream listeners, all atomically.
+PUBLISH_IF_NEWER = """
+local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, held = pcall(cjson.decode, current)
+  if ok and tonumber(held['progress_at']) > tonumber(ARGV[2]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[3]))
+if ARGV[4] == 'queued' then
+  redis.call('ZADD', KEYS[2], 'NX', ARGV[2], ARGV[5])
+else
+  redis.call('ZREM', KEYS[2], ARGV[5])
+end
+redis.call('PUBLISH', KEYS[1], ARGV[1])
+return 1
+"""
 
 
 def status_key(generation_id: int) -> str:
@@ -40,19 +62,16 @@ class CachedStatus:
 class StatusCache:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
+        self._publish_if_newer = redis.register_script(PUBLISH_IF_NEWER)
 
     def publish(self, snapshot: StatusSnapshot) -> None:
         payload = json.dumps(snapshot.to_dict())
         ttl = FINISHED_TTL_SECONDS if snapshot.finished else UNFINISHED_TTL_SECONDS
         try:
-            with self._redis.pipeline(transaction=False) as pipe:
-                pipe.set(status_key(snapshot.id), payload, ex=ttl)
-                if snapshot.status == GenerationStatus.QUEUED:
-                    pipe.zadd(QUEUE_KEY, {str(snapshot.id): snapshot.progress_at}, nx=True)
-                else:
-                    pipe.zrem(QUEUE_KEY, str(snapshot.id))
-                pipe.publish(status_key(snapshot.id), payload)
-                pipe.execute()
+            self._publish_if_newer(
+                keys=[status_key(snapshot.id), QUEUE_KEY],
+                args=[payload, repr(snapshot.progress_at), ttl, snapshot.status, snapshot.id],
+            )
         except RedisError:
             log.warning("status cache: could not publish job %s", snapshot.id, exc_info=True)
 
@@ -91,3 +110,8 @@ class StatusCache:
             self._redis.set(AVERAGE_KEY, f"{average:.3f}")
         except RedisError:
             log.warning("status cache: could not record a processing time", exc_info=True)
+
+
+@lru_cache(maxsize=1)
+def get_status_cache() -> StatusCache:
+    return StatusCache(get_redis())

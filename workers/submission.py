@@ -22,8 +22,7 @@ from models.users import ensure_user
 from workers.generate_task import generate_headshot
 from workers.images import sanitize_upload
 from workers.media import get_signer, get_storage
-from workers.redis_connection import get_redis
-from workers.status_cache import StatusCache
+from workers.status_cache import get_status_cache
 from workers.storage import new_key
 
 log = logging.getLogger(__name__)
@@ -83,7 +82,7 @@ def submit_generation(
 def _dispatch(generation: HeadshotGeneration) -> None:
     # The queued snapshot goes out before the task does, so it can never overwrite the
     # worker's newer one.
-    cache = StatusCache(get_redis())
+    cache = get_status_cache()
     cache.publish(StatusSnapshot.of(generation))
     try:
         generate_headshot.apply_async(args=[generation.id])

@@ -1,0 +1,148 @@
+"""The job state machine and the ledger, driven directly through the domain functions."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from models.credits import EntryType, refund_generation
+from models.db import unit_of_work
+from models.errors import Conflict
+from models.generations import (
+    PROGRESS_RECEIVED,
+    PROGRESS_WAITING,
+    GenerationStatus,
+    HeadshotGeneration,
+    claim_generation,
+    complete_generation,
+    create_generation,
+    delete_generation,
+    displayed_progress,
+    fail_generation,
+    record_progress,
+    requeue_generation,
+)
+from models.styles import get_active_style
+from models.uploads import record_upload
+from tests.api_calls import grant, me
+from tests.conftest import new_user_id
+from workers.storage import new_key
+
+pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")
+
+
+def _queued_job(client: Any, credits: int = 1) -> tuple[int, int]:
+    """A charged, queued job that no worker hears of (the test drives it by hand)."""
+    user_id = new_user_id()
+    grant(client, user_id, credits)
+    with unit_of_work() as db_session:
+        upload = record_upload(db_session, user_id=user_id,
+                               storage_key=new_key("originals", user_id, "jpg"),
+                               content_type="image/jpeg", size_bytes=1, width=64, height=64)
+        generation = create_generation(db_session, user_id=user_id, upload=upload,
+                                       style=get_active_style(db_session, "corporate"),
+                                       aspect_ratio="1:1")
+        db_session.commit()
+    return user_id, generation.id
+
+
+def _claim(generation_id: int) -> HeadshotGeneration | None:
+    with unit_of_work() as db_session:
+        claimed = claim_generation(db_session, generation_id)
+        db_session.commit()
+        return claimed
+
+
+def test_a_job_is_claimed_once(client: Any) -> None:
+    _, job = _queued_job(client)
+    first = _claim(job)
+    assert first is not None and first.status == "processing" and first.attempts == 1
+    assert _claim(job) is None
+
+
+def test_only_the_claiming_attempt_finishes_the_job(client: Any) -> None:
+    user_id, job = _queued_job(client)
+    claimed = _claim(job)
+    assert claimed is not None
+    with unit_of_work() as db_session:
+        assert complete_generation(db_session, job, attempt=claimed.attempts + 1, result_keys=[],
+                                   thumbnail_key="t", metadata={}) is None
+        assert fail_generation(db_session, job, code="x", message="x",
+                               attempt=claimed.attempts + 1) is None
+        done = complete_generation(db_session, job, attempt=claimed.attempts, result_keys=[],
+                                   thumbnail_key="thumbnails/1/" + "a" * 32 + ".jpg",
+                                   metadata={"getimgCost": 0.03})
+        db_session.commit()
+    assert done is not None and done.status == "completed" and done.progress == 100
+    assert done.meta == {"getimgCost": 0.03}
+    with unit_of_work() as db_session:  # a finished job cannot fail (or be refunded) later
+        assert fail_generation(db_session, job, code="late", message="late") is None
+    assert me(client, user_id)["credits"] == 0
+
+
+def test_failing_refunds_exactly_once(client: Any) -> None:
+    user_id, job = _queued_job(client, credits=2)
+    for _ in range(2):
+        with unit_of_work() as db_session:
+            fail_generation(db_session, job, code="getimg_unavailable", message="down")
+            db_session.commit()
+    assert me(client, user_id)["credits"] == 2
+    # Even code that skipped the state machine could not refund this round twice.
+    with unit_of_work() as db_session, pytest.raises(IntegrityError):
+        refund_generation(db_session, user_id=user_id, cost=1, generation_id=job,
+                          generation_round=0, description="again")
+    with unit_of_work() as db_session:
+        row = db_session.get(HeadshotGeneration, job)
+        assert row is not None and row.status == GenerationStatus.FAILED
+        assert row.error_code == "getimg_unavailable" and row.completed_at is not None
+
+
+def test_requeue_keeps_the_progress_the_user_saw(client: Any) -> None:
+    _, job = _queued_job(client)
+    claimed = _claim(job)
+    assert claimed is not None
+    with unit_of_work() as db_session:
+        waiting = record_progress(db_session, job, attempt=claimed.attempts,
+                                  progress=PROGRESS_WAITING)
+        db_session.commit()
+    assert waiting is not None
+    time.sleep(0.5)  # let the estimate rise above the stored milestone (GETIMG_EXPECTED=2 s)
+    shown = displayed_progress(waiting.status, waiting.progress, waiting.progress_at.timestamp(),
+                               time.time())
+    assert shown > PROGRESS_WAITING
+    with unit_of_work() as db_session:
+        requeued = requeue_generation(db_session, job, attempt=claimed.attempts,
+                                      retry_in_seconds=1, code="getimg_unavailable", message="x")
+        db_session.commit()
+    assert requeued is not None and requeued.status == "queued"
+    assert requeued.progress >= shown
+    assert requeued.meta["lastError"]["code"] == "getimg_unavailable"
+    again = _claim(job)
+    assert again is not None and again.attempts == 2 and again.progress >= shown
+
+
+def test_displayed_progress_never_goes_down_and_stays_below_the_next_milestone() -> None:
+    now = time.time()
+    for stored in (0, 5, PROGRESS_WAITING, 40, PROGRESS_RECEIVED - 1, PROGRESS_RECEIVED, 100):
+        values = [displayed_progress("processing", stored, now, now + dt / 10)
+                  for dt in range(0, 3000)]
+        assert values == sorted(values)
+        assert values[0] == stored
+        if PROGRESS_WAITING <= stored < PROGRESS_RECEIVED:
+            assert values[-1] == PROGRESS_RECEIVED - 1
+        else:
+            assert set(values) == {stored}
+    assert displayed_progress("queued", 40, now, now + 100) == 40
+
+
+def test_a_job_in_flight_cannot_be_deleted(client: Any) -> None:
+    user_id, job = _queued_job(client)
+    with unit_of_work() as db_session, pytest.raises(Conflict):
+        delete_generation(db_session, user_id=user_id, generation_id=job)
+
+
+def test_ledger_entry_types_are_the_contracts() -> None:
+    assert {entry.value for entry in EntryType} == {"headshot", "refund", "grant"}
