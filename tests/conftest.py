@@ -16,16 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-import psycopg2
 import pytest
 import requests
-from psycopg2 import sql
 
 from tests.getimg_fake_server import FakeGetImg, start_fake_getimg
 from tests.processes import (
-    REPO_ROOT,
+    ADMIN_DATABASE_URL,
     Service,
+    create_database,
+    drop_database,
     free_port,
+    migrate,
     redis_service,
     wait_until,
     web_service,
@@ -33,9 +34,6 @@ from tests.processes import (
 )
 
 TEST_JWT_SECRET = "test-secret-" + uuid.uuid4().hex
-ADMIN_URL = os.environ.get(
-    "TEST_DATABASE_ADMIN_URL", "postgresql://postgres:postgres@127.0.0.1:5432/postgres"
-)
 PORTS: dict[str, int] = {}
 RUN_DIR = Path(tempfile.mkdtemp(prefix="headshots-test-"))
 DB_NAME = f"headshots_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
@@ -44,7 +42,7 @@ DB_NAME = f"headshots_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
 def pytest_configure(config: pytest.Config) -> None:
     PORTS.update(redis=free_port(), getimg=free_port(), web=free_port())
     os.environ.update(
-        DATABASE_URL=ADMIN_URL.rsplit("/", 1)[0] + "/" + DB_NAME,
+        DATABASE_URL=ADMIN_DATABASE_URL.rsplit("/", 1)[0] + "/" + DB_NAME,
         REDIS_URL=f"redis://127.0.0.1:{PORTS['redis']}/0",
         JWT_SECRET=TEST_JWT_SECRET,
         GETIMG_API_URL=f"http://127.0.0.1:{PORTS['getimg']}",
@@ -62,31 +60,16 @@ def pytest_configure(config: pytest.Config) -> None:
 # ---- services ---------------------------------------------------------------------------------
 
 
-def _admin_execute(statement: sql.Composable) -> None:
-    connection = psycopg2.connect(ADMIN_URL)
-    connection.autocommit = True  # CREATE/DROP DATABASE cannot run in a transaction
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(statement)
-    finally:
-        connection.close()
-
-
 @pytest.fixture(scope="session")
 def database() -> Iterator[str]:
     """This run's own database, migrated with the project's Alembic chain, dropped at the end."""
-    from alembic import command
-    from alembic.config import Config
-
-    _admin_execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB_NAME)))
-    command.upgrade(Config(str(REPO_ROOT / "alembic.ini")), "head")
-    yield os.environ["DATABASE_URL"]
+    url = create_database(DB_NAME)
+    migrate(url)
+    yield url
     from models.db import get_engine
 
     get_engine().dispose()
-    _admin_execute(
-        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB_NAME))
-    )
+    drop_database(DB_NAME)
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,37 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+ADMIN_DATABASE_URL = os.environ.get(
+    "TEST_DATABASE_ADMIN_URL", "postgresql://postgres:postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _admin_execute(statement: str, name: str) -> None:
+    import psycopg2
+    from psycopg2 import sql
+
+    connection = psycopg2.connect(ADMIN_DATABASE_URL)
+    connection.autocommit = True  # CREATE/DROP DATABASE cannot run in a transaction
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql.SQL(statement).format(sql.Identifier(name)))
+    finally:
+        connection.close()
+
+
+def create_database(name: str) -> str:
+    """A new, empty database on the local server; returns its URL."""
+    _admin_execute("CREATE DATABASE {}", name)
+    return ADMIN_DATABASE_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_database(name: str) -> None:
+    _admin_execute("DROP DATABASE IF EXISTS {} WITH (FORCE)", name)
+
+
+def migrate(database_url: str) -> None:
+    subprocess.run([str(BIN / "alembic"), "upgrade", "head"], cwd=REPO_ROOT, check=True,
+                   env={**os.environ, "DATABASE_URL": database_url}, capture_output=True)
 
 
 def free_port() -> int:
