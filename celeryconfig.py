@@ -45,4 +45,12 @@ task_send_sent_event = True
 
 timezone = "UTC"
 enable_utc = True
-beat_schedule: dict[str, dict[str, object]] = {}
+
+
+def __getattr__(name: str) -> object:
+    # Read lazily: the schedule is declared next to its tasks, which import the Celery app.
+    if name == "beat_schedule":
+        from workers.maintenance import beat_schedule
+
+        return beat_schedule()
+    raise AttributeError(name)

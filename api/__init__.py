@@ -12,6 +12,7 @@ from api.credits import credits
 from api.errors import register_error_handlers
 from api.headshots import headshots
 from api.health import health
+from api.limits import init_limits
 from api.media import media
 from api.uploads import uploads
 from config import get_settings
@@ -42,4 +43,5 @@ def create_app() -> Flask:
     for blueprint in (health, media, uploads, headshots, credits, admin):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
+    init_limits(app)
     return app

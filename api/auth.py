@@ -43,13 +43,17 @@ def principal_from_header(header: str | None) -> Principal:
         raise _unauthorized("the token has expired") from None
     except jwt.InvalidTokenError:
         raise _unauthorized("the token is invalid") from None
+    expiry = claims.get("exp")  # PyJWT also takes "123" for a NumericDate; RFC 7519 does not
+    if isinstance(expiry, bool) or not isinstance(expiry, int | float):
+        raise _unauthorized("the token is invalid")
     subject = claims.get("sub")
     if not isinstance(subject, str) or not USER_ID_PATTERN.fullmatch(subject):
         raise _unauthorized("the token's sub must be a user id as a decimal string")
     email = claims.get("email")
     return Principal(
         user_id=int(subject),
-        email=email if isinstance(email, str) and len(email) <= 320 else None,
+        email=email if isinstance(email, str) and len(email) <= 320 and "\x00" not in email
+        else None,  # PostgreSQL text cannot hold NUL
         is_admin=claims.get("role") == "admin",
     )
 

@@ -1,19 +1,26 @@
-"""Headshot routes (contract §6): styles, generate, status, history."""
+"""Headshot routes (contract §6): styles, generate, retry, status, history."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, url_for
 
 from api.auth import authenticate, current_principal
-from api.parsing import json_body, query_args
+from api.limits import limiter, status_limit, write_limit
+from api.parsing import idempotency, json_body, query_args
 from api.schemas import GenerateRequest, HistoryQuery, encode_cursor
 from api.serializers import headshot_json, status_json, style_json
 from models.db import unit_of_work
-from models.generations import StatusSnapshot, delete_generation, get_generation, list_generations
+from models.generations import (
+    HeadshotGeneration,
+    StatusSnapshot,
+    delete_generation,
+    get_generation,
+    list_generations,
+)
 from models.styles import list_styles
 from workers.media import get_signer, get_storage
 from workers.status_cache import get_status_cache
-from workers.submission import submit_generation
+from workers.submission import resubmit_generation, submit_generation
 
 headshots = Blueprint("headshots", __name__, url_prefix="/api/headshots")
 headshots.before_request(authenticate)
@@ -25,19 +32,37 @@ def styles() -> Response:
         return jsonify({"data": [style_json(style) for style in list_styles(db_session)]})
 
 
+def _accepted(generation: HeadshotGeneration) -> tuple[Response, int, dict[str, str]]:
+    location = url_for("headshots.status", generation_id=generation.id)
+    return jsonify(headshot_json(generation, get_signer())), 202, {"Location": location}
+
+
 @headshots.post("/generate")
+@limiter.limit(write_limit)
 def generate() -> tuple[Response, int, dict[str, str]]:
     body = json_body(GenerateRequest)
     principal = current_principal()
     generation = submit_generation(
         user_id=principal.user_id, email=principal.email, image_url=body.imageUrl,
         style_id=body.style, aspect_ratio=body.aspectRatio,
+        idempotency=idempotency("generate", body.model_dump()),
     )
-    location = url_for("headshots.status", generation_id=generation.id)
-    return jsonify(headshot_json(generation, get_signer())), 202, {"Location": location}
+    return _accepted(generation)
+
+
+@headshots.post("/<id:generation_id>/retry")
+@limiter.limit(write_limit)
+def retry(generation_id: int) -> tuple[Response, int, dict[str, str]]:
+    principal = current_principal()
+    generation = resubmit_generation(
+        user_id=principal.user_id, email=principal.email, generation_id=generation_id,
+        idempotency=idempotency("retry", {"id": generation_id}),
+    )
+    return _accepted(generation)
 
 
 @headshots.get("/status/<id:generation_id>")
+@limiter.limit(status_limit)
 def status(generation_id: int) -> Response:
     """What the app polls every second or two: served from Redis while the job is known."""
     user_id = current_principal().user_id

@@ -78,7 +78,7 @@ def headshot_json(generation: HeadshotGeneration, signer: MediaUrlSigner) -> dic
         "createdAt": iso(generation.created_at),
         "startedAt": iso(generation.started_at),
         "completedAt": iso(generation.completed_at),
-        "metadata": {"attempts": generation.attempts, **(generation.meta or {})},
+        "metadata": {**(generation.meta or {}), "attempts": generation.attempts},
     }
 
 

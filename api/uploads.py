@@ -6,6 +6,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from api.auth import authenticate, current_principal
 from api.errors import ApiError
+from api.limits import limiter, write_limit
 from api.serializers import upload_json
 from config import get_settings
 from workers.media import get_signer
@@ -16,6 +17,7 @@ uploads.before_request(authenticate)
 
 
 @uploads.post("")
+@limiter.limit(write_limit)
 def create() -> tuple[Response, int]:
     file = request.files.get("image")
     if file is None:

@@ -48,7 +48,14 @@ class Settings(BaseSettings):
     job_queue_timeout_seconds: int = 600
     job_processing_timeout_seconds: int = 300
     worker_concurrency: int = 16
+    reaper_interval_seconds: float = Field(default=60, gt=0)
+    cleanup_interval_seconds: float = Field(default=300, gt=0)
     upload_max_bytes: int = 10 * 1024 * 1024
+    # Per user. The app polls each job's status about once a second; a batch of five with
+    # margin fits the status limit.
+    rate_limit_enabled: bool = True
+    rate_limit_writes: str = "30/minute"
+    rate_limit_status: str = "1200/minute"
     # Extra bases whose signed media URLs `generate` accepts (an operator allow-list).
     allowed_image_bases: list[str] = []
 

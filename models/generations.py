@@ -232,7 +232,8 @@ def _transition(db_session: Session, generation_id: int, *conditions: Any, **val
         .where(HeadshotGeneration.id == generation_id, *conditions)
         .values(**values)
         .returning(HeadshotGeneration)
-        .execution_options(synchronize_session=False)
+        # The returned row replaces any stale copy of it already in the session.
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
     return db_session.execute(statement).scalar_one_or_none()
 
@@ -409,6 +410,53 @@ def requeue_generation(
     )
 
 
+# ---- the reaper -------------------------------------------------------------------------------
+
+
+def overdue_generation_ids(db_session: Session, *, limit: int = 500) -> list[int]:
+    """In-flight jobs past their deadline: a lost message, a dead or hung worker."""
+    return list(db_session.scalars(
+        select(HeadshotGeneration.id)
+        .where(HeadshotGeneration.status.in_(IN_FLIGHT),
+               HeadshotGeneration.deadline_at < utcnow())
+        .order_by(HeadshotGeneration.deadline_at)
+        .limit(limit)
+    ))
+
+
+def release_overdue_generation(db_session: Session, generation_id: int
+                               ) -> HeadshotGeneration | None:
+    """Put an overdue job back in the queue, or fail and refund it if its attempts are spent.
+
+    Returns the job in its new state (queued: the caller publishes its task again), or None
+    if it was no longer overdue (finished or taken meanwhile).
+    """
+    now = utcnow()
+    settings = get_settings()
+    overdue = (HeadshotGeneration.status.in_(IN_FLIGHT), HeadshotGeneration.deadline_at < now)
+    requeued = _transition(
+        db_session,
+        generation_id,
+        *overdue,
+        HeadshotGeneration.attempts < settings.getimg_max_attempts,
+        status=GenerationStatus.QUEUED.value,
+        progress=_progress_from_now(db_session, generation_id, 0),
+        progress_at=now,
+        deadline_at=now + timedelta(seconds=settings.job_queue_timeout_seconds),
+    )
+    if requeued is not None:
+        return requeued
+    still_overdue = db_session.scalar(
+        select(HeadshotGeneration.id).where(HeadshotGeneration.id == generation_id, *overdue)
+    )
+    if still_overdue is None:
+        return None
+    return fail_generation(
+        db_session, generation_id, code="timed_out",
+        message="The headshot could not be generated in time; your credits were refunded.",
+    )
+
+
 # ---- reads and user actions (API side) -------------------------------------------------------
 
 
@@ -452,6 +500,45 @@ def list_generations(
     if favorite is not None:
         query = query.where(HeadshotGeneration.is_favorite.is_(favorite))
     return list(db_session.scalars(query.order_by(HeadshotGeneration.id.desc()).limit(limit)))
+
+
+def retry_generation(db_session: Session, *, user_id: int, generation_id: int
+                     ) -> HeadshotGeneration:
+    """Queue a failed job again from its original, and charge for it again (a new round)."""
+    generation = get_generation(db_session, user_id=user_id, generation_id=generation_id)
+    if generation.status != GenerationStatus.FAILED:
+        raise Conflict(f"only a failed headshot can be retried; this one is {generation.status}",
+                       code="not_failed")
+    if generation.upload is None or not generation.upload.available:
+        raise Conflict("the original photo has expired; upload it again", code="original_expired")
+    now = utcnow()
+    retried = _transition(
+        db_session,
+        generation_id,
+        HeadshotGeneration.status == GenerationStatus.FAILED,
+        status=GenerationStatus.QUEUED.value,
+        retry_count=HeadshotGeneration.retry_count + 1,
+        attempts=0,
+        progress=0,
+        progress_at=now,
+        error_code=None,
+        error_message=None,
+        meta={},
+        started_at=None,
+        completed_at=None,
+        deadline_at=now + timedelta(seconds=get_settings().job_queue_timeout_seconds),
+    )
+    if retried is None:  # retried by a racing request a moment ago
+        raise Conflict("this headshot is already being retried", code="not_failed")
+    charge_for_generation(
+        db_session,
+        user_id=user_id,
+        cost=retried.credit_cost,
+        generation_id=retried.id,
+        generation_round=retried.retry_count,
+        description=f"retry of headshot {retried.id}",
+    )
+    return get_generation(db_session, user_id=user_id, generation_id=generation_id)
 
 
 def delete_generation(db_session: Session, *, user_id: int, generation_id: int) -> list[str]:

@@ -72,3 +72,20 @@ def find_usable_upload(db_session: Session, *, user_id: int, storage_key: str) -
             "imageUrl: the original has expired; upload it again", code="original_expired"
         )
     return upload
+
+
+def expired_upload_keys(db_session: Session, *, limit: int = 500) -> list[tuple[uuid.UUID, str]]:
+    """Originals past their retention that are still stored: (upload id, storage key)."""
+    rows = db_session.execute(
+        select(Upload.id, Upload.storage_key)
+        .where(Upload.deleted_at.is_(None), Upload.expires_at <= utcnow())
+        .order_by(Upload.expires_at)
+        .limit(limit)
+    ).all()
+    return [(row.id, row.storage_key) for row in rows]
+
+
+def mark_upload_deleted(db_session: Session, upload_id: uuid.UUID) -> None:
+    upload = db_session.get(Upload, upload_id)
+    if upload is not None and upload.deleted_at is None:
+        upload.deleted_at = utcnow()

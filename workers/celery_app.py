@@ -7,7 +7,7 @@ from celery.signals import celeryd_init
 
 from config import get_settings
 
-celery_app = Celery("headshots", include=["workers.generate_task"])
+celery_app = Celery("headshots", include=["workers.generate_task", "workers.maintenance"])
 celery_app.config_from_object("celeryconfig")
 
 

@@ -12,6 +12,7 @@ import json
 import logging
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import cast
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -101,7 +102,7 @@ class StatusCache:
 
     def record_processing_time(self, seconds: float) -> None:
         try:
-            previous = self._redis.get(AVERAGE_KEY)
+            previous = cast(bytes | None, self._redis.get(AVERAGE_KEY))
             average = (
                 seconds
                 if previous is None
