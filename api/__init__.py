@@ -14,6 +14,7 @@ from api.headshots import headshots
 from api.health import health
 from api.limits import init_limits
 from api.media import media
+from api.status import status
 from api.uploads import uploads
 from config import get_settings
 
@@ -40,7 +41,7 @@ def create_app() -> Flask:
     # Bodies beyond this are refused (413) before they are read.
     app.config["MAX_CONTENT_LENGTH"] = settings.upload_max_bytes + MULTIPART_OVERHEAD
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    for blueprint in (health, media, uploads, headshots, credits, admin):
+    for blueprint in (health, media, uploads, headshots, status, credits, admin):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     init_limits(app)

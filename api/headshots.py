@@ -1,18 +1,17 @@
-"""Headshot routes (contract §6): styles, generate, retry, status, history."""
+"""Headshot routes (contract §6): styles, generate, retry, history."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, url_for
 
 from api.auth import authenticate, current_principal
-from api.limits import limiter, status_limit, write_limit
+from api.limits import limiter, write_limit
 from api.parsing import idempotency, json_body, query_args
 from api.schemas import GenerateRequest, HistoryQuery, encode_cursor
-from api.serializers import headshot_json, status_json, style_json
+from api.serializers import headshot_json, style_json
 from models.db import unit_of_work
 from models.generations import (
     HeadshotGeneration,
-    StatusSnapshot,
     delete_generation,
     get_generation,
     list_generations,
@@ -33,7 +32,7 @@ def styles() -> Response:
 
 
 def _accepted(generation: HeadshotGeneration) -> tuple[Response, int, dict[str, str]]:
-    location = url_for("headshots.status", generation_id=generation.id)
+    location = url_for("status.poll", generation_id=generation.id)
     return jsonify(headshot_json(generation, get_signer())), 202, {"Location": location}
 
 
@@ -59,25 +58,6 @@ def retry(generation_id: int) -> tuple[Response, int, dict[str, str]]:
         idempotency=idempotency("retry", {"id": generation_id}),
     )
     return _accepted(generation)
-
-
-@headshots.get("/status/<id:generation_id>")
-@limiter.limit(status_limit)
-def status(generation_id: int) -> Response:
-    """What the app polls every second or two: served from Redis while the job is known."""
-    user_id = current_principal().user_id
-    cache = get_status_cache()
-    cached = cache.read(generation_id)
-    snapshot = cached.snapshot
-    if snapshot is None:
-        with unit_of_work() as db_session:
-            generation = get_generation(db_session, user_id=user_id, generation_id=generation_id)
-            snapshot = StatusSnapshot.of(generation)
-        cache.publish(snapshot)
-    elif snapshot.user_id != user_id:
-        with unit_of_work() as db_session:  # the same 404 as for a missing job, same path
-            get_generation(db_session, user_id=user_id, generation_id=generation_id)
-    return jsonify(status_json(snapshot, cached, get_signer()))
 
 
 @headshots.get("/history")

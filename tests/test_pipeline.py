@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -199,3 +200,23 @@ def test_other_users_jobs_are_404_everywhere(web: str, fake_getimg: FakeGetImg) 
     with unit_of_work() as db_session:
         row = db_session.get(HeadshotGeneration, job["id"])
         assert row is not None and row.deleted_at is None
+
+
+def test_status_stream_sends_each_change_and_closes_at_the_end(web: str,
+                                                               fake_getimg: FakeGetImg) -> None:
+    fake_getimg.configure(latency_ms=1500)
+    user = AppUser(web, credits=1)
+    job = user.generate()
+    response = user.call("GET", f"/api/headshots/status/{job['id']}/stream", stream=True)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/event-stream")
+    events = []
+    for line in response.iter_lines(decode_unicode=True):
+        if line.startswith("data: "):
+            events.append(json.loads(line.removeprefix("data: ")))
+    statuses = [event["status"] for event in events]
+    assert statuses[-1] == "completed" and events[-1]["resultUrls"]
+    assert "processing" in statuses
+    progress = [event["progress"] for event in events]
+    assert progress == sorted(progress) and len(set(progress)) == len(progress)
+    assert user.call("GET", "/api/headshots/status/999999999/stream").status_code == 404

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import cast
@@ -116,3 +118,37 @@ class StatusCache:
 @lru_cache(maxsize=1)
 def get_status_cache() -> StatusCache:
     return StatusCache(get_redis())
+
+
+def current_status(*, user_id: int, generation_id: int) -> tuple[StatusSnapshot, CachedStatus]:
+    """The status of the user's own job: from Redis while known, else from PostgreSQL (which
+    refills the cache). Anybody else's job, or none, is NotFound."""
+    from models.db import unit_of_work
+    from models.generations import get_generation
+
+    cache = get_status_cache()
+    cached = cache.read(generation_id)
+    snapshot = cached.snapshot
+    if snapshot is not None and snapshot.user_id == user_id:
+        return snapshot, cached
+    with unit_of_work() as db_session:
+        generation = get_generation(db_session, user_id=user_id, generation_id=generation_id)
+        snapshot = StatusSnapshot.of(generation)
+    cache.publish(snapshot)
+    return snapshot, cached
+
+
+def status_updates(generation_id: int, *, timeout: float) -> Iterator[StatusSnapshot | None]:
+    """Snapshots published for the job as they happen; None about once a second in between.
+
+    Subscribe before reading the current state, so no change can fall in between.
+    """
+    pubsub = get_redis().pubsub(ignore_subscribe_messages=True)
+    try:
+        pubsub.subscribe(status_key(generation_id))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            message = pubsub.get_message(timeout=1.0)
+            yield StatusSnapshot(**json.loads(message["data"])) if message else None
+    finally:
+        pubsub.close()

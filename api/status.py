@@ -1,0 +1,61 @@
+"""Job status for the app (contract §6): a cheap poll, or a stream of Server-Sent Events."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections.abc import Iterator
+
+from flask import Blueprint, Response, jsonify, stream_with_context
+
+from api.auth import authenticate, current_principal
+from api.limits import limiter, status_limit
+from api.serializers import status_json
+from workers.media import get_signer
+from workers.status_cache import CachedStatus, current_status, status_updates
+
+status = Blueprint("status", __name__, url_prefix="/api/headshots/status")
+status.before_request(authenticate)
+
+STREAM_SECONDS = 300  # then the client reconnects; a stream holds a server thread
+KEEPALIVE_SECONDS = 15
+
+
+@status.get("/<id:generation_id>")
+@limiter.limit(status_limit)
+def poll(generation_id: int) -> Response:
+    """What the app polls every second or two: served from Redis while the job is known."""
+    snapshot, cached = current_status(user_id=current_principal().user_id,
+                                      generation_id=generation_id)
+    return jsonify(status_json(snapshot, cached, get_signer()))
+
+
+@status.get("/<id:generation_id>/stream")
+@limiter.limit(status_limit)
+def stream(generation_id: int) -> Response:
+    """One event per change of the status object (progress included), closed when it ends."""
+    user_id = current_principal().user_id
+    current_status(user_id=user_id, generation_id=generation_id)  # 404 before any streaming
+    signer = get_signer()
+
+    def events() -> Iterator[str]:
+        updates = status_updates(generation_id, timeout=STREAM_SECONDS)
+        snapshot, cached = current_status(user_id=user_id, generation_id=generation_id)
+        last_sent: dict[str, object] | None = None
+        quiet_since = time.monotonic()
+        for update in itertools.chain([None], updates):  # first: the state right now
+            if update is not None:
+                snapshot, cached = update, CachedStatus(update, None, cached.average_seconds)
+            body = status_json(snapshot, cached, signer)
+            if body != last_sent:
+                yield f"event: status\ndata: {json.dumps(body)}\n\n"
+                last_sent, quiet_since = body, time.monotonic()
+            elif time.monotonic() - quiet_since > KEEPALIVE_SECONDS:
+                yield ": keep-alive\n\n"
+                quiet_since = time.monotonic()
+            if snapshot.finished:
+                return
+
+    return Response(stream_with_context(events()), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
