@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     getimg_retry_max_seconds: float = 60.0
     # What a GetImg call usually takes: drives the progress shown while we wait on it.
     getimg_expected_seconds: float = Field(default=20.0, gt=0)
-    job_queue_timeout_seconds: int = 600
+    job_queue_timeout_seconds: int = 300
     job_processing_timeout_seconds: int = 300
     worker_concurrency: int = 16
     reaper_interval_seconds: float = Field(default=60, gt=0)

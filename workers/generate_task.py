@@ -1,12 +1,25 @@
 """Celery task `headshots.generate`: takes the generation id only, safe to run twice."""
 
 from celery import Task
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from workers.celery_app import celery_app
 from workers.generation import run_attempt
 
+# Transient faults of our own infrastructure (PostgreSQL restarting, a dropped connection):
+# the task runs again later. A job left half-way is the reaper's once its deadline passes.
+INFRASTRUCTURE_FAULTS = (OperationalError, InterfaceError)
 
-@celery_app.task(name="headshots.generate", bind=True, max_retries=None)
+
+@celery_app.task(
+    name="headshots.generate",
+    bind=True,
+    max_retries=25,
+    autoretry_for=INFRASTRUCTURE_FAULTS,
+    retry_backoff=2,
+    retry_backoff_max=60,
+    retry_jitter=True,
+)
 def generate_headshot(self: Task, generation_id: int) -> None:
     outcome = run_attempt(generation_id)
     if outcome.retry_in_seconds is not None:
