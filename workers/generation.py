@@ -31,7 +31,13 @@ from models.generations import (
 )
 from models.styles import Style
 from models.uploads import Upload
-from workers.getimg_client import GenerationResponse, GetImgClient, GetImgError
+from workers.getimg_client import (
+    AUTH_FAILED,
+    QUOTA_EXCEEDED,
+    GenerationResponse,
+    GetImgClient,
+    GetImgError,
+)
 from workers.images import ImageRejected, make_thumbnail, read_result_image
 from workers.media import get_storage
 from workers.status_cache import get_status_cache
@@ -42,6 +48,7 @@ log = logging.getLogger(__name__)
 RESOLUTION = "1K"
 QUALITY = "high"
 MAX_RETRY_AFTER_SECONDS = 300.0
+OUR_ACCOUNTS_PROBLEM = (QUOTA_EXCEEDED, AUTH_FAILED)  # not the user's: someone must act
 EXTENSION_BY_TYPE = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 
 _clients = threading.local()  # a requests.Session is not thread-safe: one client per thread
@@ -208,6 +215,9 @@ def run_attempt(generation_id: int) -> AttemptOutcome:
         _delete_quietly(stored)
         if error.transient and job.attempt < get_settings().getimg_max_attempts:
             return _requeue(job, error, error.code, error.message)
+        if error.code in OUR_ACCOUNTS_PROBLEM:
+            log.error("OPERATOR ATTENTION: GetImg says %s (%s); jobs fail until fixed",
+                      error.code, error.detail)
         _fail(job, error.code, error.message, metadata)
         return AttemptOutcome()
     except ImageRejected as error:
