@@ -211,15 +211,20 @@ def create_generation(
     )
     db_session.add(generation)
     db_session.flush()
+    _charge(db_session, generation, f"{style.name} headshot")
+    return generation
+
+
+def _charge(db_session: Session, generation: HeadshotGeneration, description: str) -> None:
+    """Charge for the job's current round (a user retry opens a new one)."""
     charge_for_generation(
         db_session,
-        user_id=user_id,
-        cost=style.credit_cost,
+        user_id=generation.user_id,
+        cost=generation.credit_cost,
         generation_id=generation.id,
         generation_round=generation.retry_count,
-        description=f"{style.name} headshot",
+        description=description,
     )
-    return generation
 
 
 # ---- worker-side transitions -----------------------------------------------------------------
@@ -530,14 +535,7 @@ def retry_generation(db_session: Session, *, user_id: int, generation_id: int
     )
     if retried is None:  # retried by a racing request a moment ago
         raise Conflict("this headshot is already being retried", code="not_failed")
-    charge_for_generation(
-        db_session,
-        user_id=user_id,
-        cost=retried.credit_cost,
-        generation_id=retried.id,
-        generation_round=retried.retry_count,
-        description=f"retry of headshot {retried.id}",
-    )
+    _charge(db_session, retried, f"retry of headshot {retried.id}")
     return get_generation(db_session, user_id=user_id, generation_id=generation_id)
 
 
