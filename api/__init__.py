@@ -38,6 +38,8 @@ def create_app() -> Flask:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     app = Flask(__name__)
     app.url_map.converters["id"] = IdConverter
+    # `/media//etc/passwd` is a 404, not a 308 (HTML) to a path the client did not ask for.
+    app.url_map.merge_slashes = False
     # Bodies beyond this are refused (413) before they are read.
     app.config["MAX_CONTENT_LENGTH"] = settings.upload_max_bytes + MULTIPART_OVERHEAD
     app.json.sort_keys = False  # type: ignore[attr-defined]

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, request, send_file
 
 from api.errors import ApiError
 from workers.media import get_signer, get_storage
-from workers.storage import StorageNotFound, content_type_for_key, is_valid_key
+from workers.storage import InvalidKey, StorageNotFound, content_type_for_key, is_valid_key
 
 media = Blueprint("media", __name__)
 
@@ -27,7 +27,7 @@ def serve(storage_key: str) -> Response:
         if path is None:  # an object store would redirect here instead
             raise StorageNotFound(storage_key)
         response = send_file(path, mimetype=content_type_for_key(storage_key), conditional=True)
-    except (StorageNotFound, FileNotFoundError):
+    except (StorageNotFound, FileNotFoundError, InvalidKey):  # InvalidKey: a symlinked folder
         raise ApiError(404, "not_found", "no such image, or its link has expired") from None
     remaining = max(0, int(exp) - int(time.time()))
     response.headers["Cache-Control"] = f"private, max-age={remaining}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, TypeVar
 
@@ -16,14 +17,38 @@ IDEMPOTENCY_KEY_PATTERN = re.compile(rf"[\x21-\x7e]{{1,{MAX_KEY_LENGTH}}}")
 Model = TypeVar("Model", bound=BaseModel)
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """`object_pairs_hook` refusing `{"a": 1, "a": 2}` (a proxy may read the first, we the last)."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(key)
+        result[key] = value
+    return result
+
+
 def json_body(model: type[Model]) -> Model:
-    payload = request.get_json(silent=True)
+    payload = None
+    if request.is_json:
+        try:
+            payload = json.loads(request.get_data(), object_pairs_hook=_unique_keys)
+        except _DuplicateKey as duplicate:
+            raise ApiError(400, "invalid_request", f"{duplicate}: given more than once") from None
+        except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
+            payload = None
     if not isinstance(payload, dict):
         raise ApiError(400, "invalid_request", "body: expected a JSON object")
     return model.model_validate(payload)
 
 
 def query_args(model: type[Model]) -> Model:
+    repeated = sorted(name for name, values in request.args.lists() if len(values) > 1)
+    if repeated:  # never silently pick one of `limit=5&limit=500`
+        raise ApiError(400, "invalid_request", f"{repeated[0]}: given more than once")
     return model.model_validate(request.args.to_dict())
 
 

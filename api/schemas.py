@@ -21,6 +21,14 @@ MAX_PAGE = 100
 class Request(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, frozen=True)
 
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        # PostgreSQL text cannot hold NUL: refuse it here (400), not at the query (500).
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL (0x00) characters")
+        return value
+
 
 class GenerateRequest(Request):
     imageUrl: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
@@ -48,7 +56,7 @@ def decode_cursor(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, _, number = text.partition(":")
-        if prefix != "id" or not number.isdigit() or len(number) > 18:
+        if prefix != "id" or not (number.isascii() and number.isdigit()) or len(number) > 18:
             raise ValueError
         return int(number)
     except (ValueError, binascii.Error, UnicodeDecodeError):
@@ -58,6 +66,14 @@ def decode_cursor(cursor: str) -> int:
 class PageQuery(Request):
     limit: int = Field(default=20, ge=1, le=MAX_PAGE)
     cursor: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+    @field_validator("limit", mode="before")
+    @classmethod
+    def _plain_digits(cls, value: object) -> object:
+        # pydantic's lax int takes " 5", "5.0", "+5" and "1_0"; a query string gets digits only.
+        if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+            raise ValueError(f"must be a whole number from 1 to {MAX_PAGE}")
+        return value
 
     @field_validator("cursor")
     @classmethod

@@ -23,6 +23,8 @@ def create() -> tuple[Response, int]:
     if file is None:
         raise ApiError(400, "invalid_request", "image: a multipart file field named 'image' "
                        "is required")
+    if len(request.files.getlist("image")) > 1:  # never guess which one was meant
+        raise ApiError(400, "invalid_request", "image: send exactly one file")
     limit = get_settings().upload_max_bytes
     raw = file.stream.read(limit + 1)  # one byte over is enough to know it is too large
     principal = current_principal()

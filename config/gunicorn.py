@@ -1,6 +1,10 @@
 """gunicorn settings for the `web` process (Procfile)."""
 
+import json
 import os
+import socket
+
+from gunicorn import util as gunicorn_util
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 # gthread: a slow client or a long status stream holds a thread, not a whole process.
@@ -11,3 +15,23 @@ timeout = 60
 graceful_timeout = 20
 keepalive = 5
 accesslog = os.environ.get("WEB_ACCESS_LOG") or None
+
+
+# Requests gunicorn refuses before Flask sees them (a header over 8 KB, a broken request line)
+# get the service's error shape too, not gunicorn's HTML page: gunicorn writes those through
+# this one function.
+PROTOCOL_ERROR_CODES = {400: "bad_request", 414: "uri_too_long", 431: "headers_too_large",
+                        500: "internal_error", 501: "not_implemented"}
+
+
+def _write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
+    body = json.dumps({"error": {
+        "code": PROTOCOL_ERROR_CODES.get(status_int, "bad_request"),
+        "message": (mesg or reason)[:200],
+    }}).encode()
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+    gunicorn_util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+gunicorn_util.write_error = _write_json_error
