@@ -9,6 +9,7 @@ from werkzeug.routing import BaseConverter
 
 from api.admin import admin
 from api.credits import credits
+from api.docs import docs
 from api.errors import register_error_handlers
 from api.headshots import headshots
 from api.health import health
@@ -43,7 +44,7 @@ def create_app() -> Flask:
     # Bodies beyond this are refused (413) before they are read.
     app.config["MAX_CONTENT_LENGTH"] = settings.upload_max_bytes + MULTIPART_OVERHEAD
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    for blueprint in (health, media, uploads, headshots, status, credits, admin):
+    for blueprint in (health, docs, media, uploads, headshots, status, credits, admin):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     init_limits(app)

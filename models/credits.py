@@ -17,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    cast,
     func,
     select,
     text,
@@ -25,8 +26,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base
-from models.errors import InsufficientCredits, NotFound
+from models.errors import Conflict, InsufficientCredits, NotFound
 from models.users import User
+
+MAX_BALANCE = 2**31 - 1  # users.credits is an INTEGER
 
 
 class EntryType(enum.StrEnum):
@@ -75,9 +78,11 @@ def _move(
     generation_round: int | None = None,
 ) -> CreditEntry:
     spent_delta = {EntryType.HEADSHOT: -amount, EntryType.REFUND: -amount}.get(entry_type, 0)
+    # The new balance is computed as BIGINT, so checking it can never overflow itself.
+    new_balance = cast(User.credits, BigInteger) + amount
     balance = db_session.execute(
         update(User)
-        .where(User.id == user_id, User.credits + amount >= 0)
+        .where(User.id == user_id, new_balance >= 0, new_balance <= MAX_BALANCE)
         .values(
             credits=User.credits + amount,
             total_credits_spent=User.total_credits_spent + spent_delta,
@@ -87,6 +92,9 @@ def _move(
     if balance is None:
         if db_session.get(User, user_id) is None:
             raise NotFound(f"user {user_id} not found")
+        if amount > 0:
+            raise Conflict(f"amount: the balance would exceed {MAX_BALANCE} credits",
+                           code="balance_limit_exceeded")
         raise InsufficientCredits(f"this needs {-amount} credits; the balance is too low")
     entry = CreditEntry(
         user_id=user_id,

@@ -1,0 +1,186 @@
+"""Response models: the JSON bodies the API sends, for the OpenAPI document (`api/openapi.py`).
+
+The serializers (`api/serializers.py`) build the bodies; these models only describe them, field
+for field (camelCase, as emitted). Every field is always present, so every field is required;
+`X | None` marks the ones that can be `null`. Objects are closed (`extra="forbid"` becomes
+`additionalProperties: false`) so a serializer that grows a field without the document growing
+with it fails the schema-conformance tests instead of going unnoticed; `metadata` is the one
+open object, as the worker merges what it learns into it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.schemas import AspectRatio
+from models.credits import EntryType
+from models.generations import GenerationStatus
+
+NonNegative = Annotated[int, Field(ge=0)]
+Progress = Annotated[int, Field(ge=0, le=100)]
+SignedUrl = Annotated[str, Field(description="a signed media URL that expires")]
+Timestamp = Annotated[datetime, Field(description="ISO 8601 in UTC")]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---- errors ------------------------------------------------------------------------------------
+
+
+class ErrorDetail(Body):
+    code: str = Field(description="snake_case, stable: clients branch on it")
+    message: str = Field(description="human readable; names the offending field for a 400")
+
+
+class ErrorBody(Body):
+    """Every error response (contract §3)."""
+
+    error: ErrorDetail
+
+
+# ---- headshots (contract §6) -------------------------------------------------------------------
+
+
+class LastError(Body):
+    code: str
+    message: str
+
+
+class HeadshotMetadata(BaseModel):
+    """What is known about the generation so far; more keys may appear."""
+
+    model_config = ConfigDict(extra="allow")
+
+    attempts: NonNegative
+    quality: str | None = None
+    getimgCost: float | None = None
+    getimgRequestId: str | None = None
+    modelUsed: str | None = None
+    processingTime: float | None = None
+    lastError: LastError | None = None
+
+
+class Headshot(Body):
+    id: int = Field(ge=1)
+    style: str
+    aspectRatio: AspectRatio
+    status: GenerationStatus
+    progress: Progress = Field(description="100 exactly when completed")
+    resultUrls: list[SignedUrl]
+    thumbnailUrl: SignedUrl | None
+    originalImageUrl: SignedUrl | None = Field(description="null once the original was deleted")
+    isFavorite: bool
+    error: ErrorDetail | None
+    retryCount: NonNegative
+    batchId: uuid.UUID | None
+    creditCost: NonNegative
+    createdAt: Timestamp
+    startedAt: Timestamp | None
+    completedAt: Timestamp | None
+    metadata: HeadshotMetadata
+
+
+class HeadshotStatus(Body):
+    """What the app polls: `GET /api/headshots/status/{id}`."""
+
+    id: int = Field(ge=1)
+    status: GenerationStatus
+    progress: Progress
+    resultUrls: list[SignedUrl]
+    thumbnailUrl: SignedUrl | None
+    error: ErrorDetail | None
+    queuePosition: NonNegative | None = Field(description="jobs ahead of this one, when queued")
+    etaSeconds: NonNegative | None = Field(description="an estimate, while queued or processing")
+
+
+class HeadshotPage(Body):
+    data: list[Headshot]
+    nextCursor: str | None = Field(description="the `cursor` of the next page; null at the end")
+
+
+class StyleItem(Body):
+    id: str
+    name: str
+    description: str
+    creditCost: NonNegative
+
+
+class StyleList(Body):
+    data: list[StyleItem]
+
+
+# ---- uploads (contract §5) ---------------------------------------------------------------------
+
+
+class UploadCreated(Body):
+    id: uuid.UUID
+    imageUrl: SignedUrl
+    expiresAt: Timestamp
+    width: int = Field(ge=1)
+    height: int = Field(ge=1)
+    contentType: Literal["image/jpeg", "image/png", "image/webp"]
+
+
+# ---- credits (contract §4) ---------------------------------------------------------------------
+
+
+class Me(Body):
+    id: int = Field(ge=1)
+    email: str | None
+    credits: NonNegative
+    totalHeadshotsGenerated: NonNegative
+    totalCreditsSpent: int
+
+
+class CreditEntryItem(Body):
+    id: int = Field(ge=1)
+    amount: int = Field(description="negative for a charge, positive for a grant or refund")
+    type: EntryType
+    generationId: int | None
+    description: str
+    balanceAfter: NonNegative
+    createdAt: Timestamp
+
+
+class CreditHistoryPage(Body):
+    data: list[CreditEntryItem]
+    nextCursor: str | None
+
+
+class CreditsGranted(Body):
+    userId: int = Field(ge=1)
+    balance: NonNegative
+
+
+# ---- operations (contract §10) -----------------------------------------------------------------
+
+
+class Health(Body):
+    status: Literal["ok"]
+
+
+class ReadinessChecks(Body):
+    postgres: str = Field(description='"ok" or "unavailable: <error>"')
+    redis: str
+
+
+class Ready(Body):
+    status: Literal["ready"]
+    checks: ReadinessChecks
+
+
+class NotReady(Body):
+    error: ErrorDetail
+    checks: ReadinessChecks
+
+
+RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
+    ErrorBody, Headshot, HeadshotStatus, HeadshotPage, StyleList, UploadCreated, Me,
+    CreditHistoryPage, CreditsGranted, Health, Ready, NotReady,
+)
