@@ -15,6 +15,9 @@ timeout = 60
 graceful_timeout = 20
 keepalive = 5
 accesslog = os.environ.get("WEB_ACCESS_LOG") or None
+# gunicorn 27's control socket defaults to one path per user ($HOME/.gunicorn/gunicorn.ctl),
+# which two servers on one machine (the demo and the tests) would fight over; nothing uses it.
+control_socket_disable = True
 
 
 # Requests gunicorn refuses before Flask sees them (a header over 8 KB, a broken request line)

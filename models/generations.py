@@ -57,6 +57,10 @@ PROGRESS_WAITING = 15
 PROGRESS_RECEIVED = 85
 PROGRESS_STORED = 95
 PROGRESS_DONE = 100
+# A transition that freezes the estimate (requeue, fail, the reaper's release) stores the value
+# it will show this far ahead: readers keep seeing the rising estimate of the old snapshot until
+# the new one is committed and published, and the bar must not step back when it lands.
+PROGRESS_FREEZE_LEAD_SECONDS = 1.0
 
 
 class GenerationStatus(enum.StrEnum):
@@ -244,7 +248,8 @@ def _transition(db_session: Session, generation_id: int, *conditions: Any, **val
 
 
 def _progress_from_now(db_session: Session, generation_id: int, milestone: int) -> Any:
-    """The progress to store with a new milestone: never below what readers show right now.
+    """The progress to store with a new milestone: never below what readers show right now,
+    nor in the moment (PROGRESS_FREEZE_LEAD_SECONDS) before the new state reaches them.
 
     Storing a milestone restarts the estimate's clock, so storing less than the estimate
     shown at this moment would make the bar go back. Locks the row for the transition.
@@ -257,7 +262,7 @@ def _progress_from_now(db_session: Session, generation_id: int, milestone: int) 
     ).one_or_none()
     shown = (
         displayed_progress(row.status, row.progress, row.progress_at.timestamp(),
-                           utcnow().timestamp())
+                           utcnow().timestamp() + PROGRESS_FREEZE_LEAD_SECONDS)
         if row is not None else 0
     )
     return func.greatest(HeadshotGeneration.progress, milestone, shown)
@@ -369,6 +374,8 @@ def fail_generation(
         generation_id,
         *conditions,
         status=GenerationStatus.FAILED.value,
+        # What the bar shows now, frozen: a failed job's bar stops, it does not step back.
+        progress=_progress_from_now(db_session, generation_id, 0),
         progress_at=utcnow(),
         error_code=code,
         error_message=message,

@@ -124,6 +124,31 @@ def test_requeue_keeps_the_progress_the_user_saw(client: Any) -> None:
     assert again is not None and again.attempts == 2 and again.progress >= shown
 
 
+def test_a_job_failing_mid_wait_keeps_the_progress_the_user_saw(client: Any) -> None:
+    """Found by tests/chaos: failing used to keep the stored milestone, so the bar fell back
+    from the estimate (e.g. 81 -> 78) at the very end; and a transition freezing the estimate
+    must not land below what readers show until it is published."""
+    _, job = _queued_job(client)
+    claimed = _claim(job)
+    assert claimed is not None
+    with unit_of_work() as db_session:
+        waiting = record_progress(db_session, job, attempt=claimed.attempts,
+                                  progress=PROGRESS_WAITING)
+        db_session.commit()
+    assert waiting is not None
+    time.sleep(0.5)  # let the estimate rise above the stored milestone (GETIMG_EXPECTED=2 s)
+    with unit_of_work() as db_session:
+        failed = fail_generation(db_session, job, code="getimg_unavailable", message="x",
+                                 attempt=claimed.attempts)
+        db_session.commit()
+    assert failed is not None and failed.status == "failed"
+    # Still above anything shown up to a moment after the failure was committed.
+    shown_later = displayed_progress(waiting.status, waiting.progress,
+                                     waiting.progress_at.timestamp(), time.time() + 0.2)
+    assert shown_later > PROGRESS_WAITING
+    assert failed.progress >= shown_later
+
+
 def test_displayed_progress_never_goes_down_and_stays_below_the_next_milestone() -> None:
     now = time.time()
     for stored in (0, 5, PROGRESS_WAITING, 40, PROGRESS_RECEIVED - 1, PROGRESS_RECEIVED, 100):

@@ -162,8 +162,10 @@ def _requeue(job: Claimed, error: GetImgError | Exception, code: str, message: s
     return AttemptOutcome(retry_in_seconds=delay)
 
 
-def _store_results(job: Claimed, response: GenerationResponse, client: GetImgClient
-                   ) -> tuple[list[str], str]:
+def _store_results(job: Claimed, response: GenerationResponse, client: GetImgClient,
+                   stored: list[str]) -> tuple[list[str], str]:
+    """Download and keep the results and a thumbnail; every key written goes into `stored`,
+    so a failure half-way can delete what was already written."""
     storage = get_storage()
     result_keys: list[str] = []
     first: bytes | None = None
@@ -171,11 +173,13 @@ def _store_results(job: Claimed, response: GenerationResponse, client: GetImgCli
         body, _ = client.download(image.url)
         content_type, _, _ = read_result_image(body)
         key = new_key("results", job.user_id, EXTENSION_BY_TYPE[content_type], index)
+        stored.append(key)
         storage.put(key, body, content_type)
         result_keys.append(key)
         first = first or body
     assert first is not None  # the client refuses a response without images
     thumbnail_key = new_key("thumbnails", job.user_id, "jpg")
+    stored.append(thumbnail_key)
     storage.put(thumbnail_key, make_thumbnail(first), "image/jpeg")
     return result_keys, thumbnail_key
 
@@ -204,8 +208,7 @@ def run_attempt(generation_id: int) -> AttemptOutcome:
             resolution=RESOLUTION,
         )
         _progress(job, PROGRESS_RECEIVED)
-        result_keys, thumbnail_key = _store_results(job, response, client)
-        stored = [*result_keys, thumbnail_key]
+        result_keys, thumbnail_key = _store_results(job, response, client, stored)
         _progress(job, PROGRESS_STORED)
     except StorageNotFound:
         _fail(job, "original_expired", "The uploaded photo has expired; upload it again.",
@@ -241,12 +244,16 @@ def run_attempt(generation_id: int) -> AttemptOutcome:
         "modelUsed": response.model,
         "processingTime": processing_time,
     }
-    with unit_of_work() as db_session:
-        generation = complete_generation(
-            db_session, job.generation_id, attempt=job.attempt, result_keys=result_keys,
-            thumbnail_key=thumbnail_key, metadata=metadata,
-        )
-        db_session.commit()
+    try:
+        with unit_of_work() as db_session:
+            generation = complete_generation(
+                db_session, job.generation_id, attempt=job.attempt, result_keys=result_keys,
+                thumbnail_key=thumbnail_key, metadata=metadata,
+            )
+            db_session.commit()
+    except BaseException:  # not recorded as completed: the files belong to no job
+        _delete_quietly(stored)
+        raise
     if generation is None:  # deleted or taken over meanwhile: our copy is nobody's
         _delete_quietly(stored)
         return AttemptOutcome()

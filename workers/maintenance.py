@@ -7,7 +7,10 @@ it again or, with its attempts spent, fails and refunds it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+
+from redis.exceptions import LockError
 
 from config import get_settings
 from models.db import unit_of_work
@@ -22,13 +25,29 @@ from models.uploads import expired_upload_keys, mark_upload_deleted
 from workers.celery_app import celery_app
 from workers.generate_task import generate_headshot
 from workers.media import get_storage
+from workers.redis_connection import get_redis
 from workers.status_cache import get_status_cache
 
 log = logging.getLogger(__name__)
 
 
+REAPER_LOCK_KEY = "headshots:reaper-running"
+
+
 @celery_app.task(name="maintenance.reap_stuck_jobs")
 def reap_stuck_jobs() -> dict[str, int]:
+    # One sweep at a time: a slow sweep and the next one would only trip over each other.
+    lock = get_redis().lock(REAPER_LOCK_KEY, timeout=300, blocking=False)
+    if not lock.acquire():
+        return {"overdue": 0, "requeued": 0, "failed": 0}
+    try:
+        return _reap()
+    finally:
+        with contextlib.suppress(LockError):  # expired or lost with a Redis restart: fine
+            lock.release()
+
+
+def _reap() -> dict[str, int]:
     with unit_of_work() as db_session:
         overdue = overdue_generation_ids(db_session)
     requeued = failed = 0
