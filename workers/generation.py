@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 RESOLUTION = "1K"
 QUALITY = "high"
 MAX_RETRY_AFTER_SECONDS = 300.0
+ORIGINAL_EXPIRED = "The uploaded photo has expired; upload it again."
 OUR_ACCOUNTS_PROBLEM = (QUOTA_EXCEEDED, AUTH_FAILED)  # not the user's: someone must act
 EXTENSION_BY_TYPE = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 
@@ -193,8 +194,7 @@ def run_attempt(generation_id: int) -> AttemptOutcome:
     started = time.monotonic()
     metadata: dict[str, Any] = {"attempts": job.attempt, "quality": QUALITY}
     if job.original_key is None:
-        _fail(job, "original_expired", "The uploaded photo has expired; upload it again.",
-              metadata)
+        _fail(job, "original_expired", ORIGINAL_EXPIRED, metadata)
         return AttemptOutcome()
     stored: list[str] = []
     try:
@@ -211,8 +211,7 @@ def run_attempt(generation_id: int) -> AttemptOutcome:
         result_keys, thumbnail_key = _store_results(job, response, client, stored)
         _progress(job, PROGRESS_STORED)
     except StorageNotFound:
-        _fail(job, "original_expired", "The uploaded photo has expired; upload it again.",
-              metadata)
+        _fail(job, "original_expired", ORIGINAL_EXPIRED, metadata)
         return AttemptOutcome()
     except GetImgError as error:
         _delete_quietly(stored)
