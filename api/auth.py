@@ -58,9 +58,17 @@ def principal_from_header(header: str | None) -> Principal:
     )
 
 
+def request_principal() -> Principal:
+    """The caller, from the bearer token, checked once per request however often asked."""
+    if "principal" not in g:
+        g.principal = principal_from_header(request.headers.get("Authorization"))
+    principal: Principal = g.principal
+    return principal
+
+
 def authenticate() -> None:
     """`before_request` hook of every /api blueprint."""
-    g.principal = principal_from_header(request.headers.get("Authorization"))
+    request_principal()
 
 
 def require_admin() -> None:

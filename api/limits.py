@@ -1,4 +1,7 @@
-"""Per-user rate limits (Flask-Limiter on Redis): a `429` with `Retry-After` past the limit.
+"""Per-user rate limits on the write routes (Flask-Limiter on Redis): a `429` with `Retry-After`.
+
+(The status routes count their reads in the same Redis round trip that serves them: see
+`api/status.py`.)
 
 Limits are counted per user id from the bearer token (per address for requests without a valid
 one). If Redis is down the limits are not enforced rather than failing the request.
@@ -9,14 +12,14 @@ from __future__ import annotations
 from flask import Flask, request
 from flask_limiter import Limiter
 
-from api.auth import principal_from_header
+from api.auth import request_principal
 from api.errors import ApiError
 from config import get_settings
 
 
 def _caller() -> str:
     try:
-        return f"user:{principal_from_header(request.headers.get('Authorization')).user_id}"
+        return f"user:{request_principal().user_id}"
     except ApiError:
         return f"address:{request.remote_addr}"
 
@@ -25,17 +28,13 @@ limiter = Limiter(
     key_func=_caller,
     headers_enabled=True,
     swallow_errors=True,
-    strategy="moving-window",
+    strategy="fixed-window",  # one INCR per request: the status poll must stay cheap
     key_prefix="headshots-limits",
 )
 
 
 def write_limit() -> str:
     return get_settings().rate_limit_writes
-
-
-def status_limit() -> str:
-    return get_settings().rate_limit_status
 
 
 def init_limits(app: Flask) -> None:

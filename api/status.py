@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from flask import Blueprint, Response, jsonify, stream_with_context
 
 from api.auth import authenticate, current_principal
-from api.limits import limiter, status_limit
+from api.errors import ApiError
 from api.serializers import status_json
+from config import get_settings
+from models.generations import StatusSnapshot
 from workers.media import get_signer
 from workers.status_cache import CachedStatus, current_status, status_updates
 
@@ -22,21 +24,29 @@ STREAM_SECONDS = 300  # then the client reconnects; a stream holds a server thre
 KEEPALIVE_SECONDS = 15
 
 
-@status.get("/<id:generation_id>")
-@limiter.limit(status_limit)
-def poll(generation_id: int) -> Response:
-    """What the app polls every second or two: served from Redis while the job is known."""
+def _status_within_limit(generation_id: int) -> tuple[StatusSnapshot, CachedStatus]:
     snapshot, cached = current_status(user_id=current_principal().user_id,
                                       generation_id=generation_id)
+    settings = get_settings()
+    limit = settings.rate_limit_status_per_minute
+    if settings.rate_limit_enabled and cached.polls_this_minute > limit:
+        raise ApiError(429, "rate_limited", f"more than {limit} status reads a minute",
+                       {"Retry-After": str(60 - int(time.time()) % 60)})
+    return snapshot, cached
+
+
+@status.get("/<id:generation_id>")
+def poll(generation_id: int) -> Response:
+    """What the app polls every second or two: one Redis round trip while the job is known."""
+    snapshot, cached = _status_within_limit(generation_id)
     return jsonify(status_json(snapshot, cached, get_signer()))
 
 
 @status.get("/<id:generation_id>/stream")
-@limiter.limit(status_limit)
 def stream(generation_id: int) -> Response:
     """One event per change of the status object (progress included), closed when it ends."""
     user_id = current_principal().user_id
-    current_status(user_id=user_id, generation_id=generation_id)  # 404 before any streaming
+    _status_within_limit(generation_id)  # a 404 or 429 before any streaming
     signer = get_signer()
 
     def events() -> Iterator[str]:

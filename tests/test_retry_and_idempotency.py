@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -161,3 +162,22 @@ def test_write_routes_are_rate_limited_per_user(client: Any) -> None:
     # Another user is not affected, and status polling has its own, larger budget.
     other = new_user_id()
     assert generate(client, other, uploaded_url(client, other)).status_code == 402
+
+
+def test_status_polling_has_a_budget_far_above_one_poll_a_second(client: Any) -> None:
+    from config import get_settings
+
+    user_id = new_user_id()
+    grant(client, user_id, 1)
+    job = generate(client, user_id, uploaded_url(client, user_id)).get_json()["id"]
+    limit = get_settings().rate_limit_status_per_minute
+    assert limit >= 5 * 60  # five jobs polled every second, with room to spare
+    start_minute = int(time.time() // 60)
+    statuses = [client.get(f"/api/headshots/status/{job}", headers=auth(user_id)).status_code
+                for _ in range(limit + 1)]
+    if int(time.time() // 60) != start_minute:
+        pytest.skip("the clock minute turned during the burst; the count started over")
+    assert statuses[:limit] == [200] * limit
+    limited = client.get(f"/api/headshots/status/{job}", headers=auth(user_id))
+    assert_error(limited, 429, "rate_limited")
+    assert 0 < int(limited.headers["Retry-After"]) <= 60

@@ -60,6 +60,7 @@ class CachedStatus:
     snapshot: StatusSnapshot | None
     jobs_ahead: int | None  # queued jobs older than this one, when it is queued
     average_seconds: float | None
+    polls_this_minute: int = 0  # the reader's status reads in the current clock minute
 
 
 class StatusCache:
@@ -78,19 +79,25 @@ class StatusCache:
         except RedisError:
             log.warning("status cache: could not publish job %s", snapshot.id, exc_info=True)
 
-    def read(self, generation_id: int) -> CachedStatus:
+    def read(self, generation_id: int, *, reader: int) -> CachedStatus:
+        """The job's cached status, and the reader's poll counted for its rate limit, in one
+        round trip: a rate limiter of its own would double the cost of a poll."""
+        poll_counter = f"headshots:polls:{reader}:{int(time.time() // 60)}"
         try:
             with self._redis.pipeline(transaction=False) as pipe:
                 pipe.get(status_key(generation_id))
                 pipe.zrank(QUEUE_KEY, str(generation_id))
                 pipe.get(AVERAGE_KEY)
-                raw, rank, average = pipe.execute()
+                pipe.incr(poll_counter)
+                pipe.expire(poll_counter, 120)
+                raw, rank, average, polls, _ = pipe.execute()
         except RedisError:
             log.warning("status cache: could not read job %s", generation_id, exc_info=True)
             return CachedStatus(None, None, None)
         snapshot = StatusSnapshot(**json.loads(raw)) if raw else None
         return CachedStatus(
-            snapshot, int(rank) if rank is not None else None, float(average) if average else None
+            snapshot, int(rank) if rank is not None else None,
+            float(average) if average else None, int(polls),
         )
 
     def forget(self, generation_id: int) -> None:
@@ -127,7 +134,7 @@ def current_status(*, user_id: int, generation_id: int) -> tuple[StatusSnapshot,
     from models.generations import get_generation
 
     cache = get_status_cache()
-    cached = cache.read(generation_id)
+    cached = cache.read(generation_id, reader=user_id)
     snapshot = cached.snapshot
     if snapshot is not None and snapshot.user_id == user_id:
         return snapshot, cached
