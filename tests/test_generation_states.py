@@ -100,7 +100,8 @@ def test_failing_refunds_exactly_once(client: Any) -> None:
         assert row.error_code == "getimg_unavailable" and row.completed_at is not None
 
 
-def test_requeue_keeps_the_progress_the_user_saw(client: Any) -> None:
+def _job_waiting_on_getimg(client: Any) -> tuple[int, HeadshotGeneration, HeadshotGeneration]:
+    """A claimed job whose shown progress has had half a second to rise above its milestone."""
     _, job = _queued_job(client)
     claimed = _claim(job)
     assert claimed is not None
@@ -110,6 +111,11 @@ def test_requeue_keeps_the_progress_the_user_saw(client: Any) -> None:
         db_session.commit()
     assert waiting is not None
     time.sleep(0.5)  # let the estimate rise above the stored milestone (GETIMG_EXPECTED=2 s)
+    return job, claimed, waiting
+
+
+def test_requeue_keeps_the_progress_the_user_saw(client: Any) -> None:
+    job, claimed, waiting = _job_waiting_on_getimg(client)
     shown = displayed_progress(waiting.status, waiting.progress, waiting.progress_at.timestamp(),
                                time.time())
     assert shown > PROGRESS_WAITING
@@ -128,15 +134,7 @@ def test_a_job_failing_mid_wait_keeps_the_progress_the_user_saw(client: Any) -> 
     """Found by tests/chaos: failing used to keep the stored milestone, so the bar fell back
     from the estimate (e.g. 81 -> 78) at the very end; and a transition freezing the estimate
     must not land below what readers show until it is published."""
-    _, job = _queued_job(client)
-    claimed = _claim(job)
-    assert claimed is not None
-    with unit_of_work() as db_session:
-        waiting = record_progress(db_session, job, attempt=claimed.attempts,
-                                  progress=PROGRESS_WAITING)
-        db_session.commit()
-    assert waiting is not None
-    time.sleep(0.5)  # let the estimate rise above the stored milestone (GETIMG_EXPECTED=2 s)
+    job, claimed, waiting = _job_waiting_on_getimg(client)
     with unit_of_work() as db_session:
         failed = fail_generation(db_session, job, code="getimg_unavailable", message="x",
                                  attempt=claimed.attempts)
