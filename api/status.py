@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import time
@@ -15,7 +16,8 @@ from api.serializers import status_json
 from config import get_settings
 from models.generations import StatusSnapshot
 from workers.media import get_signer
-from workers.status_cache import CachedStatus, current_status, status_updates
+from workers.signed_urls import MediaUrlSigner
+from workers.status_cache import CachedStatus, Updates, current_status, status_updates
 
 status = Blueprint("status", __name__, url_prefix="/api/headshots/status")
 status.before_request(authenticate)
@@ -50,22 +52,28 @@ def stream(generation_id: int) -> Response:
     signer = get_signer()
 
     def events() -> Iterator[str]:
-        updates = status_updates(generation_id, timeout=STREAM_SECONDS)
-        snapshot, cached = current_status(user_id=user_id, generation_id=generation_id)
-        last_sent: dict[str, object] | None = None
-        quiet_since = time.monotonic()
-        for update in itertools.chain([None], updates):  # first: the state right now
-            if update is not None:
-                snapshot, cached = update, CachedStatus(update, None, cached.average_seconds)
-            body = status_json(snapshot, cached, signer)
-            if body != last_sent:
-                yield f"event: status\ndata: {json.dumps(body)}\n\n"
-                last_sent, quiet_since = body, time.monotonic()
-            elif time.monotonic() - quiet_since > KEEPALIVE_SECONDS:
-                yield ": keep-alive\n\n"
-                quiet_since = time.monotonic()
-            if snapshot.finished:
-                return
+        with contextlib.closing(status_updates(generation_id, timeout=STREAM_SECONDS)) as updates:
+            yield from _changes(user_id, generation_id, updates, signer)
 
     return Response(stream_with_context(events()), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _changes(user_id: int, generation_id: int, updates: Updates, signer: MediaUrlSigner
+             ) -> Iterator[str]:
+    """The events of one stream: the state now, then each change, until the job ends."""
+    snapshot, cached = current_status(user_id=user_id, generation_id=generation_id)
+    last_sent: dict[str, object] | None = None
+    quiet_since = time.monotonic()
+    for update in itertools.chain([None], updates):  # first: the state right now
+        if update is not None:
+            snapshot, cached = update, CachedStatus(update, None, cached.average_seconds)
+        body = status_json(snapshot, cached, signer)
+        if body != last_sent:
+            yield f"event: status\ndata: {json.dumps(body)}\n\n"
+            last_sent, quiet_since = body, time.monotonic()
+        elif time.monotonic() - quiet_since > KEEPALIVE_SECONDS:
+            yield ": keep-alive\n\n"
+            quiet_since = time.monotonic()
+        if snapshot.finished:
+            return

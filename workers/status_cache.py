@@ -11,15 +11,17 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import cast
 
 from redis import Redis
+from redis.client import PubSub
 from redis.exceptions import RedisError
 
-from models.generations import StatusSnapshot
+from models.db import unit_of_work
+from models.generations import StatusSnapshot, get_generation
 from workers.redis_connection import get_redis
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,9 @@ end
 redis.call('PUBLISH', KEYS[1], ARGV[1])
 return 1
 """
+
+
+Updates = Generator["StatusSnapshot | None", None, None]
 
 
 def status_key(generation_id: int) -> str:
@@ -130,9 +135,6 @@ def get_status_cache() -> StatusCache:
 def current_status(*, user_id: int, generation_id: int) -> tuple[StatusSnapshot, CachedStatus]:
     """The status of the user's own job: from Redis while known, else from PostgreSQL (which
     refills the cache). Anybody else's job, or none, is NotFound."""
-    from models.db import unit_of_work
-    from models.generations import get_generation
-
     cache = get_status_cache()
     cached = cache.read(generation_id, reader=user_id)
     snapshot = cached.snapshot
@@ -145,15 +147,19 @@ def current_status(*, user_id: int, generation_id: int) -> tuple[StatusSnapshot,
     return snapshot, cached
 
 
-def status_updates(generation_id: int, *, timeout: float) -> Iterator[StatusSnapshot | None]:
+def status_updates(generation_id: int, *, timeout: float) -> Updates:
     """Snapshots published for the job as they happen; None about once a second in between.
 
-    Subscribe before reading the current state, so no change can fall in between.
+    Subscribes at once, before returning, so a caller that reads the current state after
+    calling this cannot miss a change in between.
     """
     pubsub = get_redis().pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(status_key(generation_id))
+    return _published(pubsub, deadline=time.monotonic() + timeout)
+
+
+def _published(pubsub: PubSub, *, deadline: float) -> Updates:
     try:
-        pubsub.subscribe(status_key(generation_id))
-        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             message = pubsub.get_message(timeout=1.0)
             yield StatusSnapshot(**json.loads(message["data"])) if message else None
