@@ -10,7 +10,7 @@ from typing import Any
 import jwt
 import pytest
 
-from tests.conftest import auth, make_token, new_user_id
+from tests.conftest import TEST_JWT_SECRET, auth, make_token, new_user_id
 
 pytestmark = pytest.mark.usefixtures("stack")
 
@@ -37,10 +37,8 @@ BAD_TOKENS = {
     "expired": lambda uid: make_token(uid, expires_in=-10),
     "alg none": _unsigned_token,
     "HS512": lambda uid: jwt.encode({"sub": str(uid), "exp": time.time() + 60},
-                                    __import__("tests.conftest").conftest.TEST_JWT_SECRET,
-                                    algorithm="HS512"),
-    "no exp": lambda uid: jwt.encode({"sub": str(uid)},
-                                     __import__("tests.conftest").conftest.TEST_JWT_SECRET),
+                                    TEST_JWT_SECRET, algorithm="HS512"),
+    "no exp": lambda uid: jwt.encode({"sub": str(uid)}, TEST_JWT_SECRET),
     "sub not decimal": lambda uid: make_token("abc"),
     "sub zero": lambda uid: make_token("0"),
     "sub huge": lambda uid: make_token("9" * 30),
