@@ -8,6 +8,7 @@ service's settings (read once) point at this run's services.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 import uuid
@@ -55,6 +56,11 @@ def pytest_configure(config: pytest.Config) -> None:
         GETIMG_MAX_ATTEMPTS="3",
         GETIMG_EXPECTED_SECONDS="2",
     )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if exitstatus == 0:  # a failed run keeps its service logs for a look
+        shutil.rmtree(RUN_DIR, ignore_errors=True)
 
 
 # ---- services ---------------------------------------------------------------------------------
