@@ -28,7 +28,7 @@ limiter = Limiter(
     key_func=_caller,
     headers_enabled=True,
     swallow_errors=True,
-    strategy="fixed-window",  # one INCR per request: the status poll must stay cheap
+    strategy="fixed-window",  # one counter per request, like the status routes' own count
     key_prefix="headshots-limits",
 )
 

@@ -211,12 +211,17 @@ def create_generation(
         meta={},
         batch_id=batch_id,
         created_at=now,
-        deadline_at=now + timedelta(seconds=get_settings().job_queue_timeout_seconds),
+        deadline_at=_queue_deadline(now),
     )
     db_session.add(generation)
     db_session.flush()
     _charge(db_session, generation, f"{style.name} headshot")
     return generation
+
+
+def _queue_deadline(queued_from: datetime) -> datetime:
+    """When a job that joins the queue at `queued_from` counts as lost to the reaper."""
+    return queued_from + timedelta(seconds=get_settings().job_queue_timeout_seconds)
 
 
 def _charge(db_session: Session, generation: HeadshotGeneration, description: str) -> None:
@@ -417,7 +422,7 @@ def requeue_generation(
         status=GenerationStatus.QUEUED.value,
         progress=_progress_from_now(db_session, generation_id, 0),
         progress_at=utcnow(),
-        deadline_at=retry_at + timedelta(seconds=get_settings().job_queue_timeout_seconds),
+        deadline_at=_queue_deadline(retry_at),
         meta=_merged_meta({"lastError": {"code": code, "message": message}}),
     )
 
@@ -454,7 +459,7 @@ def release_overdue_generation(db_session: Session, generation_id: int
         status=GenerationStatus.QUEUED.value,
         progress=_progress_from_now(db_session, generation_id, 0),
         progress_at=now,
-        deadline_at=now + timedelta(seconds=settings.job_queue_timeout_seconds),
+        deadline_at=_queue_deadline(now),
     )
     if requeued is not None:
         return requeued
@@ -538,7 +543,7 @@ def retry_generation(db_session: Session, *, user_id: int, generation_id: int
         meta={},
         started_at=None,
         completed_at=None,
-        deadline_at=now + timedelta(seconds=get_settings().job_queue_timeout_seconds),
+        deadline_at=_queue_deadline(now),
     )
     if retried is None:  # retried by a racing request a moment ago
         raise Conflict("this headshot is already being retried", code="not_failed")
