@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.getimg_fake_server import FakeGetImg, start_fake_getimg  # noqa: E402
+from fakes.getimg.process import FakeGetImg, start_fake_getimg  # noqa: E402
 from tests.processes import (  # noqa: E402
     Service,
     create_database,

@@ -20,7 +20,7 @@ import jwt
 import pytest
 import requests
 
-from tests.getimg_fake_server import FakeGetImg, start_fake_getimg
+from fakes.getimg.process import FakeGetImg, start_fake_getimg
 from tests.processes import (
     ADMIN_DATABASE_URL,
     Service,

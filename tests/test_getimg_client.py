@@ -13,7 +13,7 @@ import pytest
 import requests
 from PIL import Image, ImageChops, ImageDraw, ImageStat
 
-from tests.getimg_fake_server import FakeGetImg, start_fake_getimg
+from fakes.getimg.process import FakeGetImg, start_fake_getimg
 from workers.getimg_client import (
     GenerationResponse,
     GetImgClient,

@@ -16,7 +16,7 @@ from models.db import unit_of_work
 from models.generations import HeadshotGeneration
 from tests.api_calls import SELFIE
 from tests.conftest import ADMIN, auth, new_user_id
-from tests.getimg_fake_server import FakeGetImg
+from fakes.getimg.process import FakeGetImg
 from tests.processes import wait_until
 from workers.generation import run_attempt
 

@@ -352,7 +352,7 @@ class ChaosStack:
     def start(self) -> ChaosStack:
         self.redis = self._service("redis", self._redis_argv()).start()
         self.getimg = self._service(
-            "getimg", [sys.executable, "-m", "workers.getimg_fake", "--host", "127.0.0.1",
+            "getimg", [sys.executable, "-m", "fakes.getimg", "--host", "127.0.0.1",
                        "--port", str(self.ports["getimg"])],
             GETIMG_FAKE_CONFIG=json.dumps(self.fake_config)).start()
         create_database(self.db_name)

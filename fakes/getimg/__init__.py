@@ -1,4 +1,4 @@
-"""A fake GetImg.ai v2 server for tests and the demo: `python -m workers.getimg_fake --port N`.
+"""A fake GetImg.ai v2 server for tests and the demo: `python -m fakes.getimg --port N`.
 
 It speaks the documented wire format (https://docs.getimg.ai/api-reference/images/generate-an-image,
 /guides/errors, /guides/rate-limits, /guides/media-responses, and the official SDK
@@ -29,7 +29,7 @@ Modules: `wire` (request validation, error format), `state` (knobs, limits, stat
 `imaging` (the output picture), `app` (the routes), `__main__` (the command line).
 """
 
-from workers.getimg_fake.app import create_app
-from workers.getimg_fake.state import DEFAULTS, OUTCOMES, coerce_knob
+from fakes.getimg.app import create_app
+from fakes.getimg.state import DEFAULTS, OUTCOMES, coerce_knob
 
 __all__ = ["DEFAULTS", "OUTCOMES", "coerce_knob", "create_app"]

@@ -12,9 +12,9 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from workers.getimg_fake.imaging import render
-from workers.getimg_fake.state import FakeState
-from workers.getimg_fake.wire import (
+from fakes.getimg.imaging import render
+from fakes.getimg.state import FakeState
+from fakes.getimg.wire import (
     ASPECT_RATIOS,
     LONG_SIDE,
     MAX_BODY_BYTES,

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from workers.getimg_fake.wire import MIB, ApiError, iso_time
+from fakes.getimg.wire import MIB, ApiError, iso_time
 
 OUTCOMES = ("ok", "429", "500", "502", "503", "timeout", "quota", "policy", "garbage",
             "badjson", "badimage", "401")

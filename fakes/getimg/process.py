@@ -1,4 +1,4 @@
-"""Run the fake GetImg server (`python -m workers.getimg_fake`) as a real subprocess.
+"""Run the fake GetImg server (`python -m fakes.getimg`) as a real subprocess.
 
     fake = start_fake_getimg()            # a free port unless one is given
     fake.configure(script=["429", "ok"])  # knobs change at runtime, no restart
@@ -22,7 +22,7 @@ from typing import IO, Any
 
 import requests
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_PREFIX = "getimg-fake listening on "
 
 
@@ -84,7 +84,7 @@ def start_fake_getimg(port: int | None = None, *, ready_timeout: float = 15.0,
     log = tempfile.NamedTemporaryFile(  # noqa: SIM115
         "w+", prefix="getimg-fake-", suffix=".log", delete=False)
     process = subprocess.Popen(
-        [sys.executable, "-m", "workers.getimg_fake", "--host", "127.0.0.1",
+        [sys.executable, "-m", "fakes.getimg", "--host", "127.0.0.1",
          "--port", str(port or 0)],
         cwd=REPO_ROOT, env={**os.environ, **{k: str(v) for k, v in env.items()}},
         stdout=subprocess.PIPE, stderr=log, text=True,

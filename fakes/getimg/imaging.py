@@ -9,7 +9,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageOps
 
-from workers.getimg_fake.wire import FORMATS, output_size
+from fakes.getimg.wire import FORMATS, output_size
 
 
 def render(params: dict[str, Any]) -> tuple[bytes, int, int, str]:

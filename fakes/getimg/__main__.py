@@ -1,4 +1,4 @@
-"""Command line: `python -m workers.getimg_fake --host 127.0.0.1 --port N [--<knob> value]`."""
+"""Command line: `python -m fakes.getimg --host 127.0.0.1 --port N [--<knob> value]`."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from typing import Any
 
 from werkzeug.serving import make_server
 
-import workers.getimg_fake as package
-from workers.getimg_fake.app import create_app
-from workers.getimg_fake.state import DEFAULTS, coerce_knob
+import fakes.getimg as package
+from fakes.getimg.app import create_app
+from fakes.getimg.state import DEFAULTS, coerce_knob
 
 
 def startup_config(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, Any]:
@@ -31,7 +31,7 @@ def startup_config(args: argparse.Namespace, environ: Mapping[str, str]) -> dict
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m workers.getimg_fake", description=package.__doc__,
+        prog="python -m fakes.getimg", description=package.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default=os.environ.get("GETIMG_FAKE_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GETIMG_FAKE_PORT", 8090)),

@@ -1,0 +1,1 @@
+"""Stand-ins for outside services, for the tests, the benchmarks and the demo; never deployed."""
