@@ -1,15 +1,10 @@
-"""Celery configuration (read by `workers.celery_app`).
+"""Celery configuration (read by `workers.celery_app`): what does not depend on the settings.
 
 Reliability first: a job's message is acknowledged only after the task has run, and a worker
 that dies mid-task hands the message back, because the generation task is idempotent
 (it claims its row with a conditional UPDATE before doing anything).
 """
 
-from config import get_settings
-
-_settings = get_settings()
-
-broker_url = _settings.redis_url
 broker_connection_retry_on_startup = True
 broker_transport_options = {
     # An unacknowledged message returns to the queue after this long; longer than the

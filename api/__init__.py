@@ -7,17 +7,7 @@ import logging
 from flask import Flask
 from werkzeug.routing import BaseConverter
 
-from api.admin import admin
-from api.credits import credits
-from api.docs import docs
-from api.errors import register_error_handlers
-from api.headshots import headshots
-from api.health import health
-from api.limits import init_limits
-from api.media import media
-from api.status import status
-from api.uploads import uploads
-from config import get_settings
+from config import Settings, get_settings, use_settings
 
 MULTIPART_OVERHEAD = 64 * 1024
 
@@ -34,10 +24,25 @@ class IdConverter(BaseConverter):
         return str(value)
 
 
-def create_app() -> Flask:
-    settings = get_settings()
+def create_app(settings: Settings | None = None) -> Flask:
+    """The API, on `settings` (default: the environment's), which become the process's."""
+    settings = use_settings(settings or get_settings())
+    # Imported here, as Flask's tutorial does: the blueprints build on the settings above.
+    from api.admin import admin
+    from api.credits import credits
+    from api.docs import docs
+    from api.errors import register_error_handlers
+    from api.headshots import headshots
+    from api.health import health
+    from api.limits import init_limits
+    from api.signed_media import media
+    from api.status import status
+    from api.uploads import uploads
+    from workers.celery_app import celery_init
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     app = Flask(__name__)
+    app.extensions["celery"] = celery_init(settings)
     app.url_map.converters["id"] = IdConverter
     # `/media//etc/passwd` is a 404, not a 308 (HTML) to a path the client did not ask for.
     app.url_map.merge_slashes = False

@@ -7,9 +7,7 @@ from flask import Blueprint, Response, jsonify
 from api.auth import require_admin
 from api.parsing import json_body
 from api.schemas import GrantCreditsRequest
-from models.credits import grant_credits
-from models.db import unit_of_work
-from models.users import ensure_user
+from services import accounts
 
 admin = Blueprint("admin", __name__, url_prefix="/api/admin")
 admin.before_request(require_admin)
@@ -18,8 +16,5 @@ admin.before_request(require_admin)
 @admin.post("/users/<id:user_id>/credits")
 def grant(user_id: int) -> tuple[Response, int]:
     body = json_body(GrantCreditsRequest)
-    with unit_of_work() as db_session:
-        ensure_user(db_session, user_id=user_id)
-        entry = grant_credits(db_session, user_id=user_id, amount=body.amount, reason=body.reason)
-        db_session.commit()
+    entry = accounts.grant(user_id=user_id, amount=body.amount, reason=body.reason)
     return jsonify({"userId": user_id, "balance": entry.balance_after}), 201

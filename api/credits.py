@@ -6,11 +6,9 @@ from flask import Blueprint, Response, jsonify
 
 from api.auth import authenticate, current_principal
 from api.parsing import query_args
-from api.schemas import CreditHistoryQuery, encode_cursor
-from api.serializers import credit_entry_json, user_json
-from models.credits import list_entries
-from models.db import unit_of_work
-from models.users import ensure_user
+from api.schemas import CreditHistoryQuery
+from api.serializers import credit_entry_json, page_json, user_json
+from services import accounts
 
 credits = Blueprint("credits", __name__, url_prefix="/api")
 credits.before_request(authenticate)
@@ -19,23 +17,12 @@ credits.before_request(authenticate)
 @credits.get("/me")
 def me() -> Response:
     principal = current_principal()
-    with unit_of_work() as db_session:
-        user = ensure_user(db_session, user_id=principal.user_id, email=principal.email)
-        db_session.commit()
-        return jsonify(user_json(user))
+    return jsonify(user_json(accounts.account(user_id=principal.user_id, email=principal.email)))
 
 
 @credits.get("/credits/history")
 def history() -> Response:
     query = query_args(CreditHistoryQuery)
-    with unit_of_work() as db_session:
-        page = list_entries(
-            db_session, user_id=current_principal().user_id, entry_type=query.type,
-            limit=query.limit + 1, before_id=query.before_id,
-        )
-        more = len(page) > query.limit
-        page = page[: query.limit]
-        return jsonify({
-            "data": [credit_entry_json(entry) for entry in page],
-            "nextCursor": encode_cursor(page[-1].id) if more else None,
-        })
+    page = accounts.credit_history(user_id=current_principal().user_id, entry_type=query.type,
+                                   limit=query.limit, before_id=query.before_id)
+    return jsonify(page_json(page, credit_entry_json))

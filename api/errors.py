@@ -10,22 +10,40 @@ from kombu.exceptions import OperationalError as BrokerError
 from pydantic import ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from werkzeug.exceptions import HTTPException
 
-from models.errors import Conflict, DomainError, InsufficientCredits, InvalidRequest, NotFound
-from workers.images import ImageRejected
-from workers.submission import ServiceUnavailable
+from media.images import ImageTooLarge, InvalidImage, UnsupportedImage
+from models.db import is_connection_fault
+from models.errors import (
+    Conflict,
+    DomainError,
+    InsufficientCredits,
+    InvalidRequest,
+    NotFound,
+    ServiceUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
-DOMAIN_STATUS: dict[type[DomainError], int] = {
+# THE table: each domain error's HTTP status (its code is the error's own). A subclass not
+# listed takes its nearest listed ancestor's status.
+ERROR_STATUS: dict[type[DomainError], int] = {
     InvalidRequest: 400,
+    InvalidImage: 400,
     InsufficientCredits: 402,
     NotFound: 404,
     Conflict: 409,
+    ImageTooLarge: 413,
+    UnsupportedImage: 415,
     ServiceUnavailable: 503,
 }
+# A uniqueness rule the database enforced (two requests raced): which conflict it was.
+UNIQUE_RULE_CODES = {
+    "uq_credit_histories_generation_round": "already_charged_or_refunded",
+    "uq_idempotency_keys_user_key": "idempotency_key_reused",
+}
+UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE
 HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -70,14 +88,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def _domain_error(error: DomainError) -> Response:
-        status = next(
-            (code for kind, code in DOMAIN_STATUS.items() if isinstance(error, kind)), 400
-        )
-        return error_response(status, error.code, error.message)
-
-    @app.errorhandler(ImageRejected)
-    def _image_rejected(error: ImageRejected) -> Response:
-        return error_response(error.status, error.code, f"image: {error.message}")
+        message = f"{error.field}: {error.message}" if error.field else error.message
+        return error_response(http_status(error), error.code, message)
 
     @app.errorhandler(ValidationError)
     def _invalid(error: ValidationError) -> Response:
@@ -94,9 +106,18 @@ def register_error_handlers(app: Flask) -> None:
             message = "no such resource"
         return error_response(status, HTTP_CODES.get(status, "http_error"), message, headers)
 
+    @app.errorhandler(IntegrityError)
+    def _integrity(error: IntegrityError) -> Response:
+        if getattr(error.orig, "pgcode", None) != UNIQUE_VIOLATION:
+            return _unexpected(error)
+        rule = getattr(getattr(error.orig, "diag", None), "constraint_name", None)
+        log.info("uniqueness rule %s refused a racing request", rule)
+        return error_response(409, UNIQUE_RULE_CODES.get(rule or "", "conflict"),
+                              "a concurrent request changed this resource; nothing was changed")
+
     @app.errorhandler(DBAPIError)
     def _database_down(error: DBAPIError) -> Response:
-        if not error.connection_invalidated and not _is_connection_error(error):
+        if not is_connection_fault(error):
             return _unexpected(error)
         log.error("database unavailable: %s", error)
         return error_response(503, "database_unavailable",
@@ -116,7 +137,7 @@ def register_error_handlers(app: Flask) -> None:
         return error_response(500, "internal_error", "something went wrong on our side")
 
 
-def _is_connection_error(error: DBAPIError) -> bool:
-    # psycopg2 raises OperationalError for refused/broken connections and InterfaceError for
-    # a closed one; neither is the client's fault.
-    return type(error.orig).__name__ in {"OperationalError", "InterfaceError"}
+
+def http_status(error: DomainError) -> int:
+    """The status ERROR_STATUS gives the error's class or its nearest listed ancestor."""
+    return next(ERROR_STATUS[kind] for kind in type(error).__mro__ if kind in ERROR_STATUS)

@@ -7,19 +7,12 @@ from flask import Blueprint, Response, jsonify, url_for
 from api.auth import authenticate, current_principal
 from api.limits import limiter, write_limit
 from api.parsing import idempotency, json_body, query_args
-from api.schemas import GenerateRequest, HistoryQuery, encode_cursor
-from api.serializers import headshot_json, style_json
-from models.db import unit_of_work
-from models.generations import (
-    HeadshotGeneration,
-    delete_generation,
-    get_generation,
-    list_generations,
-)
-from models.styles import list_styles
-from workers.media import get_signer, get_storage
-from workers.status_cache import get_status_cache
-from workers.submission import resubmit_generation, submit_generation
+from api.schemas import GenerateRequest, HistoryQuery
+from api.serializers import headshot_json, page_json, style_json
+from media import get_signer
+from models.generations import HeadshotGeneration
+from services import headshots as library
+from services.submissions import resubmit_generation, submit_generation
 
 headshots = Blueprint("headshots", __name__, url_prefix="/api/headshots")
 headshots.before_request(authenticate)
@@ -27,8 +20,7 @@ headshots.before_request(authenticate)
 
 @headshots.get("/styles")
 def styles() -> Response:
-    with unit_of_work() as db_session:
-        return jsonify({"data": [style_json(style) for style in list_styles(db_session)]})
+    return jsonify({"data": [style_json(style) for style in library.styles()]})
 
 
 def _accepted(generation: HeadshotGeneration) -> tuple[Response, int, dict[str, str]]:
@@ -63,39 +55,22 @@ def retry(generation_id: int) -> tuple[Response, int, dict[str, str]]:
 @headshots.get("/history")
 def history() -> Response:
     query = query_args(HistoryQuery)
-    with unit_of_work() as db_session:
-        page = list_generations(
-            db_session, user_id=current_principal().user_id, limit=query.limit + 1,
-            before_id=query.before_id, status=query.status, style=query.style,
-            favorite=query.favorite,
-        )
-        signer = get_signer()
-        more = len(page) > query.limit
-        page = page[: query.limit]
-        return jsonify({
-            "data": [headshot_json(generation, signer) for generation in page],
-            "nextCursor": encode_cursor(page[-1].id) if more else None,
-        })
+    page = library.history(
+        user_id=current_principal().user_id, limit=query.limit, before_id=query.before_id,
+        status=query.status, style=query.style, favorite=query.favorite,
+    )
+    signer = get_signer()
+    return jsonify(page_json(page, lambda generation: headshot_json(generation, signer)))
 
 
 @headshots.get("/history/<id:generation_id>")
 def history_item(generation_id: int) -> Response:
-    with unit_of_work() as db_session:
-        generation = get_generation(
-            db_session, user_id=current_principal().user_id, generation_id=generation_id
-        )
-        return jsonify(headshot_json(generation, get_signer()))
+    generation = library.headshot(user_id=current_principal().user_id,
+                                  generation_id=generation_id)
+    return jsonify(headshot_json(generation, get_signer()))
 
 
 @headshots.delete("/history/<id:generation_id>")
 def delete(generation_id: int) -> tuple[str, int]:
-    with unit_of_work() as db_session:
-        keys = delete_generation(
-            db_session, user_id=current_principal().user_id, generation_id=generation_id
-        )
-        db_session.commit()
-    get_status_cache().forget(generation_id)
-    storage = get_storage()
-    for key in keys:
-        storage.delete(key)
+    library.delete_headshot(user_id=current_principal().user_id, generation_id=generation_id)
     return "", 204

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
-from redis.exceptions import RedisError
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
-from models.db import get_engine
-from workers.redis_connection import get_redis
+from services.health import OK, dependency_checks
 
 health = Blueprint("health", __name__)
 
@@ -20,20 +16,8 @@ def healthz() -> Response:
 
 @health.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    checks: dict[str, str] = {}
-    try:
-        with get_engine().connect() as connection:
-            connection.execute(text("SELECT 1"))
-        checks["postgres"] = "ok"
-    except SQLAlchemyError as error:
-        checks["postgres"] = f"unavailable: {type(error).__name__}"
-    try:
-        get_redis().ping()
-        checks["redis"] = "ok"
-    except RedisError as error:
-        checks["redis"] = f"unavailable: {type(error).__name__}"
-    ready = all(value == "ok" for value in checks.values())
-    if not ready:
+    checks = dependency_checks()
+    if any(value != OK for value in checks.values()):
         return jsonify({"error": {"code": "not_ready", "message": "a dependency is down"},
                         "checks": checks}), 503
     return jsonify({"status": "ready", "checks": checks}), 200

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import math
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from config import get_settings
+from api.schemas import encode_cursor
+from media.signed_urls import MediaUrlSigner, SignedUrl
 from models.credits import CreditEntry
-from models.generations import GenerationStatus, HeadshotGeneration, StatusSnapshot
+from models.generations import HeadshotGeneration
+from models.snapshot import StatusSnapshot
 from models.styles import Style
 from models.uploads import Upload
 from models.users import User
-from workers.signed_urls import MediaUrlSigner, SignedUrl
-from workers.status_cache import CachedStatus
+from services.pagination import Page, Row
+from services.status import JobStatus, shown_progress
 
 
 def iso(moment: datetime | float | None) -> str | None:
@@ -59,13 +61,12 @@ def upload_json(upload: Upload, signer: MediaUrlSigner) -> dict[str, Any]:
 
 def headshot_json(generation: HeadshotGeneration, signer: MediaUrlSigner) -> dict[str, Any]:
     original = signed_original(generation.upload, signer)
-    snapshot = StatusSnapshot.of(generation)
     return {
         "id": generation.id,
         "style": generation.style,
         "aspectRatio": generation.aspect_ratio,
         "status": generation.status,
-        "progress": snapshot.displayed_progress(time.time()),
+        "progress": shown_progress(StatusSnapshot.of(generation)),
         "resultUrls": _urls(signer, generation.result_keys or []),
         "thumbnailUrl": signer.sign(generation.thumbnail_key).url
         if generation.thumbnail_key else None,
@@ -82,30 +83,18 @@ def headshot_json(generation: HeadshotGeneration, signer: MediaUrlSigner) -> dic
     }
 
 
-def status_json(
-    snapshot: StatusSnapshot, cached: CachedStatus, signer: MediaUrlSigner
-) -> dict[str, Any]:
-    now = time.time()
-    settings = get_settings()
-    average = cached.average_seconds or settings.getimg_expected_seconds
-    queue_position: int | None = None
-    eta: int | None = None
-    if snapshot.status == GenerationStatus.QUEUED:
-        queue_position = cached.jobs_ahead if cached.jobs_ahead is not None else 0
-        eta = math.ceil((queue_position // settings.worker_concurrency + 1) * average)
-    elif snapshot.status == GenerationStatus.PROCESSING:
-        elapsed = now - (snapshot.started_at or now)
-        eta = max(1, math.ceil(average - elapsed))
+def status_json(job_status: JobStatus, signer: MediaUrlSigner) -> dict[str, Any]:
+    snapshot = job_status.snapshot
     return {
         "id": snapshot.id,
         "status": snapshot.status,
-        "progress": snapshot.displayed_progress(now),
+        "progress": job_status.progress,
         "resultUrls": _urls(signer, snapshot.result_keys),
         "thumbnailUrl": signer.sign(snapshot.thumbnail_key).url
         if snapshot.thumbnail_key else None,
         "error": _error(snapshot.error_code, snapshot.error_message),
-        "queuePosition": queue_position,
-        "etaSeconds": eta,
+        "queuePosition": job_status.queue_position,
+        "etaSeconds": job_status.eta_seconds,
     }
 
 
@@ -137,4 +126,11 @@ def credit_entry_json(entry: CreditEntry) -> dict[str, Any]:
         "description": entry.description,
         "balanceAfter": entry.balance_after,
         "createdAt": iso(entry.created_at),
+    }
+
+
+def page_json(page: Page[Row], item_json: Callable[[Row], dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "data": [item_json(item) for item in page.items],
+        "nextCursor": encode_cursor(page.next_before_id) if page.next_before_id else None,
     }

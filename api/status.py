@@ -14,10 +14,17 @@ from api.auth import authenticate, current_principal
 from api.errors import ApiError
 from api.serializers import status_json
 from config import get_settings
-from models.generations import StatusSnapshot
-from workers.media import get_signer
-from workers.signed_urls import MediaUrlSigner
-from workers.status_cache import CachedStatus, Updates, current_status, status_updates
+from media import get_signer
+from media.signed_urls import MediaUrlSigner
+from services.status import (
+    JobStatus,
+    Updates,
+    current_status,
+    published,
+    read_status,
+    status_of,
+    status_updates,
+)
 
 status = Blueprint("status", __name__, url_prefix="/api/headshots/status")
 status.before_request(authenticate)
@@ -26,22 +33,21 @@ STREAM_SECONDS = 300  # then the client reconnects; a stream holds a server thre
 KEEPALIVE_SECONDS = 15
 
 
-def _status_within_limit(generation_id: int) -> tuple[StatusSnapshot, CachedStatus]:
-    snapshot, cached = current_status(user_id=current_principal().user_id,
-                                      generation_id=generation_id)
+def _status_within_limit(generation_id: int) -> JobStatus:
+    job_status = current_status(user_id=current_principal().user_id,
+                                generation_id=generation_id)
     settings = get_settings()
     limit = settings.rate_limit_status_per_minute
-    if settings.rate_limit_enabled and cached.polls_this_minute > limit:
+    if settings.rate_limit_enabled and job_status.polls_this_minute > limit:
         raise ApiError(429, "rate_limited", f"more than {limit} status reads a minute",
                        {"Retry-After": str(60 - int(time.time()) % 60)})
-    return snapshot, cached
+    return job_status
 
 
 @status.get("/<id:generation_id>")
 def poll(generation_id: int) -> Response:
     """What the app polls every second or two: one Redis round trip while the job is known."""
-    snapshot, cached = _status_within_limit(generation_id)
-    return jsonify(status_json(snapshot, cached, get_signer()))
+    return jsonify(status_json(_status_within_limit(generation_id), get_signer()))
 
 
 @status.get("/<id:generation_id>/stream")
@@ -62,13 +68,13 @@ def stream(generation_id: int) -> Response:
 def _changes(user_id: int, generation_id: int, updates: Updates, signer: MediaUrlSigner
              ) -> Iterator[str]:
     """The events of one stream: the state now, then each change, until the job ends."""
-    snapshot, cached = current_status(user_id=user_id, generation_id=generation_id)
+    snapshot, cached = read_status(user_id=user_id, generation_id=generation_id)
     last_sent: dict[str, object] | None = None
     quiet_since = time.monotonic()
     for update in itertools.chain([None], updates):  # first: the state right now
         if update is not None:
-            snapshot, cached = update, CachedStatus(update, None, cached.average_seconds)
-        body = status_json(snapshot, cached, signer)
+            snapshot, cached = update, published(update, cached)
+        body = status_json(status_of(snapshot, cached), signer)
         if body != last_sent:
             yield f"event: status\ndata: {json.dumps(body)}\n\n"
             last_sent, quiet_since = body, time.monotonic()

@@ -9,8 +9,8 @@ from api.errors import ApiError
 from api.limits import limiter, write_limit
 from api.serializers import upload_json
 from config import get_settings
-from workers.media import get_signer
-from workers.submission import accept_upload
+from media import get_signer
+from services.uploads import accept_upload
 
 uploads = Blueprint("uploads", __name__, url_prefix="/api/uploads")
 uploads.before_request(authenticate)

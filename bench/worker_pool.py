@@ -26,16 +26,16 @@ POOLS = [("prefork", 2), ("threads", 16), ("threads", 32)]
 
 
 def _queue_jobs(count: int, first_user: int) -> list[int]:
+    from media import get_storage
+    from media.images import sanitize_upload
+    from media.storage import new_key
     from models.credits import grant_credits
-    from models.db import unit_of_work
-    from models.generations import create_generation
+    from models.jobs import create_generation
     from models.styles import get_active_style
     from models.uploads import record_upload
     from models.users import ensure_user
-    from workers.generate_task import generate_headshot
-    from workers.images import sanitize_upload
-    from workers.media import get_storage
-    from workers.storage import new_key
+    from services.unit_of_work import unit_of_work
+    from workers.tasks import generate_headshot
 
     image = sanitize_upload((REPO_ROOT / "assets" / "sample-selfie.jpg").read_bytes())
     ids = []
@@ -61,8 +61,8 @@ def _queue_jobs(count: int, first_user: int) -> list[int]:
 def _completed(ids: list[int]) -> int:
     from sqlalchemy import func, select
 
-    from models.db import unit_of_work
     from models.generations import HeadshotGeneration
+    from services.unit_of_work import unit_of_work
 
     with unit_of_work() as db_session:
         return int(db_session.scalar(

@@ -6,11 +6,14 @@ variables always win.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import logging
 import warnings
-from functools import lru_cache
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
@@ -72,6 +75,17 @@ class Settings(BaseSettings):
             )
         return self
 
+    def as_environment(self) -> dict[str, str]:
+        """The environment variables that give another process these settings (the ones set
+        explicitly), e.g. a worker or web server a test starts."""
+        environment = {}
+        for name in sorted(self.model_fields_set):
+            value = getattr(self, name)
+            environment[name.upper()] = (
+                json.dumps(value) if isinstance(value, list) else str(value)
+            )
+        return environment
+
     @property
     def media_signing_key(self) -> bytes:
         # A key of its own, derived so that a media signature can never pass as a JWT one.
@@ -96,6 +110,36 @@ class Settings(BaseSettings):
         return url
 
 
-@lru_cache(maxsize=1)
+_current: Settings | None = None
+Built = TypeVar("Built")
+
+
 def get_settings() -> Settings:
-    return Settings()
+    """This process's settings: the ones `use_settings` installed, else the environment's."""
+    global _current
+    if _current is None:
+        _current = Settings()
+    return _current
+
+
+def use_settings(settings: Settings) -> Settings:
+    """Make `settings` this process's (`create_app` and the Celery app do; so do tests).
+    Everything built from the previous ones (`per_settings`) is built anew on next use."""
+    global _current
+    _current = settings
+    return settings
+
+
+def per_settings(build: Callable[[], Built]) -> Callable[[], Built]:
+    """A process-wide object built from the current settings (an engine, a Redis client),
+    built once, and again only if other settings are installed."""
+    held: dict[str, tuple[Settings, Built]] = {}
+
+    @functools.wraps(build)
+    def current() -> Built:
+        settings = get_settings()
+        if "value" not in held or held["value"][0] is not settings:
+            held["value"] = (settings, build())
+        return held["value"][1]
+
+    return current

@@ -1,19 +1,20 @@
-"""Engine and unit of work: one session per request or task, rolled back unless committed."""
+"""The database engine, one per process, and what counts as losing the database."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-from functools import lru_cache
 
 from sqlalchemy import Engine, create_engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from config import get_settings
+from config import get_settings, per_settings
+
+# psycopg2 raises OperationalError for a refused or broken connection and InterfaceError for a
+# closed one: the database is away, which is nobody's input's fault.
+CONNECTION_FAULTS = (OperationalError, InterfaceError)
 
 
-@lru_cache(maxsize=1)
+@per_settings
 def get_engine() -> Engine:
     engine = create_engine(
         get_settings().sqlalchemy_url,
@@ -28,17 +29,5 @@ def get_engine() -> Engine:
     return engine
 
 
-@lru_cache(maxsize=1)
-def _session_factory() -> sessionmaker[Session]:
-    return sessionmaker(bind=get_engine(), expire_on_commit=False)
-
-
-@contextmanager
-def unit_of_work() -> Iterator[Session]:
-    """A session whose work is rolled back unless the caller commits it explicitly."""
-    session = _session_factory()()
-    try:
-        yield session
-    finally:
-        session.rollback()
-        session.close()
+def is_connection_fault(error: DBAPIError) -> bool:
+    return error.connection_invalidated or isinstance(error, CONNECTION_FAULTS)

@@ -1,10 +1,14 @@
-"""Domain errors: each names a rule that was broken, with a code the API reports as is."""
+"""Domain errors: each names a rule that was broken, with a code the API reports as is.
+
+The HTTP status of each is decided in one table, `api/errors.py` (`ERROR_STATUS`).
+"""
 
 from __future__ import annotations
 
 
 class DomainError(Exception):
     code = "domain_error"
+    field: str | None = None  # the request field at fault, when it is one; named in the message
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -27,3 +31,19 @@ class InsufficientCredits(DomainError):
 
 class Conflict(DomainError):
     code = "conflict"
+
+
+class OriginalExpired(Conflict):
+    """The uploaded selfie a job needs is gone (past ORIGINAL_RETENTION_MINUTES)."""
+
+    code = "original_expired"
+    MESSAGE = "The uploaded photo has expired; upload it again."
+
+    def __init__(self) -> None:
+        super().__init__(self.MESSAGE)
+
+
+class ServiceUnavailable(DomainError):
+    """A dependency (the job queue) refused the work; nothing was charged."""
+
+    code = "service_unavailable"

@@ -18,7 +18,8 @@ from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, delete, 
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base, utcnow
+from models.base import Base
+from models.clock import utcnow
 from models.errors import Conflict
 
 KEY_LIFETIME = timedelta(hours=24)

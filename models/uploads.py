@@ -10,8 +10,9 @@ from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from config import get_settings
-from models.base import Base, utcnow
-from models.errors import InvalidRequest
+from models.base import Base
+from models.clock import utcnow
+from models.errors import InvalidRequest, OriginalExpired
 
 
 class Upload(Base):
@@ -68,9 +69,7 @@ def find_usable_upload(db_session: Session, *, user_id: int, storage_key: str) -
             "imageUrl: not an image uploaded by this user", code="invalid_image_url"
         )
     if not upload.available:
-        raise InvalidRequest(
-            "imageUrl: the original has expired; upload it again", code="original_expired"
-        )
+        raise OriginalExpired()
     return upload
 
 

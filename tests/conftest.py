@@ -1,8 +1,8 @@
 """The test stack: a database of this run's own, a Redis of its own, the fake GetImg, and on
 demand a real Celery worker and a real gunicorn server.
 
-The environment is set in `pytest_configure`, before any test module is imported, so the
-service's settings (read once) point at this run's services.
+`pytest_configure` builds this run's `Settings` and installs them as the process's; the
+processes the tests start get the same settings through their environment.
 """
 
 from __future__ import annotations
@@ -41,21 +41,24 @@ DB_NAME = f"headshots_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from config import Settings, use_settings
+
     PORTS.update(redis=free_port(), getimg=free_port(), web=free_port())
-    os.environ.update(
-        DATABASE_URL=ADMIN_DATABASE_URL.rsplit("/", 1)[0] + "/" + DB_NAME,
-        REDIS_URL=f"redis://127.0.0.1:{PORTS['redis']}/0",
-        JWT_SECRET=TEST_JWT_SECRET,
-        GETIMG_API_URL=f"http://127.0.0.1:{PORTS['getimg']}",
-        GETIMG_API_KEY="sk_test_key",
-        MEDIA_ROOT=str(RUN_DIR / "media"),
-        PUBLIC_BASE_URL=f"http://127.0.0.1:{PORTS['web']}",
-        GETIMG_TIMEOUT_SECONDS="10",
-        GETIMG_RETRY_BASE_SECONDS="0.2",
-        GETIMG_RETRY_MAX_SECONDS="1",
-        GETIMG_MAX_ATTEMPTS="3",
-        GETIMG_EXPECTED_SECONDS="2",
-    )
+    settings = use_settings(Settings(
+        database_url=ADMIN_DATABASE_URL.rsplit("/", 1)[0] + "/" + DB_NAME,
+        redis_url=f"redis://127.0.0.1:{PORTS['redis']}/0",
+        jwt_secret=TEST_JWT_SECRET,
+        getimg_api_url=f"http://127.0.0.1:{PORTS['getimg']}",
+        getimg_api_key="sk_test_key",
+        media_root=RUN_DIR / "media",
+        public_base_url=f"http://127.0.0.1:{PORTS['web']}",
+        getimg_timeout_seconds=10,
+        getimg_retry_base_seconds=0.2,
+        getimg_retry_max_seconds=1,
+        getimg_max_attempts=3,
+        getimg_expected_seconds=2,
+    ))
+    os.environ.update(settings.as_environment())  # for the processes the tests start
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -154,8 +157,9 @@ def web(stack: dict[str, int]) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def app(stack: dict[str, int]) -> Any:
     from api import create_app
+    from config import get_settings
 
-    return create_app()
+    return create_app(get_settings())
 
 
 @pytest.fixture
@@ -194,7 +198,7 @@ def ledger_invariant(stack: dict[str, int]) -> Iterator[None]:
 
 def assert_ledger_consistent() -> None:
     from models.credits import ledger_mismatches
-    from models.db import unit_of_work
+    from services.unit_of_work import unit_of_work
 
     with unit_of_work() as db_session:
         assert ledger_mismatches(db_session) == []

@@ -9,8 +9,8 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from models.db import unit_of_work
 from models.generations import HeadshotGeneration
+from services.unit_of_work import unit_of_work
 from tests.api_calls import SELFIE, generate, grant, me, uploaded_url
 from tests.conftest import auth, new_user_id
 from tests.test_api_auth import assert_error

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from models.db import unit_of_work
 from models.uploads import Upload
+from services.unit_of_work import unit_of_work
 from tests.api_calls import SELFIE, upload
 from tests.conftest import new_user_id
 from tests.processes import REPO_ROOT

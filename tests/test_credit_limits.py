@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from models.db import unit_of_work
+from services.unit_of_work import unit_of_work
 from tests.conftest import ADMIN, auth, new_user_id
 
 pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")

@@ -3,35 +3,46 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy.exc import IntegrityError
 
+from media.storage import new_key
+from models.clock import FrozenClock, frozen_clock
 from models.credits import EntryType, refund_generation
-from models.db import unit_of_work
 from models.errors import Conflict
-from models.generations import (
-    PROGRESS_RECEIVED,
-    PROGRESS_WAITING,
-    GenerationStatus,
-    HeadshotGeneration,
+from models.generations import GenerationStatus, HeadshotGeneration
+from models.headshots import delete_generation
+from models.jobs import (
     claim_generation,
     complete_generation,
     create_generation,
-    delete_generation,
-    displayed_progress,
     fail_generation,
     record_progress,
     requeue_generation,
 )
+from models.progress import PROGRESS_RECEIVED, PROGRESS_WAITING, displayed_progress
 from models.styles import get_active_style
 from models.uploads import record_upload
+from services.unit_of_work import unit_of_work
 from tests.api_calls import grant, me
 from tests.conftest import new_user_id
-from workers.storage import new_key
 
 pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")
+EXPECTED_SECONDS = 2.0  # GETIMG_EXPECTED_SECONDS of the test settings
+
+
+@pytest.fixture
+def clock() -> Iterator[FrozenClock]:
+    with frozen_clock() as frozen:
+        yield frozen
+
+
+def shown(row: HeadshotGeneration, now: float) -> int:
+    return displayed_progress(row.status, row.progress, row.progress_at.timestamp(), now,
+                              expected_seconds=EXPECTED_SECONDS)
 
 
 def _queued_job(client: Any, credits: int = 1) -> tuple[int, int]:
@@ -100,7 +111,8 @@ def test_failing_refunds_exactly_once(client: Any) -> None:
         assert row.error_code == "getimg_unavailable" and row.completed_at is not None
 
 
-def _job_waiting_on_getimg(client: Any) -> tuple[int, HeadshotGeneration, HeadshotGeneration]:
+def _job_waiting_on_getimg(client: Any, clock: FrozenClock
+                           ) -> tuple[int, HeadshotGeneration, HeadshotGeneration]:
     """A claimed job whose shown progress has had half a second to rise above its milestone."""
     _, job = _queued_job(client)
     claimed = _claim(job)
@@ -110,39 +122,38 @@ def _job_waiting_on_getimg(client: Any) -> tuple[int, HeadshotGeneration, Headsh
                                   progress=PROGRESS_WAITING)
         db_session.commit()
     assert waiting is not None
-    time.sleep(0.5)  # let the estimate rise above the stored milestone (GETIMG_EXPECTED=2 s)
+    clock.advance(seconds=0.5)  # the estimate rises above the stored milestone
     return job, claimed, waiting
 
 
-def test_requeue_keeps_the_progress_the_user_saw(client: Any) -> None:
-    job, claimed, waiting = _job_waiting_on_getimg(client)
-    shown = displayed_progress(waiting.status, waiting.progress, waiting.progress_at.timestamp(),
-                               time.time())
-    assert shown > PROGRESS_WAITING
+def test_requeue_keeps_the_progress_the_user_saw(client: Any, clock: FrozenClock) -> None:
+    job, claimed, waiting = _job_waiting_on_getimg(client, clock)
+    seen = shown(waiting, clock.now().timestamp())
+    assert seen > PROGRESS_WAITING
     with unit_of_work() as db_session:
         requeued = requeue_generation(db_session, job, attempt=claimed.attempts,
                                       retry_in_seconds=1, code="getimg_unavailable", message="x")
         db_session.commit()
     assert requeued is not None and requeued.status == "queued"
-    assert requeued.progress >= shown
+    assert requeued.progress >= seen
     assert requeued.meta["lastError"]["code"] == "getimg_unavailable"
     again = _claim(job)
-    assert again is not None and again.attempts == 2 and again.progress >= shown
+    assert again is not None and again.attempts == 2 and again.progress >= seen
 
 
-def test_a_job_failing_mid_wait_keeps_the_progress_the_user_saw(client: Any) -> None:
+def test_a_job_failing_mid_wait_keeps_the_progress_the_user_saw(client: Any, clock: FrozenClock
+                                                                ) -> None:
     """Found by tests/chaos: failing used to keep the stored milestone, so the bar fell back
     from the estimate (e.g. 81 -> 78) at the very end; and a transition freezing the estimate
     must not land below what readers show until it is published."""
-    job, claimed, waiting = _job_waiting_on_getimg(client)
+    job, claimed, waiting = _job_waiting_on_getimg(client, clock)
     with unit_of_work() as db_session:
         failed = fail_generation(db_session, job, code="getimg_unavailable", message="x",
                                  attempt=claimed.attempts)
         db_session.commit()
     assert failed is not None and failed.status == "failed"
     # Still above anything shown up to a moment after the failure was committed.
-    shown_later = displayed_progress(waiting.status, waiting.progress,
-                                     waiting.progress_at.timestamp(), time.time() + 0.2)
+    shown_later = shown(waiting, clock.now().timestamp() + 0.2)
     assert shown_later > PROGRESS_WAITING
     assert failed.progress >= shown_later
 
@@ -150,7 +161,8 @@ def test_a_job_failing_mid_wait_keeps_the_progress_the_user_saw(client: Any) -> 
 def test_displayed_progress_never_goes_down_and_stays_below_the_next_milestone() -> None:
     now = time.time()
     for stored in (0, 5, PROGRESS_WAITING, 40, PROGRESS_RECEIVED - 1, PROGRESS_RECEIVED, 100):
-        values = [displayed_progress("processing", stored, now, now + dt / 10)
+        values = [displayed_progress("processing", stored, now, now + dt / 10,
+                                     expected_seconds=EXPECTED_SECONDS)
                   for dt in range(0, 3000)]
         assert values == sorted(values)
         assert values[0] == stored
@@ -158,7 +170,7 @@ def test_displayed_progress_never_goes_down_and_stays_below_the_next_milestone()
             assert values[-1] == PROGRESS_RECEIVED - 1
         else:
             assert set(values) == {stored}
-    assert displayed_progress("queued", 40, now, now + 100) == 40
+    assert displayed_progress("queued", 40, now, now + 100, expected_seconds=EXPECTED_SECONDS) == 40
 
 
 def test_a_job_in_flight_cannot_be_deleted(client: Any) -> None:

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from models.db import unit_of_work
 from models.generations import GenerationStatus, HeadshotGeneration
+from services.unit_of_work import unit_of_work
 from tests.api_calls import generate, grant, me, uploaded_url
 from tests.conftest import ADMIN, auth, new_user_id
 from tests.test_api_auth import assert_error

@@ -13,13 +13,15 @@ from pathlib import Path
 import pytest
 from PIL import ExifTags, Image, ImageChops, ImageCms, ImageFile, ImageStat, PngImagePlugin
 
-from workers.images import (
+from api.errors import http_status
+from media.formats import data_url
+from media.images import (
     ImageRejected,
+    ImageTooLarge,
     SanitizedImage,
     make_thumbnail,
     read_result_image,
     sanitize_upload,
-    to_data_url,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -324,14 +326,14 @@ def test_accepts_bytearray_and_memoryview() -> None:
 )
 def test_non_images_and_other_formats_are_415(raw: bytes) -> None:
     error = rejected(raw)
-    assert (error.code, error.status) == ("unsupported_media_type", 415)
+    assert (error.code, http_status(error)) == ("unsupported_media_type", 415)
     assert "JPEG, PNG or WebP" in str(error)
 
 
 @pytest.mark.parametrize("fmt", ["GIF", "BMP", "TIFF", "ICO", "PPM"])
 def test_real_images_in_other_formats_are_415(fmt: str) -> None:
     error = rejected(encode(gradient((128, 128)), fmt))
-    assert (error.code, error.status) == ("unsupported_media_type", 415)
+    assert (error.code, http_status(error)) == ("unsupported_media_type", 415)
 
 
 def test_gif_named_like_a_jpeg_is_still_a_gif() -> None:
@@ -351,21 +353,21 @@ def test_gif_named_like_a_jpeg_is_still_a_gif() -> None:
 )
 def test_corrupt_files_with_a_valid_magic_are_400(raw: bytes) -> None:
     error = rejected(raw)
-    assert (error.code, error.status) == ("invalid_image", 400)
+    assert (error.code, http_status(error)) == ("invalid_image", 400)
 
 
 def test_truncated_jpeg_is_400() -> None:
     raw = SAMPLE_SELFIE.read_bytes()
     assert not ImageFile.LOAD_TRUNCATED_IMAGES
     error = rejected(raw[: len(raw) // 2])
-    assert (error.code, error.status) == ("invalid_image", 400)
+    assert (error.code, http_status(error)) == ("invalid_image", 400)
     assert "truncated" in str(error)
 
 
 def test_truncated_png_is_400() -> None:
     raw = encode(gradient((400, 300)), "PNG")
     error = rejected(raw[: len(raw) * 2 // 3])
-    assert (error.code, error.status) == ("invalid_image", 400)
+    assert (error.code, http_status(error)) == ("invalid_image", 400)
 
 
 def test_png_with_corrupt_pixel_data_is_400() -> None:
@@ -392,13 +394,13 @@ def test_enabling_load_truncated_images_is_refused_loudly() -> None:
 def test_oversize_upload_is_413_before_anything_is_parsed() -> None:
     raw = b"\xff\xd8\xff" + b"\x00" * (10 * 1024 * 1024)  # just over 10 MiB
     error = rejected(raw)
-    assert (error.code, error.status) == ("image_too_large", 413)
+    assert (error.code, http_status(error)) == ("image_too_large", 413)
     assert "10 MiB" in str(error)
 
 
 def test_max_bytes_is_configurable() -> None:
     raw = SAMPLE_SELFIE.read_bytes()
-    assert rejected(raw, max_bytes=len(raw) - 1).status == 413
+    assert http_status(rejected(raw, max_bytes=len(raw) - 1)) == 413
     assert sanitize_upload(raw, max_bytes=len(raw)).width == 512
 
 
@@ -408,13 +410,13 @@ def test_png_decompression_bomb_is_refused_quickly() -> None:
     started = time.perf_counter()
     error = rejected(raw)
     assert time.perf_counter() - started < 1.0
-    assert (error.code, error.status) == ("image_too_large", 413)
+    assert (error.code, http_status(error)) == ("image_too_large", 413)
 
 
 def test_bomb_below_pillows_limit_but_above_ours_is_refused() -> None:
     # 81 Mpx: under Pillow's MAX_IMAGE_PIXELS (so no Pillow warning), over our 40 Mpx default.
     error = rejected(bomb_png(9_000, 9_000))
-    assert (error.code, error.status) == ("image_too_large", 413)
+    assert (error.code, http_status(error)) == ("image_too_large", 413)
     assert "9000x9000" in str(error)
 
 
@@ -422,7 +424,7 @@ def test_pillow_decompression_bomb_warning_becomes_413() -> None:
     filters_before = list(warnings.filters)
     # 100 Mpx is over Pillow's warning threshold; our own limit is raised out of the way.
     error = rejected(bomb_png(10_000, 10_000), max_pixels=200_000_000)
-    assert (error.code, error.status) == ("image_too_large", 413)
+    assert (error.code, http_status(error)) == ("image_too_large", 413)
     assert warnings.filters == filters_before  # the temporary "error" filter was undone
 
 
@@ -431,18 +433,18 @@ def test_jpeg_declaring_huge_dimensions_is_413() -> None:
     sof = raw.index(b"\xff\xc0")
     raw[sof + 5 : sof + 9] = struct.pack(">HH", 65_000, 65_000)  # height, width
     error = rejected(bytes(raw))
-    assert (error.code, error.status) == ("image_too_large", 413)
+    assert (error.code, http_status(error)) == ("image_too_large", 413)
 
 
 def test_max_pixels_is_checked_before_decoding() -> None:
     error = rejected(SAMPLE_SELFIE.read_bytes(), max_pixels=512 * 512 - 1)
-    assert error.status == 413
+    assert http_status(error) == 413
 
 
 @pytest.mark.parametrize("size", [(63, 400), (400, 63), (16, 16), (1, 1)])
 def test_tiny_images_are_400_with_the_minimum_in_the_message(size: tuple[int, int]) -> None:
     error = rejected(encode(Image.new("RGB", size, (9, 9, 9)), "PNG"))
-    assert (error.code, error.status) == ("invalid_image", 400)
+    assert (error.code, http_status(error)) == ("invalid_image", 400)
     assert "64" in str(error)
 
 
@@ -452,8 +454,8 @@ def test_smallest_allowed_image_is_accepted() -> None:
 
 
 def test_image_rejected_carries_code_status_and_message() -> None:
-    error = ImageRejected("image_too_large", "too big")
-    assert (error.code, error.status, error.message, str(error)) == (
+    error = ImageTooLarge("too big")
+    assert (error.code, http_status(error), error.message, str(error)) == (
         "image_too_large",
         413,
         "too big",
@@ -516,29 +518,29 @@ def test_read_result_image(fmt: str, content_type: str) -> None:
 def test_read_result_image_refuses_non_images_and_truncated_ones() -> None:
     with pytest.raises(ImageRejected) as caught:
         read_result_image(b'{"error": "model overloaded"}')
-    assert caught.value.status == 415
+    assert http_status(caught.value) == 415
     with pytest.raises(ImageRejected) as caught:
         read_result_image(encode(gradient(), "GIF"))
-    assert caught.value.status == 415
+    assert http_status(caught.value) == 415
     png = encode(gradient((600, 600)), "PNG")
     with pytest.raises(ImageRejected) as caught:
         read_result_image(png[: len(png) // 2])
     assert caught.value.code == "invalid_image"
     with pytest.raises(ImageRejected) as caught:
         read_result_image(bomb_png(50_000, 50_000))
-    assert caught.value.status == 413
+    assert http_status(caught.value) == 413
 
 
-def test_to_data_url_round_trips() -> None:
+def test_data_url_round_trips() -> None:
     raw = SAMPLE_SELFIE.read_bytes()
-    url = to_data_url(raw, "image/jpeg")
+    url = data_url(raw, "image/jpeg")
     prefix = "data:image/jpeg;base64,"
     assert url.startswith(prefix)
     assert base64.b64decode(url[len(prefix) :], validate=True) == raw
 
 
-def test_to_data_url_refuses_other_content_types() -> None:
+def test_data_url_refuses_other_content_types() -> None:
     with pytest.raises(ValueError):
-        to_data_url(b"<svg/>", "image/svg+xml")
+        data_url(b"<svg/>", "image/svg+xml")
     with pytest.raises(ValueError):
-        to_data_url(b"x", "image/jpeg;charset=utf-8\r\nX-Injected: 1")
+        data_url(b"x", "image/jpeg;charset=utf-8\r\nX-Injected: 1")

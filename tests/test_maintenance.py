@@ -8,25 +8,25 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from models.base import utcnow
-from models.db import unit_of_work
+from media import get_storage
+from models.clock import utcnow
 from models.generations import HeadshotGeneration
 from models.uploads import Upload
+from services.unit_of_work import unit_of_work
 from tests.api_calls import grant, me, uploaded_url
 from tests.conftest import auth, new_user_id
 from tests.processes import wait_until
 from workers.maintenance import delete_expired_originals, reap_stuck_jobs
-from workers.media import get_storage
 
 pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")
 
 
 def _job_without_a_message(client: Any, user_id: int, **state: Any) -> int:
     """A charged job whose task message never reached (or was lost by) the broker."""
-    from models.generations import create_generation
+    from media import get_signer
+    from models.jobs import create_generation
     from models.styles import get_active_style
     from models.uploads import find_usable_upload
-    from workers.media import get_signer
 
     key = get_signer().storage_key_from_url(uploaded_url(client, user_id))
     assert key is not None
@@ -80,7 +80,7 @@ def test_the_reaper_fails_and_refunds_a_job_out_of_attempts(client: Any) -> None
 def test_expired_originals_are_deleted(client: Any) -> None:
     user_id = new_user_id()
     url = uploaded_url(client, user_id)
-    from workers.media import get_signer
+    from media import get_signer
 
     key = get_signer().storage_key_from_url(url)
     assert key is not None and get_storage().exists(key)
@@ -92,5 +92,7 @@ def test_expired_originals_are_deleted(client: Any) -> None:
     assert not get_storage().exists(key)
     response = client.post("/api/headshots/generate", headers=auth(user_id),
                            json={"imageUrl": url, "style": "corporate"})
-    assert response.status_code == 400
+    # One answer wherever an expired original is asked for: generate and retry alike.
+    assert response.status_code == 409
+    assert response.get_json()["error"]["code"] == "original_expired"
     assert delete_expired_originals() == 0  # nothing left to do

@@ -12,13 +12,13 @@ import pytest
 import requests
 from PIL import Image
 
-from models.db import unit_of_work
+from fakes.getimg.process import FakeGetImg
 from models.generations import HeadshotGeneration
+from services.unit_of_work import unit_of_work
 from tests.api_calls import SELFIE
 from tests.conftest import ADMIN, auth, new_user_id
-from fakes.getimg.process import FakeGetImg
 from tests.processes import wait_until
-from workers.generation import run_attempt
+from workers.attempt import run_attempt
 
 pytestmark = pytest.mark.usefixtures("worker", "ledger_invariant")
 
@@ -117,7 +117,7 @@ def test_happy_path_over_http(web: str, fake_getimg: FakeGetImg) -> None:
 
     files = [urlsplit(url).path.removeprefix("/media/") for url in
              [*item["resultUrls"], item["thumbnailUrl"]]]
-    from workers.media import get_storage
+    from media import get_storage
     assert all(get_storage().exists(key) for key in files)
     assert user.call("DELETE", f"/api/headshots/history/{job['id']}").status_code == 204
     for path in (f"/api/headshots/history/{job['id']}", f"/api/headshots/status/{job['id']}"):

@@ -10,9 +10,10 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from models.db import unit_of_work
-from models.generations import HeadshotGeneration, fail_generation
+from models.generations import HeadshotGeneration
+from models.jobs import fail_generation
 from models.uploads import Upload
+from services.unit_of_work import unit_of_work
 from tests.api_calls import generate, grant, me, uploaded_url
 from tests.conftest import auth, new_user_id
 from tests.test_api_auth import assert_error

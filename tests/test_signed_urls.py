@@ -7,8 +7,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from workers.signed_urls import MediaUrlSigner, SignedUrl
-from workers.storage import InvalidKey
+from media.signed_urls import MediaUrlSigner, SignedUrl
+from media.storage import InvalidKey
 
 KEY = b"k" * 32
 BASE = "http://localhost:8000"

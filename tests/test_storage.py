@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from workers.storage import (
+from media.storage import (
     STORAGE_KEY_RE,
     InvalidKey,
     LocalStorage,

@@ -1,14 +1,27 @@
-"""The one Celery app: `celery -A workers.celery_app worker|beat|flower`."""
+"""The one Celery app: `celery -A workers.celery_app worker|beat|flower`.
+
+Built from the same settings object as the web app: `celery_init(settings)` points it at them
+(the Flask app factory calls it; so does this module, with the environment's settings, for the
+`celery` command line).
+"""
 
 from typing import Any
 
 from celery import Celery
 from celery.signals import celeryd_init
 
-from config import get_settings
+from config import Settings, get_settings
 
-celery_app = Celery("headshots", include=["workers.generate_task", "workers.maintenance"])
+celery_app = Celery("headshots", include=["workers.tasks", "workers.maintenance"])
 celery_app.config_from_object("celeryconfig")
+
+
+def celery_init(settings: Settings) -> Celery:
+    celery_app.conf.update(broker_url=settings.redis_url)
+    return celery_app
+
+
+celery_init(get_settings())
 
 
 @celeryd_init.connect

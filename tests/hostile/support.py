@@ -119,10 +119,10 @@ def footprint(*user_ids: int, media: bool = True) -> dict[str, Any]:
     from sqlalchemy import func, select
 
     from models.credits import CreditEntry
-    from models.db import unit_of_work
     from models.generations import HeadshotGeneration
     from models.uploads import Upload
     from models.users import User
+    from services.unit_of_work import unit_of_work
 
     state: dict[str, Any] = {}
     with unit_of_work() as db_session:
@@ -162,8 +162,8 @@ def assert_unchanged(before: dict[str, Any], after: dict[str, Any], context: obj
 
 def funded_user(credits: int = 5) -> int:
     from models.credits import grant_credits
-    from models.db import unit_of_work
     from models.users import ensure_user
+    from services.unit_of_work import unit_of_work
     from tests.conftest import new_user_id
 
     user_id = new_user_id()
@@ -177,14 +177,14 @@ def funded_user(credits: int = 5) -> int:
 
 def stored_upload(user_id: int, raw: bytes | None = None) -> str:
     """Upload a selfie for the user; returns its storage key."""
-    from workers.submission import accept_upload
+    from services.uploads import accept_upload
 
     return accept_upload(user_id=user_id, email=None,
                          raw=SELFIE.read_bytes() if raw is None else raw).storage_key
 
 
 def signed_url(storage_key: str, **kwargs: Any) -> str:
-    from workers.media import get_signer
+    from media import get_signer
 
     return get_signer().sign(storage_key, **kwargs).url
 
@@ -194,9 +194,9 @@ def make_job(user_id: int, storage_key: str, outcome: str = "queued") -> dict[st
     thumbnail files) or `failed` (refunded). Returns its id and keys."""
     from sqlalchemy import select
 
-    from models.db import unit_of_work
-    from models.generations import (
-        StatusSnapshot,
+    from media import get_storage
+    from media.storage import new_key
+    from models.jobs import (
         claim_generation,
         complete_generation,
         create_generation,
@@ -204,9 +204,7 @@ def make_job(user_id: int, storage_key: str, outcome: str = "queued") -> dict[st
     )
     from models.styles import get_active_style
     from models.uploads import Upload
-    from workers.media import get_storage
-    from workers.status_cache import get_status_cache
-    from workers.storage import new_key
+    from services.unit_of_work import unit_of_work
 
     keys: dict[str, Any] = {"result": None, "thumbnail": None}
     with unit_of_work() as db_session:
@@ -233,9 +231,7 @@ def make_job(user_id: int, storage_key: str, outcome: str = "queued") -> dict[st
                 final = fail_generation(db_session, job_id, code="getimg_rejected",
                                         message="the generator refused the photo")
             assert final is not None
-            generation = final
-            db_session.commit()
-        get_status_cache().publish(StatusSnapshot.of(generation))
+            db_session.commit()  # the after-commit path publishes each state
     return {"id": job_id, **keys}
 
 

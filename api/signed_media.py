@@ -11,8 +11,8 @@ import time
 from flask import Blueprint, Response, request, send_file
 
 from api.errors import ApiError
-from workers.media import get_signer, get_storage
-from workers.storage import InvalidKey, StorageNotFound, content_type_for_key, is_valid_key
+from media import get_signer, get_storage
+from media.storage import InvalidKey, StorageNotFound, content_type_for_key, is_valid_key
 
 media = Blueprint("media", __name__)
 

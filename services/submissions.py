@@ -1,60 +1,25 @@
-"""Accepting work from the API: store an upload, or charge for a job and hand it to a worker."""
+"""Charging for a job and handing it to the workers: generate, and a user's retry."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 
-from kombu.exceptions import OperationalError as BrokerError
-from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
 
-from config import get_settings
-from models.db import unit_of_work
-from models.errors import DomainError, InvalidRequest
-from models.generations import (
-    HeadshotGeneration,
-    StatusSnapshot,
-    create_generation,
-    fail_generation,
-    get_generation,
-    retry_generation,
-)
+from media import get_signer
+from models.errors import InvalidRequest, ServiceUnavailable
+from models.generations import HeadshotGeneration
+from models.headshots import get_generation, retry_generation
 from models.idempotency import IdempotentRequest, forget_result, record_result, reserve_key
+from models.jobs import create_generation, fail_generation
 from models.styles import get_active_style
-from models.uploads import Upload, find_usable_upload, record_upload
+from models.uploads import find_usable_upload
 from models.users import ensure_user
-from workers.generate_task import generate_headshot
-from workers.images import sanitize_upload
-from workers.media import get_signer, get_storage
-from workers.status_cache import get_status_cache
-from workers.storage import new_key
+from services.queue import BROKER_FAULTS, enqueue_generation
+from services.unit_of_work import unit_of_work
 
 log = logging.getLogger(__name__)
-
-
-class ServiceUnavailable(DomainError):
-    code = "service_unavailable"
-
-
-def accept_upload(*, user_id: int, email: str | None, raw: bytes) -> Upload:
-    """Sanitise and store an uploaded selfie and record it; nothing is kept if any step fails."""
-    image = sanitize_upload(raw, max_bytes=get_settings().upload_max_bytes)
-    key = new_key("originals", user_id, image.extension)
-    storage = get_storage()
-    storage.put(key, image.data, image.content_type)
-    try:
-        with unit_of_work() as db_session:
-            ensure_user(db_session, user_id=user_id, email=email)
-            upload = record_upload(
-                db_session, user_id=user_id, storage_key=key, content_type=image.content_type,
-                size_bytes=len(image.data), width=image.width, height=image.height,
-            )
-            db_session.commit()
-    except BaseException:
-        storage.delete(key)
-        raise
-    return upload
 
 
 def submit_generation(
@@ -107,7 +72,7 @@ def _charge_and_dispatch(
         if idempotency:
             record_result(db_session, user_id=user_id, request=idempotency,
                           resource_id=str(generation.id))
-        db_session.commit()
+        db_session.commit()  # the after-commit path publishes the queued status
     _dispatch(generation)
     return generation
 
@@ -117,24 +82,20 @@ def _dispatch(generation: HeadshotGeneration) -> None:
 
     If the broker refuses it, the job is failed and refunded at once and the caller gets a 503:
     the user is told now, not left with a job nobody will run, and may simply try again (its
-    Idempotency-Key is freed). The queued snapshot goes out before the task does, so it can
-    never land after the worker's newer one.
+    Idempotency-Key is freed). The queued status was published on commit, before the task
+    goes out, so it can never land after the worker's newer one.
     """
-    cache = get_status_cache()
-    cache.publish(StatusSnapshot.of(generation))
     try:
-        generate_headshot.apply_async(args=[generation.id])
-    except (BrokerError, RedisError, OSError) as error:
+        enqueue_generation(generation.id)
+    except BROKER_FAULTS as error:
         log.error("could not publish job %s: %s", generation.id, error)
         with unit_of_work() as db_session:
-            failed = fail_generation(
+            fail_generation(
                 db_session, generation.id, code="service_unavailable",
                 message="The job queue is unavailable; you were not charged.",
             )
             forget_result(db_session, user_id=generation.user_id, resource_id=str(generation.id))
             db_session.commit()
-        if failed is not None:
-            cache.publish(StatusSnapshot.of(failed))
         raise ServiceUnavailable(
             "the job queue is unavailable; nothing was charged, try again shortly"
         ) from error

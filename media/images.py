@@ -8,25 +8,18 @@ comments, PNG text chunks) survives.
 
 from __future__ import annotations
 
-import base64
 import warnings
 from dataclasses import dataclass
 from io import BytesIO
-from typing import Literal
 
 from PIL import ExifTags, Image, ImageCms, ImageFile, ImageOps
+
+from media.formats import JPEG, PNG, SUPPORTED_TYPES_TEXT, ImageFormat, sniff
+from models.errors import DomainError
 
 # A truncated upload must be refused, never padded with grey. This is Pillow's default; set it
 # explicitly so the intent is visible, and `_decode` refuses to run if anything re-enables it.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
-
-ImageRejectionCode = Literal["unsupported_media_type", "image_too_large", "invalid_image"]
-
-_STATUS_BY_CODE: dict[str, int] = {
-    "unsupported_media_type": 415,
-    "image_too_large": 413,
-    "invalid_image": 400,
-}
 
 MIN_SIDE = 64
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -38,17 +31,23 @@ JPEG_QUALITY = 90
 WEBP_QUALITY = 90
 THUMBNAIL_QUALITY = 85
 
-SUPPORTED_TYPES_TEXT = "JPEG, PNG or WebP"
+
+class ImageRejected(DomainError):
+    """An image the service will not accept (its HTTP status: `api/errors.py`)."""
+
+    field = "image"
 
 
-class ImageRejected(Exception):
-    """An image the service will not accept; `code` and `status` map onto the error response."""
+class UnsupportedImage(ImageRejected):
+    code = "unsupported_media_type"
 
-    def __init__(self, code: ImageRejectionCode, message: str) -> None:
-        super().__init__(message)
-        self.code: ImageRejectionCode = code
-        self.status: int = _STATUS_BY_CODE[code]
-        self.message = message
+
+class ImageTooLarge(ImageRejected):
+    code = "image_too_large"
+
+
+class InvalidImage(ImageRejected):
+    code = "invalid_image"
 
 
 @dataclass(frozen=True)
@@ -59,19 +58,6 @@ class SanitizedImage:
     width: int
     height: int
 
-
-@dataclass(frozen=True)
-class _Format:
-    pillow_names: tuple[str, ...]  # what Pillow may report after opening this container
-    content_type: str
-    extension: str
-
-
-_JPEG = _Format(("JPEG", "MPO"), "image/jpeg", "jpg")  # MPO: phone JPEGs with a depth map
-_PNG = _Format(("PNG",), "image/png", "png")
-_WEBP = _Format(("WEBP",), "image/webp", "webp")
-
-_FORMAT_BY_CONTENT_TYPE = {f.content_type: f for f in (_JPEG, _PNG, _WEBP)}
 
 # Formats people commonly try, so the 415 message can say what was sent.
 _KNOWN_UNSUPPORTED: tuple[tuple[bytes, str], ...] = (
@@ -86,35 +72,31 @@ _KNOWN_UNSUPPORTED: tuple[tuple[bytes, str], ...] = (
 )
 
 
-def _sniff(raw: bytes) -> _Format:
+def _sniff(raw: bytes) -> ImageFormat:
     """Decide the container from the leading bytes; refuse anything but JPEG, PNG and WebP."""
-    if raw.startswith(b"\xff\xd8\xff"):
-        return _JPEG
-    if raw.startswith(b"\x89PNG\r\n\x1a\n"):
-        return _PNG
-    if len(raw) >= 12 and raw[:4] == b"RIFF" and raw[8:12] == b"WEBP":
-        return _WEBP
+    fmt = sniff(raw)
+    if fmt is not None:
+        return fmt
     head = raw[:64].lstrip()
     fallback = "HEIC/AVIF" if raw[4:8] == b"ftyp" else "unrecognised content"
     name = next((name for magic, name in _KNOWN_UNSUPPORTED if head.startswith(magic)), fallback)
-    raise ImageRejected(
-        "unsupported_media_type",
-        f"Unsupported image type ({name}): upload a {SUPPORTED_TYPES_TEXT} image.",
+    raise UnsupportedImage(
+        f"Unsupported image type ({name}): upload a {SUPPORTED_TYPES_TEXT} image."
     )
 
 
-def _open_checked(raw: bytes, *, max_bytes: int, max_pixels: int) -> tuple[Image.Image, _Format]:
+def _open_checked(raw: bytes, *, max_bytes: int, max_pixels: int
+                  ) -> tuple[Image.Image, ImageFormat]:
     """Open (header only) and check size, format and declared dimensions. No pixels decoded."""
     if not isinstance(raw, bytes | bytearray | memoryview):
         raise TypeError("image data must be bytes")
     raw = bytes(raw)
     if not raw:
-        raise ImageRejected("invalid_image", "The image is empty.")
+        raise InvalidImage("The image is empty.")
     if len(raw) > max_bytes:
-        raise ImageRejected(
-            "image_too_large",
+        raise ImageTooLarge(
             f"The image is {len(raw)} bytes; the limit is {max_bytes} bytes "
-            f"({max_bytes / (1024 * 1024):.0f} MiB).",
+            f"({max_bytes / (1024 * 1024):.0f} MiB)."
         )
     fmt = _sniff(raw)
     # Pillow warns (rather than raises) between MAX_IMAGE_PIXELS and twice that; both are bombs.
@@ -123,21 +105,16 @@ def _open_checked(raw: bytes, *, max_bytes: int, max_pixels: int) -> tuple[Image
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            image = Image.open(BytesIO(raw), formats=[fmt.pillow_names[0]])
+            image = Image.open(BytesIO(raw), formats=[fmt.pillow_name])
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise _too_many_pixels(None, max_pixels) from exc
         except Exception as exc:  # any parser failure on hostile input is bad input, not a 500
-            raise ImageRejected(
-                "invalid_image", f"The file looks like {fmt.pillow_names[0]} but is corrupt."
-            ) from exc
+            raise InvalidImage(f"The file looks like {fmt.pillow_name} but is corrupt.") from exc
     if image.format not in fmt.pillow_names:
-        raise ImageRejected(
-            "unsupported_media_type",
-            f"Unsupported image type: upload a {SUPPORTED_TYPES_TEXT} image.",
-        )
+        raise UnsupportedImage(f"Unsupported image type: upload a {SUPPORTED_TYPES_TEXT} image.")
     width, height = image.size
     if width <= 0 or height <= 0:
-        raise ImageRejected("invalid_image", "The image has no pixels.")
+        raise InvalidImage("The image has no pixels.")
     if width * height > max_pixels:
         raise _too_many_pixels((width, height), max_pixels)
     return image, fmt
@@ -145,9 +122,8 @@ def _open_checked(raw: bytes, *, max_bytes: int, max_pixels: int) -> tuple[Image
 
 def _too_many_pixels(size: tuple[int, int] | None, max_pixels: int) -> ImageRejected:
     declared = f" ({size[0]}x{size[1]})" if size else ""
-    return ImageRejected(
-        "image_too_large",
-        f"The image dimensions{declared} exceed the limit of {max_pixels} pixels.",
+    return ImageTooLarge(
+        f"The image dimensions{declared} exceed the limit of {max_pixels} pixels."
     )
 
 
@@ -158,9 +134,9 @@ def _decode(image: Image.Image) -> None:
     try:
         image.load()
     except MemoryError as exc:
-        raise ImageRejected("image_too_large", "The image is too large to process.") from exc
+        raise ImageTooLarge("The image is too large to process.") from exc
     except Exception as exc:  # truncated streams raise OSError; other codecs, other types
-        raise ImageRejected("invalid_image", "The image data is truncated or corrupt.") from exc
+        raise InvalidImage("The image data is truncated or corrupt.") from exc
 
 
 def _apply_orientation(image: Image.Image) -> Image.Image:
@@ -214,14 +190,14 @@ def _normalise_mode(image: Image.Image, *, keep_alpha: bool) -> Image.Image:
     return image.convert("RGB")
 
 
-def _encode(image: Image.Image, fmt: _Format, *, quality: int = JPEG_QUALITY) -> bytes:
+def _encode(image: Image.Image, fmt: ImageFormat, *, quality: int = JPEG_QUALITY) -> bytes:
     # Encoders fall back to image.info for the ICC profile, comments and transparency; clear it
     # so only pixels are written.
     image.info = {}
     buffer = BytesIO()
-    if fmt is _JPEG:
+    if fmt is JPEG:
         image.save(buffer, "JPEG", quality=quality, optimize=True)
-    elif fmt is _PNG:
+    elif fmt is PNG:
         image.save(buffer, "PNG", compress_level=6)
     else:
         image.save(buffer, "WEBP", quality=WEBP_QUALITY, method=4)
@@ -242,15 +218,14 @@ def sanitize_upload(
     image, fmt = _open_checked(raw, max_bytes=max_bytes, max_pixels=max_pixels)
     width, height = image.size
     if min(width, height) < MIN_SIDE:
-        raise ImageRejected(
-            "invalid_image",
-            f"The image is {width}x{height} pixels; each side must be at least {MIN_SIDE} pixels.",
+        raise InvalidImage(
+            f"The image is {width}x{height} pixels; each side must be at least {MIN_SIDE} pixels."
         )
     _decode(image)
     icc_profile = image.info.get("icc_profile")
     upright = _apply_orientation(image)
     colour_managed = _to_srgb(upright, icc_profile if isinstance(icc_profile, bytes) else None)
-    clean = _normalise_mode(colour_managed, keep_alpha=fmt is not _JPEG)
+    clean = _normalise_mode(colour_managed, keep_alpha=fmt is not JPEG)
     data = _encode(clean, fmt)
     return SanitizedImage(
         data=data,
@@ -271,7 +246,7 @@ def make_thumbnail(data: bytes, *, long_side: int = 320) -> bytes:
     _decode(image)
     upright = _apply_orientation(image)
     upright.thumbnail((long_side, long_side), Image.Resampling.LANCZOS)
-    return _encode(_normalise_mode(upright, keep_alpha=False), _JPEG, quality=THUMBNAIL_QUALITY)
+    return _encode(_normalise_mode(upright, keep_alpha=False), JPEG, quality=THUMBNAIL_QUALITY)
 
 
 def read_result_image(
@@ -284,10 +259,3 @@ def read_result_image(
     image, fmt = _open_checked(data, max_bytes=max_bytes, max_pixels=max_pixels)
     _decode(image)
     return fmt.content_type, image.width, image.height
-
-
-def to_data_url(data: bytes, content_type: str) -> str:
-    """`data:<type>;base64,...` for sending an image inline (e.g. to the generator)."""
-    if content_type not in _FORMAT_BY_CONTENT_TYPE:
-        raise ValueError(f"unsupported content type for a data URL: {content_type!r}")
-    return f"data:{content_type};base64,{base64.b64encode(data).decode('ascii')}"

@@ -1,13 +1,12 @@
 """One Redis client per process (redis-py resets its pool by itself after a fork)."""
 
-from functools import lru_cache
 
 from redis import Redis
 
-from config import get_settings
+from config import get_settings, per_settings
 
 
-@lru_cache(maxsize=1)
+@per_settings
 def get_redis() -> Redis:
     return Redis.from_url(
         get_settings().redis_url,

@@ -1,21 +1,19 @@
 """Celery task `headshots.generate`: takes the generation id only, safe to run twice."""
 
 from celery import Task
-from sqlalchemy.exc import InterfaceError, OperationalError
 
+from models.db import CONNECTION_FAULTS
+from workers.attempt import run_attempt
 from workers.celery_app import celery_app
-from workers.generation import run_attempt
+
 
 # Transient faults of our own infrastructure (PostgreSQL restarting, a dropped connection):
 # the task runs again later. A job left half-way is the reaper's once its deadline passes.
-INFRASTRUCTURE_FAULTS = (OperationalError, InterfaceError)
-
-
 @celery_app.task(
     name="headshots.generate",
     bind=True,
     max_retries=25,
-    autoretry_for=INFRASTRUCTURE_FAULTS,
+    autoretry_for=CONNECTION_FAULTS,
     retry_backoff=2,
     retry_backoff_max=60,
     retry_jitter=True,

@@ -1,18 +1,18 @@
-"""The process's storage and media-URL signer, built once from the settings."""
-
-from functools import lru_cache
-
-from config import get_settings
-from workers.signed_urls import MediaUrlSigner
-from workers.storage import LocalStorage, Storage
+"""Media: where images live (`storage`), who may see them (`signed_urls`), what is done to them
+(`images`, Pillow), and the formats (`formats`). The process's storage and signer are here."""
 
 
-@lru_cache(maxsize=1)
+from config import get_settings, per_settings
+from media.signed_urls import MediaUrlSigner
+from media.storage import LocalStorage, Storage
+
+
+@per_settings
 def get_storage() -> Storage:
     return LocalStorage(get_settings().media_root)
 
 
-@lru_cache(maxsize=1)
+@per_settings
 def get_signer() -> MediaUrlSigner:
     settings = get_settings()
     return MediaUrlSigner(

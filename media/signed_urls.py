@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
-from workers.storage import is_valid_key, validate_key
+from media.storage import is_valid_key, validate_key
 
 MEDIA_PATH = "/media/"
 DEFAULT_MAX_TTL_SECONDS = 30 * 24 * 3600

@@ -1,6 +1,7 @@
 """Job status in Redis, so a status poll needs no database transaction.
 
-Whoever commits a state change publishes the new snapshot here (SET + PUBLISH in one round trip).
+Every committed state change is published here by the after-commit path
+(`services/after_commit.py`): SET + PUBLISH in one round trip.
 PostgreSQL stays the truth: a missing key means "ask the database", and the keys of unfinished
 jobs expire quickly so a snapshot lost to a Redis fault is refreshed from the database soon.
 Redis errors are logged, never raised: the cache must not break a job or a request.
@@ -13,16 +14,15 @@ import logging
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import cast
 
 from redis import Redis
 from redis.client import PubSub
 from redis.exceptions import RedisError
 
-from models.db import unit_of_work
-from models.generations import StatusSnapshot, get_generation
-from workers.redis_connection import get_redis
+from config import per_settings
+from models.snapshot import StatusSnapshot
+from services.redis_client import get_redis
 
 log = logging.getLogger(__name__)
 
@@ -127,24 +127,9 @@ class StatusCache:
             log.warning("status cache: could not record a processing time", exc_info=True)
 
 
-@lru_cache(maxsize=1)
+@per_settings
 def get_status_cache() -> StatusCache:
     return StatusCache(get_redis())
-
-
-def current_status(*, user_id: int, generation_id: int) -> tuple[StatusSnapshot, CachedStatus]:
-    """The status of the user's own job: from Redis while known, else from PostgreSQL (which
-    refills the cache). Anybody else's job, or none, is NotFound."""
-    cache = get_status_cache()
-    cached = cache.read(generation_id, reader=user_id)
-    snapshot = cached.snapshot
-    if snapshot is not None and snapshot.user_id == user_id:
-        return snapshot, cached
-    with unit_of_work() as db_session:
-        generation = get_generation(db_session, user_id=user_id, generation_id=generation_id)
-        snapshot = StatusSnapshot.of(generation)
-    cache.publish(snapshot)
-    return snapshot, cached
 
 
 def status_updates(generation_id: int, *, timeout: float) -> Updates:

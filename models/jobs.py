@@ -1,0 +1,369 @@
+"""The only code that moves a job between states (see the diagram in `models/generations.py`).
+
+Every transition is one conditional UPDATE: it happens only from the state it expects, and
+worker-side transitions also name the attempt that claimed the job, so a redelivered or stale
+task can never complete, fail or refund a job twice. Every transition that happens is recorded
+through `record_change`, the one path to what follows a committed change.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Session
+
+from config import get_settings
+from models.clock import utcnow
+from models.credits import charge_for_generation, refund_generation
+from models.generations import IN_FLIGHT, GenerationStatus, HeadshotGeneration
+from models.job_changes import Change, record_change
+from models.progress import (
+    PROGRESS_CLAIMED,
+    PROGRESS_DONE,
+    PROGRESS_FREEZE_LEAD_SECONDS,
+    displayed_progress,
+)
+from models.styles import Style
+from models.uploads import Upload
+from models.users import User
+
+# ---- the attempt policy ------------------------------------------------------------------------
+
+
+def may_attempt_again(attempts: int) -> bool:
+    """Whether a job that has had `attempts` attempts may have another one."""
+    return attempts < get_settings().getimg_max_attempts
+
+
+def _has_attempts_left() -> Any:
+    """`may_attempt_again`, as a SQL condition on the row."""
+    return HeadshotGeneration.attempts < get_settings().getimg_max_attempts
+
+
+def queue_deadline(queued_from: datetime) -> datetime:
+    """When a job that joins the queue at `queued_from` counts as lost to the reaper."""
+    return queued_from + timedelta(seconds=get_settings().job_queue_timeout_seconds)
+
+
+# ---- creation (API side) -------------------------------------------------------------------
+
+
+def create_generation(
+    db_session: Session,
+    *,
+    user_id: int,
+    upload: Upload,
+    style: Style,
+    aspect_ratio: str,
+    batch_id: uuid.UUID | None = None,
+) -> HeadshotGeneration:
+    """Create a queued job and charge for it, in the caller's transaction (commit to keep both)."""
+    now = utcnow()
+    generation = HeadshotGeneration(
+        user_id=user_id,
+        upload=upload,
+        style=style.id,
+        aspect_ratio=aspect_ratio,
+        status=GenerationStatus.QUEUED.value,
+        progress=0,
+        progress_at=now,
+        result_keys=[],
+        credit_cost=style.credit_cost,
+        meta={},
+        batch_id=batch_id,
+        created_at=now,
+        deadline_at=queue_deadline(now),
+    )
+    db_session.add(generation)
+    db_session.flush()
+    charge_round(db_session, generation, f"{style.name} headshot")
+    record_change(db_session, generation, Change.CREATED)
+    return generation
+
+
+def charge_round(db_session: Session, generation: HeadshotGeneration, description: str) -> None:
+    """Charge for the job's current round (a user retry opens a new one)."""
+    charge_for_generation(
+        db_session,
+        user_id=generation.user_id,
+        cost=generation.credit_cost,
+        generation_id=generation.id,
+        generation_round=generation.retry_count,
+        description=description,
+    )
+
+
+# ---- transitions ---------------------------------------------------------------------------------
+
+
+def _transition(db_session: Session, generation_id: int, change: Change, *conditions: Any,
+                **values: Any) -> HeadshotGeneration | None:
+    """Move the job if it meets `conditions`; record the change; None if it did not move."""
+    statement = (
+        update(HeadshotGeneration)
+        .where(HeadshotGeneration.id == generation_id, *conditions)
+        .values(**values)
+        .returning(HeadshotGeneration)
+        # The returned row replaces any stale copy of it already in the session.
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    generation = db_session.execute(statement).scalar_one_or_none()
+    if generation is not None:
+        record_change(db_session, generation, change)
+    return generation
+
+
+def _progress_from_now(db_session: Session, generation_id: int, milestone: int) -> Any:
+    """The progress to store with a new milestone: never below what readers show right now,
+    nor in the moment (PROGRESS_FREEZE_LEAD_SECONDS) before the new state reaches them.
+
+    Storing a milestone restarts the estimate's clock, so storing less than the estimate
+    shown at this moment would make the bar go back. Locks the row for the transition.
+    """
+    row = db_session.execute(
+        select(HeadshotGeneration.status, HeadshotGeneration.progress,
+               HeadshotGeneration.progress_at)
+        .where(HeadshotGeneration.id == generation_id)
+        .with_for_update()
+    ).one_or_none()
+    shown = (
+        displayed_progress(row.status, row.progress, row.progress_at.timestamp(),
+                           utcnow().timestamp() + PROGRESS_FREEZE_LEAD_SECONDS,
+                           expected_seconds=get_settings().getimg_expected_seconds)
+        if row is not None else 0
+    )
+    return func.greatest(HeadshotGeneration.progress, milestone, shown)
+
+
+def _merged_meta(extra: dict[str, Any]) -> Any:
+    return HeadshotGeneration.meta.op("||")(literal(extra, JSONB))
+
+
+def claim_generation(db_session: Session, generation_id: int) -> HeadshotGeneration | None:
+    """Take a queued job (or one whose worker missed its deadline) for one new attempt."""
+    now = utcnow()
+    status = HeadshotGeneration.status
+    return _transition(
+        db_session,
+        generation_id,
+        Change.CLAIMED,
+        HeadshotGeneration.deleted_at.is_(None),
+        _has_attempts_left(),
+        or_(
+            status == GenerationStatus.QUEUED,
+            and_(status == GenerationStatus.PROCESSING, HeadshotGeneration.deadline_at < now),
+        ),
+        status=GenerationStatus.PROCESSING.value,
+        attempts=HeadshotGeneration.attempts + 1,
+        started_at=func.coalesce(HeadshotGeneration.started_at, now),
+        deadline_at=now + timedelta(seconds=get_settings().job_processing_timeout_seconds),
+        progress=_progress_from_now(db_session, generation_id, PROGRESS_CLAIMED),
+        progress_at=now,
+    )
+
+
+def _held_by(attempt: int) -> tuple[Any, ...]:
+    return (
+        HeadshotGeneration.status == GenerationStatus.PROCESSING,
+        HeadshotGeneration.attempts == attempt,
+    )
+
+
+def record_progress(
+    db_session: Session, generation_id: int, *, attempt: int, progress: int
+) -> HeadshotGeneration | None:
+    return _transition(
+        db_session,
+        generation_id,
+        Change.PROGRESSED,
+        *_held_by(attempt),
+        progress=_progress_from_now(db_session, generation_id, progress),
+        progress_at=utcnow(),
+    )
+
+
+def complete_generation(
+    db_session: Session,
+    generation_id: int,
+    *,
+    attempt: int,
+    result_keys: list[str],
+    thumbnail_key: str,
+    metadata: dict[str, Any],
+) -> HeadshotGeneration | None:
+    """Mark the attempt's job completed; None if the job is no longer this attempt's to finish."""
+    now = utcnow()
+    generation = _transition(
+        db_session,
+        generation_id,
+        Change.COMPLETED,
+        *_held_by(attempt),
+        HeadshotGeneration.deleted_at.is_(None),
+        status=GenerationStatus.COMPLETED.value,
+        progress=PROGRESS_DONE,
+        progress_at=now,
+        result_keys=result_keys,
+        thumbnail_key=thumbnail_key,
+        meta=_merged_meta(metadata),
+        completed_at=now,
+        deadline_at=None,
+        error_code=None,
+        error_message=None,
+    )
+    if generation is not None:
+        db_session.execute(
+            update(User)
+            .where(User.id == generation.user_id)
+            .values(total_headshots_generated=User.total_headshots_generated + 1)
+        )
+    return generation
+
+
+def fail_generation(
+    db_session: Session,
+    generation_id: int,
+    *,
+    code: str,
+    message: str,
+    metadata: dict[str, Any] | None = None,
+    attempt: int | None = None,
+) -> HeadshotGeneration | None:
+    """Mark an in-flight job failed and refund it in the same transaction.
+
+    With `attempt`, only that attempt may fail it (a worker); without, any in-flight job (the
+    reaper, or a publish that never reached the broker).
+    """
+    conditions = (
+        _held_by(attempt)
+        if attempt is not None
+        else (HeadshotGeneration.status.in_(IN_FLIGHT),)
+    )
+    now = utcnow()
+    generation = _transition(
+        db_session,
+        generation_id,
+        Change.FAILED,
+        *conditions,
+        status=GenerationStatus.FAILED.value,
+        # What the bar shows now, frozen: a failed job's bar stops, it does not step back.
+        progress=_progress_from_now(db_session, generation_id, 0),
+        progress_at=now,
+        error_code=code,
+        error_message=message,
+        meta=_merged_meta(metadata or {}),
+        completed_at=now,
+        deadline_at=None,
+    )
+    if generation is not None:
+        refund_generation(
+            db_session,
+            user_id=generation.user_id,
+            cost=generation.credit_cost,
+            generation_id=generation.id,
+            generation_round=generation.retry_count,
+            description=f"refund: {message}"[:500],
+        )
+    return generation
+
+
+def requeue_generation(
+    db_session: Session,
+    generation_id: int,
+    *,
+    attempt: int,
+    retry_in_seconds: float,
+    code: str,
+    message: str,
+) -> HeadshotGeneration | None:
+    """Put a job whose attempt hit a transient fault back in the queue for a later attempt.
+
+    The progress shown at this moment is stored, so the next attempt's display starts from it
+    instead of going back.
+    """
+    now = utcnow()
+    return _transition(
+        db_session,
+        generation_id,
+        Change.REQUEUED,
+        *_held_by(attempt),
+        status=GenerationStatus.QUEUED.value,
+        progress=_progress_from_now(db_session, generation_id, 0),
+        progress_at=now,
+        deadline_at=queue_deadline(now + timedelta(seconds=retry_in_seconds)),
+        meta=_merged_meta({"lastError": {"code": code, "message": message}}),
+    )
+
+
+def requeue_failed_generation(db_session: Session, generation_id: int
+                              ) -> HeadshotGeneration | None:
+    """A user's retry: a failed job back in the queue for a new round (the caller charges it);
+    None if it is not failed (any more)."""
+    now = utcnow()
+    return _transition(
+        db_session,
+        generation_id,
+        Change.RETRIED,
+        HeadshotGeneration.status == GenerationStatus.FAILED,
+        status=GenerationStatus.QUEUED.value,
+        retry_count=HeadshotGeneration.retry_count + 1,
+        attempts=0,
+        progress=0,
+        progress_at=now,
+        error_code=None,
+        error_message=None,
+        meta={},
+        started_at=None,
+        completed_at=None,
+        deadline_at=queue_deadline(now),
+    )
+
+
+# ---- the reaper -------------------------------------------------------------------------------
+
+
+def overdue_generation_ids(db_session: Session, *, limit: int = 500) -> list[int]:
+    """In-flight jobs past their deadline: a lost message, a dead or hung worker."""
+    return list(db_session.scalars(
+        select(HeadshotGeneration.id)
+        .where(HeadshotGeneration.status.in_(IN_FLIGHT),
+               HeadshotGeneration.deadline_at < utcnow())
+        .order_by(HeadshotGeneration.deadline_at)
+        .limit(limit)
+    ))
+
+
+def release_overdue_generation(db_session: Session, generation_id: int
+                               ) -> HeadshotGeneration | None:
+    """Put an overdue job back in the queue, or fail and refund it if its attempts are spent.
+
+    Returns the job in its new state (queued: the caller publishes its task again), or None
+    if it was no longer overdue (finished or taken meanwhile).
+    """
+    now = utcnow()
+    overdue = (HeadshotGeneration.status.in_(IN_FLIGHT), HeadshotGeneration.deadline_at < now)
+    requeued = _transition(
+        db_session,
+        generation_id,
+        Change.REQUEUED,
+        *overdue,
+        _has_attempts_left(),
+        status=GenerationStatus.QUEUED.value,
+        progress=_progress_from_now(db_session, generation_id, 0),
+        progress_at=now,
+        deadline_at=queue_deadline(now),
+    )
+    if requeued is not None:
+        return requeued
+    still_overdue = db_session.scalar(
+        select(HeadshotGeneration.id).where(HeadshotGeneration.id == generation_id, *overdue)
+    )
+    if still_overdue is None:
+        return None
+    return fail_generation(
+        db_session, generation_id, code="timed_out",
+        message="The headshot could not be generated in time; your credits were refunded.",
+    )

@@ -1,0 +1,39 @@
+"""The progress bar: the milestones a job stores, and what a reader shows between them.
+
+Pure functions of their arguments (no clock, no settings): the callers pass `now` and how long
+a GetImg call usually takes.
+"""
+
+from __future__ import annotations
+
+import math
+
+from models.generations import GenerationStatus
+
+# Stored progress milestones. While the worker waits on GetImg (stored progress in
+# [WAITING, RECEIVED)) readers show an estimate that rises towards RECEIVED with elapsed time.
+PROGRESS_CLAIMED = 5
+PROGRESS_ORIGINAL_READY = 10
+PROGRESS_WAITING = 15
+PROGRESS_RECEIVED = 85
+PROGRESS_STORED = 95
+PROGRESS_DONE = 100
+# A transition that freezes the estimate (requeue, fail, the reaper's release) stores the value
+# it will show this far ahead: readers keep seeing the rising estimate of the old snapshot until
+# the new one is committed and published, and the bar must not step back when it lands.
+PROGRESS_FREEZE_LEAD_SECONDS = 1.0
+
+
+def displayed_progress(status: str, stored: int, progress_at: float, now: float, *,
+                       expected_seconds: float) -> int:
+    """The progress a reader shows: the stored milestone, or while GetImg works, an estimate.
+
+    The estimate rises from the stored value towards PROGRESS_RECEIVED - 1 as a fixed function
+    of the time since the milestone was stored, so consecutive reads never go down, and the next
+    milestone the worker stores is never below it.
+    """
+    if status != GenerationStatus.PROCESSING or not PROGRESS_WAITING <= stored < PROGRESS_RECEIVED:
+        return stored
+    elapsed = max(0.0, now - progress_at)
+    share = 1.0 - math.exp(-elapsed / expected_seconds)
+    return min(PROGRESS_RECEIVED - 1, stored + int((PROGRESS_RECEIVED - 1 - stored) * share))

@@ -1,0 +1,51 @@
+"""A job's status as the app polls it, small enough to live in Redis between state changes."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from models.generations import FINISHED, HeadshotGeneration
+from models.progress import displayed_progress
+
+
+@dataclass(frozen=True)
+class StatusSnapshot:
+    id: int
+    user_id: int
+    status: str
+    progress: int
+    progress_at: float
+    created_at: float
+    started_at: float | None = None
+    result_keys: list[str] = field(default_factory=list)
+    thumbnail_key: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+    @classmethod
+    def of(cls, generation: HeadshotGeneration) -> StatusSnapshot:
+        return cls(
+            id=generation.id,
+            user_id=generation.user_id,
+            status=generation.status,
+            progress=generation.progress,
+            progress_at=generation.progress_at.timestamp(),
+            created_at=generation.created_at.timestamp(),
+            started_at=generation.started_at.timestamp() if generation.started_at else None,
+            result_keys=list(generation.result_keys or []),
+            thumbnail_key=generation.thumbnail_key,
+            error_code=generation.error_code,
+            error_message=generation.error_message,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    def displayed_progress(self, now: float, *, expected_seconds: float) -> int:
+        return displayed_progress(self.status, self.progress, self.progress_at, now,
+                                  expected_seconds=expected_seconds)

@@ -1,0 +1,35 @@
+"""A user's account and credits: the balance, the ledger, an operator's grant."""
+
+from __future__ import annotations
+
+from models.credits import CreditEntry, EntryType, grant_credits, list_entries
+from models.users import User, ensure_user
+from services.pagination import Page, one_page
+from services.unit_of_work import read_only, unit_of_work
+
+
+def account(*, user_id: int, email: str | None) -> User:
+    """The caller's account, created with 0 credits the first time it is seen."""
+    with unit_of_work() as db_session:
+        user = ensure_user(db_session, user_id=user_id, email=email)
+        db_session.commit()
+        return user
+
+
+def credit_history(*, user_id: int, entry_type: EntryType | None, limit: int,
+                   before_id: int | None) -> Page[CreditEntry]:
+    with read_only() as db_session:
+        return one_page(
+            lambda count: list_entries(db_session, user_id=user_id, entry_type=entry_type,
+                                       limit=count, before_id=before_id),
+            limit=limit,
+        )
+
+
+def grant(*, user_id: int, amount: int, reason: str) -> CreditEntry:
+    """An operator's grant; the user is created if new."""
+    with unit_of_work() as db_session:
+        ensure_user(db_session, user_id=user_id)
+        entry = grant_credits(db_session, user_id=user_id, amount=amount, reason=reason)
+        db_session.commit()
+        return entry

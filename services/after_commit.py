@@ -1,0 +1,27 @@
+"""What follows a committed change of a job: the after-commit half of the one path.
+
+The domain records each change inside its transaction (`models/job_changes.py`); once that
+transaction has committed, the unit of work calls `handle_committed` with the changes in the
+order they were made. Nothing here may raise: the change is already the truth in PostgreSQL,
+and every reader falls back to it (the status cache is refilled from the database on a miss).
+
+Side effects to come plug in here: metrics per change, a kick to the webhook outbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from models.job_changes import Change, JobChange
+from services.status_cache import get_status_cache
+
+
+def handle_committed(changes: Sequence[JobChange]) -> None:
+    if not changes:
+        return
+    cache = get_status_cache()
+    for job_change in changes:
+        if job_change.change is Change.DELETED:
+            cache.forget(job_change.snapshot.id)
+        else:
+            cache.publish(job_change.snapshot)

@@ -1,0 +1,44 @@
+"""The user's library: the styles on offer, their headshots, and deleting one."""
+
+from __future__ import annotations
+
+from media import get_storage
+from models.generations import GenerationStatus, HeadshotGeneration
+from models.headshots import delete_generation, get_generation, list_generations
+from models.styles import Style, list_styles
+from services.pagination import Page, one_page
+from services.unit_of_work import read_only, unit_of_work
+
+
+def styles() -> list[Style]:
+    with read_only() as db_session:
+        return list_styles(db_session)
+
+
+def headshot(*, user_id: int, generation_id: int) -> HeadshotGeneration:
+    with read_only() as db_session:
+        return get_generation(db_session, user_id=user_id, generation_id=generation_id)
+
+
+def history(*, user_id: int, limit: int, before_id: int | None = None,
+            status: GenerationStatus | None = None, style: str | None = None,
+            favorite: bool | None = None) -> Page[HeadshotGeneration]:
+    with read_only() as db_session:
+        return one_page(
+            lambda count: list_generations(
+                db_session, user_id=user_id, limit=count, before_id=before_id, status=status,
+                style=style, favorite=favorite,
+            ),
+            limit=limit,
+        )
+
+
+def delete_headshot(*, user_id: int, generation_id: int) -> None:
+    """The row is hidden and its images unreferenced in one transaction; the files go after
+    the commit (a file left behind by a crash in between is unreachable: no row points at it)."""
+    with unit_of_work() as db_session:
+        keys = delete_generation(db_session, user_id=user_id, generation_id=generation_id)
+        db_session.commit()
+    storage = get_storage()
+    for key in keys:
+        storage.delete(key)

@@ -1,0 +1,101 @@
+"""The steps of one attempt at a job, as the worker takes them: each its own transaction.
+
+Each step commits its state change before the worker's next slow step starts; the after-commit
+path publishes it. A step that finds the job no longer this attempt's (taken over, finished,
+deleted) changes nothing and says so by returning None or False.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from models.jobs import (
+    claim_generation,
+    complete_generation,
+    fail_generation,
+    record_progress,
+    requeue_generation,
+)
+from models.styles import Style
+from models.uploads import Upload
+from services.unit_of_work import unit_of_work
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """What an attempt needs to know, copied out of the session that claimed the job."""
+
+    generation_id: int
+    user_id: int
+    attempt: int
+    aspect_ratio: str
+    original_key: str | None  # None once the original is gone
+    original_content_type: str
+    model: str
+    prompt: str
+
+
+def claim(generation_id: int) -> Claimed | None:
+    """Take the job for a new attempt; None if it is not claimable (done, taken, deleted)."""
+    with unit_of_work() as db_session:
+        generation = claim_generation(db_session, generation_id)
+        if generation is None:
+            return None
+        upload = db_session.get(Upload, generation.upload_id) if generation.upload_id else None
+        style = db_session.get(Style, generation.style)
+        assert style is not None  # a foreign key guarantees it
+        claimed = Claimed(
+            generation_id=generation.id,
+            user_id=generation.user_id,
+            attempt=generation.attempts,
+            aspect_ratio=generation.aspect_ratio,
+            original_key=upload.storage_key if upload and upload.available else None,
+            original_content_type=upload.content_type if upload else "image/jpeg",
+            model=style.model,
+            prompt=style.prompt,
+        )
+        db_session.commit()
+    return claimed
+
+
+def progress(job: Claimed, milestone: int) -> None:
+    with unit_of_work() as db_session:
+        record_progress(db_session, job.generation_id, attempt=job.attempt, progress=milestone)
+        db_session.commit()
+
+
+def fail(job: Claimed, code: str, message: str, metadata: dict[str, Any]) -> None:
+    """Fail the job and refund it, if it is still this attempt's."""
+    with unit_of_work() as db_session:
+        fail_generation(db_session, job.generation_id, code=code, message=message,
+                        metadata=metadata, attempt=job.attempt)
+        db_session.commit()
+    log.info("job %s failed: %s", job.generation_id, code)
+
+
+def requeue(job: Claimed, *, retry_in_seconds: float, code: str, message: str) -> bool:
+    """Back to the queue for a later attempt; False if it was no longer this attempt's."""
+    with unit_of_work() as db_session:
+        requeued = requeue_generation(
+            db_session, job.generation_id, attempt=job.attempt,
+            retry_in_seconds=retry_in_seconds, code=code, message=message,
+        )
+        db_session.commit()
+    return requeued is not None
+
+
+def complete(job: Claimed, *, result_keys: list[str], thumbnail_key: str,
+             metadata: dict[str, Any]) -> bool:
+    """Record the results; False if the job was deleted or taken over meanwhile (the caller's
+    files then belong to nobody)."""
+    with unit_of_work() as db_session:
+        completed = complete_generation(
+            db_session, job.generation_id, attempt=job.attempt, result_keys=result_keys,
+            thumbnail_key=thumbnail_key, metadata=metadata,
+        )
+        db_session.commit()
+    return completed is not None

@@ -1,0 +1,26 @@
+"""Keyset pages, newest first: a page of rows and where the next one starts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import Generic, TypeVar
+
+Row = TypeVar("Row")
+
+
+@dataclass(frozen=True)
+class Page(Generic[Row]):
+    items: list[Row]
+    next_before_id: int | None  # None on the last page
+
+
+def one_page(fetch: Callable[[int], list[Row]], *, limit: int,
+             id_of: Callable[[Row], int] = attrgetter("id")) -> Page[Row]:
+    """`fetch(n)` returns up to n rows in id order, newest first; one extra tells whether
+    another page follows."""
+    rows = fetch(limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(rows, id_of(rows[-1]) if more and rows else None)

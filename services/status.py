@@ -1,0 +1,75 @@
+"""What the app polls: a job's status, its place in the queue and an estimate of the wait."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from config import get_settings
+from models.generations import GenerationStatus
+from models.headshots import get_generation
+from models.snapshot import StatusSnapshot
+from services.status_cache import CachedStatus, Updates, get_status_cache, status_updates
+from services.unit_of_work import unit_of_work
+
+__all__ = [
+    "JobStatus", "Updates", "current_status", "published", "read_status", "shown_progress",
+    "status_of", "status_updates",
+]
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    snapshot: StatusSnapshot
+    progress: int  # what the bar shows now
+    queue_position: int | None  # jobs ahead of this one, while queued
+    eta_seconds: int | None  # while queued or processing
+    polls_this_minute: int  # the reader's status reads in the current clock minute
+
+
+def status_of(snapshot: StatusSnapshot, cached: CachedStatus, *, now: float | None = None
+              ) -> JobStatus:
+    """The status shown for `snapshot`, with the queue figures the cache read alongside it."""
+    now = time.time() if now is None else now
+    settings = get_settings()
+    average = cached.average_seconds or settings.getimg_expected_seconds
+    queue_position: int | None = None
+    eta: int | None = None
+    if snapshot.status == GenerationStatus.QUEUED:
+        queue_position = cached.jobs_ahead if cached.jobs_ahead is not None else 0
+        eta = math.ceil((queue_position // settings.worker_concurrency + 1) * average)
+    elif snapshot.status == GenerationStatus.PROCESSING:
+        elapsed = now - (snapshot.started_at or now)
+        eta = max(1, math.ceil(average - elapsed))
+    return JobStatus(snapshot, shown_progress(snapshot, now=now), queue_position, eta,
+                     cached.polls_this_minute)
+
+
+def shown_progress(snapshot: StatusSnapshot, *, now: float | None = None) -> int:
+    """What the progress bar shows at `now` (default: this moment)."""
+    return snapshot.displayed_progress(time.time() if now is None else now,
+                                       expected_seconds=get_settings().getimg_expected_seconds)
+
+
+def read_status(*, user_id: int, generation_id: int) -> tuple[StatusSnapshot, CachedStatus]:
+    """The user's own job's snapshot: from Redis while known, else from PostgreSQL (which
+    refills the cache); and what the cache read alongside. Anybody else's job is NotFound."""
+    cache = get_status_cache()
+    cached = cache.read(generation_id, reader=user_id)
+    snapshot = cached.snapshot
+    if snapshot is None or snapshot.user_id != user_id:
+        with unit_of_work() as db_session:
+            generation = get_generation(db_session, user_id=user_id, generation_id=generation_id)
+            snapshot = StatusSnapshot.of(generation)
+        cache.publish(snapshot)  # a refill of what is already committed, not a change
+    return snapshot, cached
+
+
+def current_status(*, user_id: int, generation_id: int) -> JobStatus:
+    return status_of(*read_status(user_id=user_id, generation_id=generation_id))
+
+
+def published(update: StatusSnapshot, earlier: CachedStatus) -> CachedStatus:
+    """What a stream knows after `update` arrived by pub/sub (no fresh queue figures)."""
+    return CachedStatus(update, None, earlier.average_seconds)

@@ -1,0 +1,47 @@
+"""The unit of work: one session per use case, rolled back unless the caller commits.
+
+Sessions come from one factory whose `after_commit` hook hands the job changes the domain
+recorded in the transaction (`models/job_changes.py`) to `services/after_commit.py`, so every
+committed change of a job takes the same path whoever committed it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session, sessionmaker
+
+from config import per_settings
+from models.db import get_engine
+from models.job_changes import take_changes
+from services.after_commit import handle_committed
+
+
+@per_settings
+def _session_factory() -> sessionmaker[Session]:
+    factory = sessionmaker(bind=get_engine(), expire_on_commit=False)
+    event.listen(factory, "after_commit", lambda session: handle_committed(take_changes(session)))
+    event.listen(factory, "after_rollback", take_changes)  # a rolled-back change never happened
+    return factory
+
+
+@contextmanager
+def unit_of_work() -> Iterator[Session]:
+    """A session whose work is rolled back unless the caller commits it explicitly."""
+    session = _session_factory()()
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+@contextmanager
+def read_only() -> Iterator[Session]:
+    """A unit of work that only reads: what it loaded stays readable once it is closed (the
+    closing rollback would otherwise expire it)."""
+    with unit_of_work() as session:
+        yield session
+        session.expunge_all()
