@@ -16,9 +16,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.schemas import AspectRatio
+from media.formats import ContentType
 from models.credits import EntryType
-from models.generations import GenerationStatus
+from models.generations import AspectRatio, GenerationStatus
 
 NonNegative = Annotated[int, Field(ge=0)]
 Progress = Annotated[int, Field(ge=0, le=100)]
@@ -124,7 +124,7 @@ class UploadCreated(Body):
     expiresAt: Timestamp
     width: int = Field(ge=1)
     height: int = Field(ge=1)
-    contentType: Literal["image/jpeg", "image/png", "image/webp"]
+    contentType: ContentType
 
 
 # ---- credits (contract §4) ---------------------------------------------------------------------

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from models.credits import EntryType
-from models.generations import ASPECT_RATIOS, GenerationStatus
-
-AspectRatio = Literal["1:1", "4:5", "2:3", "3:4", "9:16"]
-assert set(AspectRatio.__args__) == set(ASPECT_RATIOS)  # type: ignore[attr-defined]
+from models.generations import AspectRatio, GenerationStatus
 
 StyleId = Annotated[str, StringConstraints(min_length=1, max_length=50)]
 MAX_PAGE = 100

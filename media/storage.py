@@ -17,13 +17,13 @@ import uuid
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from media.formats import BY_EXTENSION, EXTENSIONS
+
 KINDS = ("originals", "results", "thumbnails")
-EXTENSIONS = ("jpg", "png", "webp")
-CONTENT_TYPE_BY_EXTENSION = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 
 # `re.fullmatch` (not `$`, which also matches before a trailing newline).
 STORAGE_KEY_RE = re.compile(
-    r"(originals|results|thumbnails)/[0-9]{1,20}/[0-9a-f]{32}(-[0-9]{1,2})?\.(jpg|png|webp)"
+    rf"({'|'.join(KINDS)})/[0-9]{{1,20}}/[0-9a-f]{{32}}(-[0-9]{{1,2}})?\.({'|'.join(EXTENSIONS)})"
 )
 
 
@@ -47,7 +47,7 @@ def validate_key(key: object) -> str:
 
 
 def content_type_for_key(key: str) -> str:
-    return CONTENT_TYPE_BY_EXTENSION[validate_key(key).rsplit(".", 1)[1]]
+    return BY_EXTENSION[validate_key(key).rsplit(".", 1)[1]].content_type
 
 
 def new_key(kind: str, user_id: int, extension: str, index: int | None = None) -> str:

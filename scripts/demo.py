@@ -24,8 +24,9 @@ import requests
 from jwt.warnings import InsecureKeyLengthWarning
 from PIL import Image
 
+from config import DEV_JWT_SECRET
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEV_JWT_SECRET = "dev-only-insecure-jwt-secret"
 TERMINAL_STATUSES = {"completed", "failed"}
 BAR_WIDTH = 30
 

@@ -30,13 +30,8 @@ from models.progress import (
 from services import jobs
 from services.jobs import Claimed
 from services.status_cache import get_status_cache
-from workers.getimg_client import (
-    AUTH_FAILED,
-    QUOTA_EXCEEDED,
-    GenerationResponse,
-    GetImgClient,
-    GetImgError,
-)
+from workers.getimg_client import GenerationResponse, GetImgClient
+from workers.getimg_errors import AUTH_FAILED, QUOTA_EXCEEDED, GetImgError
 
 log = logging.getLogger(__name__)
 

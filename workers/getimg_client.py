@@ -26,13 +26,8 @@ A `requests.Session` is not safe to share between threads: use one client per th
 
 from __future__ import annotations
 
-import base64
-import email.utils
 import json
 import math
-import re
-import time
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
@@ -40,106 +35,30 @@ from urllib.parse import urlsplit
 import requests
 from urllib3.exceptions import ReadTimeoutError
 
+from media.formats import BY_CONTENT_TYPE, data_url, sniff
+from workers.getimg_errors import (
+    AUTH_FAILED,
+    CONTENT_POLICY,
+    DETAIL_LIMIT,
+    DOWNLOAD_FAILED,
+    INVALID_REQUEST,
+    MALFORMED,
+    QUOTA_EXCEEDED,
+    RATE_LIMITED,
+    REMOTE_CODES,
+    RESULT_EXPIRED,
+    RESULT_TOO_LARGE,
+    SECRET_PATTERN,
+    TIMEOUT,
+    UNAVAILABLE,
+    Complaint,
+    GetImgError,
+    classify_failure,
+    retry_after_from_headers,
+)
+
 GENERATIONS_PATH = "/v2/images/generations"
 MAX_INPUT_IMAGE_BYTES = 10 * 1024 * 1024  # decoded, per the SDK's `Image.url` docstring
-INPUT_MIME_TYPES = frozenset({"image/png", "image/jpeg", "image/webp"})
-
-# Our own error codes (snake_case, shown in job errors and metrics).
-RATE_LIMITED = "getimg_rate_limited"
-UNAVAILABLE = "getimg_unavailable"
-TIMEOUT = "getimg_timeout"
-QUOTA_EXCEEDED = "getimg_quota_exceeded"
-CONTENT_POLICY = "content_policy_violation"
-INVALID_REQUEST = "getimg_invalid_request"
-AUTH_FAILED = "getimg_auth_failed"
-MALFORMED = "malformed_response"
-RESULT_EXPIRED = "getimg_result_expired"
-RESULT_TOO_LARGE = "getimg_result_too_large"
-DOWNLOAD_FAILED = "getimg_download_failed"
-
-# Messages written for the person waiting on a headshot: no keys, URLs or account details.
-USER_MESSAGES: dict[str, str] = {
-    RATE_LIMITED: "The image service is busy right now; your headshot will be retried shortly.",
-    UNAVAILABLE: "The image service is temporarily unavailable; please try again shortly.",
-    TIMEOUT: "The image service took too long to answer.",
-    QUOTA_EXCEEDED: "The image service is temporarily unavailable; please try again later.",
-    CONTENT_POLICY: "This photo could not be processed because it was flagged by the image "
-    "service's content policy. Please try a different photo.",
-    INVALID_REQUEST: "The image service rejected the request for this photo or style.",
-    AUTH_FAILED: "The image service is not configured correctly; our team has been alerted.",
-    MALFORMED: "The image service sent an unreadable reply.",
-    RESULT_EXPIRED: "The generated image expired before it could be saved.",
-    RESULT_TOO_LARGE: "The generated image was larger than allowed.",
-    DOWNLOAD_FAILED: "The generated image could not be downloaded.",
-}
-
-_REMOTE_CODES = {
-    "invalid_api_key": AUTH_FAILED,
-    "quota_exceeded": QUOTA_EXCEEDED,
-    "content_policy_violation": CONTENT_POLICY,
-    "parameter_missing": INVALID_REQUEST,
-    "invalid_parameter": INVALID_REQUEST,
-    "rate_limit": RATE_LIMITED,
-}
-_SECRET_PATTERN = re.compile(r"\bsk_[A-Za-z0-9_\-]+")
-_DETAIL_LIMIT = 300
-# Builds the error for a malformed success body, given what is wrong with it.
-_Complaint = Callable[[str], "GetImgError"]
-
-
-def classify_failure(status: int | None, code: str) -> bool:
-    """Whether a failure is transient (the same request may succeed later).
-
-    The one place this is decided. Transient: no HTTP answer at all (connection error,
-    timeout), a garbage reply, 408, 409, 429 and >= 500 - the SDK's retry set. Permanent:
-    400/401/402/403/404/410/422 and any other 4xx, and a request refused before sending.
-    """
-    if code in (MALFORMED, TIMEOUT, UNAVAILABLE, RATE_LIMITED):
-        return True
-    if status is None:
-        return False  # refused before it was sent: the same input cannot do better
-    return status in (408, 409, 429) or status >= 500
-
-
-class GetImgError(Exception):
-    """A failed GetImg call. `message` is safe to show a user; `detail` is for logs."""
-
-    def __init__(
-        self,
-        code: str,
-        message: str | None = None,
-        *,
-        status: int | None = None,
-        retry_after: float | None = None,
-        transient: bool | None = None,
-        detail: str = "",
-    ) -> None:
-        self.code = code
-        self.message = message or USER_MESSAGES.get(code, "The image service request failed.")
-        self.status = status
-        self.retry_after = retry_after
-        self.transient = classify_failure(status, code) if transient is None else transient
-        self.detail = detail
-        super().__init__(self.code, self.message)
-
-    def __str__(self) -> str:
-        status = f" (HTTP {self.status})" if self.status is not None else ""
-        detail = f": {self.detail}" if self.detail else ""
-        return f"{self.code}{status}: {self.message}{detail}"
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Keyword-only arguments break default exception pickling; Celery pickles errors.
-        state = (self.code, self.message, self.status, self.retry_after, self.transient,
-                 self.detail)
-        return (_rebuild_error, state)
-
-
-def _rebuild_error(
-    code: str, message: str, status: int | None, retry_after: float | None,
-    transient: bool, detail: str,
-) -> GetImgError:
-    return GetImgError(code, message, status=status, retry_after=retry_after,
-                       transient=transient, detail=detail)
 
 
 @dataclass(frozen=True)
@@ -156,42 +75,6 @@ class GenerationResponse:
     model: str
     images: list[GeneratedImage]
     total_cost: float | None
-
-
-def retry_after_from_headers(headers: Mapping[str, str], now: float | None = None, *,
-                             rate_limited: bool = True) -> float | None:
-    """Seconds to wait: `Retry-After` (seconds or HTTP date), else for a 429 the time until
-    `X-RateLimit-Reset` (the window's reset says nothing about when a 5xx will clear)."""
-    now = time.time() if now is None else now
-    raw = headers.get("Retry-After")
-    if raw:
-        try:
-            value = float(raw)
-        except ValueError:
-            parsed = email.utils.parsedate_tz(raw)  # None when it is not an HTTP date either
-            value = email.utils.mktime_tz(parsed) - now if parsed is not None else math.nan
-        if math.isfinite(value):
-            return max(0.0, value)
-    reset = headers.get("X-RateLimit-Reset")
-    if reset and rate_limited:
-        try:
-            value = float(reset) - now
-        except ValueError:
-            return None
-        if math.isfinite(value):
-            return max(0.0, value)
-    return None
-
-
-def sniff_image_type(body: bytes) -> str | None:
-    """The MIME type of a PNG, JPEG or WebP body from its magic bytes, else None."""
-    if body.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if body.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if body[:4] == b"RIFF" and body[8:12] == b"WEBP":
-        return "image/webp"
-    return None
 
 
 class GetImgClient:
@@ -240,15 +123,14 @@ class GetImgClient:
         output_format: str = "jpeg",
     ) -> GenerationResponse:
         """Edit `image` (the selfie, sent inline as a data URL) following `prompt`."""
-        if mime_type not in INPUT_MIME_TYPES:
+        if mime_type not in BY_CONTENT_TYPE:
             raise GetImgError(INVALID_REQUEST, detail=f"unsupported input type {mime_type!r}")
         if len(image) > MAX_INPUT_IMAGE_BYTES:
             raise GetImgError(INVALID_REQUEST, detail=f"input image is {len(image)} bytes")
-        data_url = f"data:{mime_type};base64,{base64.b64encode(image).decode('ascii')}"
         payload = {
             "model": model,
             "prompt": prompt,
-            "images": [{"url": data_url}],
+            "images": [{"url": data_url(image, mime_type)}],
             "aspect_ratio": aspect_ratio,
             "resolution": resolution,
             "output_format": output_format,
@@ -305,10 +187,10 @@ class GetImgClient:
         except requests.RequestException as exc:
             self._raise_transport(exc)
         body = b"".join(chunks)
-        content_type = sniff_image_type(body)
-        if content_type is None:
+        fmt = sniff(body)
+        if fmt is None:
             raise GetImgError(MALFORMED, status=200, detail="download is not a PNG/JPEG/WebP")
-        return body, content_type
+        return body, fmt.content_type
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -340,7 +222,7 @@ class GetImgClient:
         if classify_failure(status, code):
             retry_after = retry_after_from_headers(response.headers, rate_limited=status == 429)
         return GetImgError(code, status=status, retry_after=retry_after,
-                           detail=self._redact(detail)[:_DETAIL_LIMIT])
+                           detail=self._redact(detail)[:DETAIL_LIMIT])
 
     @staticmethod
     def _code_for(status: int, remote_code: str, *, download: bool) -> str:
@@ -352,8 +234,8 @@ class GetImgClient:
             return UNAVAILABLE
         if download:
             return RESULT_EXPIRED if status in (403, 404, 410) else DOWNLOAD_FAILED
-        if remote_code in _REMOTE_CODES:
-            return _REMOTE_CODES[remote_code]
+        if remote_code in REMOTE_CODES:
+            return REMOTE_CODES[remote_code]
         return {401: AUTH_FAILED, 403: AUTH_FAILED, 402: QUOTA_EXCEEDED,
                 422: CONTENT_POLICY}.get(status, INVALID_REQUEST)
 
@@ -376,7 +258,7 @@ class GetImgClient:
         return GenerationResponse(request_id, model, images, self._parse_cost(body, bad))
 
     @staticmethod
-    def _parse_image(item: object, bad: _Complaint) -> GeneratedImage:
+    def _parse_image(item: object, bad: Complaint) -> GeneratedImage:
         if not isinstance(item, dict):
             raise bad("data item is not an object")
         url, mime_type = item.get("url"), item.get("mime_type")
@@ -392,7 +274,7 @@ class GetImgClient:
         return GeneratedImage(url=url, width=width, height=height, mime_type=mime_type)
 
     @staticmethod
-    def _parse_cost(body: dict[str, Any], bad: _Complaint) -> float | None:
+    def _parse_cost(body: dict[str, Any], bad: Complaint) -> float | None:
         usage = body.get("usage")
         if usage is None:
             return None
@@ -414,7 +296,7 @@ class GetImgClient:
     def _redact(self, text: str) -> str:
         if self._api_key:
             text = text.replace(self._api_key, "[redacted]")
-        return _SECRET_PATTERN.sub("sk_[redacted]", text)
+        return SECRET_PATTERN.sub("sk_[redacted]", text)
 
     def _snippet(self, text: str) -> str:
-        return self._redact(" ".join(text.split()))[:_DETAIL_LIMIT]
+        return self._redact(" ".join(text.split()))[:DETAIL_LIMIT]
