@@ -7,8 +7,8 @@ from flask import Blueprint, Response, jsonify
 from api.auth import authenticate, current_principal
 from api.parsing import query_args
 from api.schemas import CreditHistoryQuery
-from api.serializers import credit_entry_json, page_json, user_json
 from services import accounts
+from services.representations import credit_entry_json, page_json, user_json
 
 credits = Blueprint("credits", __name__, url_prefix="/api")
 credits.before_request(authenticate)

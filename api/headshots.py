@@ -8,10 +8,10 @@ from api.auth import authenticate, current_principal
 from api.limits import limiter, write_limit
 from api.parsing import idempotency, json_body, query_args
 from api.schemas import GenerateRequest, HistoryQuery
-from api.serializers import headshot_json, page_json, style_json
 from media import get_signer
 from models.generations import HeadshotGeneration
 from services import headshots as library
+from services.representations import headshot_json, page_json, style_json
 from services.submissions import resubmit_generation, submit_generation
 
 headshots = Blueprint("headshots", __name__, url_prefix="/api/headshots")

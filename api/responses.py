@@ -1,7 +1,7 @@
 """Response models: the JSON bodies the API sends, for the OpenAPI document (`api/openapi.py`).
 
-The serializers (`api/serializers.py`) build the bodies; these models only describe them, field
-for field (camelCase, as emitted). Every field is always present, so every field is required;
+`services/representations.py` builds the bodies; these models only describe them, field for
+field (camelCase, as emitted). Every field is always present, so every field is required;
 `X | None` marks the ones that can be `null`. Objects are closed (`extra="forbid"` becomes
 `additionalProperties: false`) so a serializer that grows a field without the document growing
 with it fails the schema-conformance tests instead of going unnoticed; `metadata` is the one

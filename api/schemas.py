@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from models.credits import EntryType
 from models.generations import AspectRatio, GenerationStatus
+from services.pagination import decode_cursor
 
 StyleId = Annotated[str, StringConstraints(min_length=1, max_length=50)]
 MAX_PAGE = 100
@@ -43,21 +42,6 @@ class GrantCreditsRequest(Request):
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError("must be a whole number")
         return value
-
-
-def encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, _, number = text.partition(":")
-        if prefix != "id" or not (number.isascii() and number.isdigit()) or len(number) > 18:
-            raise ValueError
-        return int(number)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ValueError("not a cursor this service issued") from None
 
 
 class PageQuery(Request):

@@ -12,10 +12,10 @@ from flask import Blueprint, Response, jsonify, stream_with_context
 
 from api.auth import authenticate, current_principal
 from api.errors import ApiError
-from api.serializers import status_json
 from config import get_settings
 from media import get_signer
 from media.signed_urls import MediaUrlSigner
+from services.representations import status_json
 from services.status import (
     JobStatus,
     Updates,

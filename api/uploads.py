@@ -7,9 +7,9 @@ from flask import Blueprint, Response, jsonify, request
 from api.auth import authenticate, current_principal
 from api.errors import ApiError
 from api.limits import limiter, write_limit
-from api.serializers import upload_json
 from config import get_settings
 from media import get_signer
+from services.representations import upload_json
 from services.uploads import accept_upload
 
 uploads = Blueprint("uploads", __name__, url_prefix="/api/uploads")

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     public_base_url: str = ""
     original_retention_minutes: int = Field(default=30, ge=1)
     flower_basic_auth: str | None = None
+    notify_webhook_url: str | None = None
+    notify_webhook_secret: str | None = None  # `whsec_<base64>`, Standard Webhooks
 
     # Beyond the contract's list: tuning knobs with safe defaults.
     media_url_ttl_seconds: int = Field(default=3600, ge=60)
@@ -67,6 +69,10 @@ class Settings(BaseSettings):
         if not self.public_base_url:
             self.public_base_url = f"http://localhost:{self.port}"
         self.public_base_url = self.public_base_url.rstrip("/")
+        self.notify_webhook_url = self.notify_webhook_url or None
+        if self.notify_webhook_url and not (self.notify_webhook_secret or "").startswith("whsec_"):
+            raise ValueError("NOTIFY_WEBHOOK_SECRET (whsec_...) is required with "
+                             "NOTIFY_WEBHOOK_URL")
         if self.jwt_secret == DEV_JWT_SECRET:
             warnings.warn(
                 "JWT_SECRET is not set: using the development-only default. "

@@ -25,10 +25,12 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    select,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, selectinload
+from sqlalchemy.sql import Select
 
 from models.base import Base
 from models.clock import utcnow
@@ -89,7 +91,8 @@ class HeadshotGeneration(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     credit_cost: Mapped[int] = mapped_column(Integer)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, default=dict)
-    batch_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
+    batch_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("headshot_batches.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -101,3 +104,12 @@ class HeadshotGeneration(Base):
     @property
     def stored_keys(self) -> list[str]:
         return [*self.result_keys, *([self.thumbnail_key] if self.thumbnail_key else [])]
+
+
+def live_of(user_id: int) -> Select[HeadshotGeneration]:
+    """The user's headshots that are not deleted, with their uploads loaded."""
+    return (
+        select(HeadshotGeneration)
+        .options(selectinload(HeadshotGeneration.upload))
+        .where(HeadshotGeneration.user_id == user_id, HeadshotGeneration.deleted_at.is_(None))
+    )

@@ -3,26 +3,28 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from models.clock import utcnow
 from models.errors import Conflict, NotFound, OriginalExpired
-from models.generations import IN_FLIGHT, GenerationStatus, HeadshotGeneration
+from models.generations import IN_FLIGHT, GenerationStatus, HeadshotGeneration, live_of
 from models.job_changes import Change, record_change
-from models.jobs import charge_round, requeue_failed_generation
+from models.jobs import cancel_generation, charge_round, requeue_failed_generation
+from models.shares import revoke_shares
+from models.uploads import Upload
 
 
-def get_generation(db_session: Session, *, user_id: int, generation_id: int) -> HeadshotGeneration:
-    """The user's own live job; anybody else's, or a deleted one, is simply not found."""
-    generation = db_session.execute(
-        select(HeadshotGeneration)
-        .options(selectinload(HeadshotGeneration.upload))
-        .where(
-            HeadshotGeneration.id == generation_id,
-            HeadshotGeneration.user_id == user_id,
-            HeadshotGeneration.deleted_at.is_(None),
-        )
-    ).scalar_one_or_none()
+def get_generation(db_session: Session, *, user_id: int, generation_id: int,
+                   lock: bool = False) -> HeadshotGeneration:
+    """The user's own live job; anybody else's, or a deleted one, is simply not found.
+
+    With `lock`, the row is locked for the transaction: a racing request that changes it first
+    (deletes it, say) is seen, so only one of two racing deletes succeeds.
+    """
+    query = live_of(user_id).where(HeadshotGeneration.id == generation_id)
+    if lock:
+        query = query.with_for_update(of=HeadshotGeneration)
+    generation = db_session.execute(query).scalar_one_or_none()
     if generation is None:
         raise NotFound(f"headshot {generation_id} not found")
     return generation
@@ -38,11 +40,7 @@ def list_generations(
     style: str | None = None,
     favorite: bool | None = None,
 ) -> list[HeadshotGeneration]:
-    query = (
-        select(HeadshotGeneration)
-        .options(selectinload(HeadshotGeneration.upload))
-        .where(HeadshotGeneration.user_id == user_id, HeadshotGeneration.deleted_at.is_(None))
-    )
+    query = live_of(user_id)
     if before_id is not None:
         query = query.where(HeadshotGeneration.id < before_id)
     if status is not None:
@@ -70,20 +68,60 @@ def retry_generation(db_session: Session, *, user_id: int, generation_id: int
     return get_generation(db_session, user_id=user_id, generation_id=generation_id)
 
 
-def delete_generation(db_session: Session, *, user_id: int, generation_id: int) -> list[str]:
-    """Hide a finished job from its owner for good; returns the storage keys to delete.
-
-    The row itself stays (soft delete) so the ledger keeps pointing at what was paid for.
-    A job still in flight cannot be deleted: its result would arrive into nothing.
-    """
+def set_favorite(db_session: Session, *, user_id: int, generation_id: int, favorite: bool
+                 ) -> HeadshotGeneration:
+    """Mark or unmark the user's headshot as a favorite (idempotent)."""
     generation = get_generation(db_session, user_id=user_id, generation_id=generation_id)
+    generation.is_favorite = favorite
+    db_session.flush()
+    return generation
+
+
+def cancel(db_session: Session, *, user_id: int, generation_id: int) -> HeadshotGeneration:
+    """The user's cancel of a queued or processing headshot: failed (`cancelled`), refunded."""
+    generation = get_generation(db_session, user_id=user_id, generation_id=generation_id,
+                                lock=True)
+    if cancel_generation(db_session, generation_id) is None:
+        raise Conflict(f"this headshot has already ended ({generation.status})",
+                       code="already_finished")
+    return get_generation(db_session, user_id=user_id, generation_id=generation_id)
+
+
+def delete_generation(db_session: Session, *, user_id: int, generation_id: int) -> list[str]:
+    """Hide the user's headshot for good; returns the storage keys to delete once committed.
+
+    A job still queued or processing is cancelled (and refunded) first. The row itself stays
+    (soft delete) so the ledger keeps pointing at what was paid for; its share link is revoked,
+    and the before preview goes with the last headshot that needed it.
+    """
+    generation = get_generation(db_session, user_id=user_id, generation_id=generation_id,
+                                lock=True)
     if generation.status in IN_FLIGHT:
-        raise Conflict("this headshot is still being generated; delete it once it has finished",
-                       code="generation_in_progress")
+        cancel_generation(db_session, generation_id)
+        generation = get_generation(db_session, user_id=user_id, generation_id=generation_id)
     keys = generation.stored_keys
     generation.deleted_at = utcnow()
     generation.result_keys = []
     generation.thumbnail_key = None
     db_session.flush()
+    revoke_shares(db_session, generation_id)
+    if generation.upload_id is not None:
+        keys += release_preview_if_unused(db_session, generation.upload_id)
     record_change(db_session, generation, Change.DELETED)
     return keys
+
+
+def release_preview_if_unused(db_session: Session, upload_id: object) -> list[str]:
+    """The upload's before preview, once nothing needs it (its original is gone and no live
+    headshot was made from it): its key, to delete after the commit; the row forgets it."""
+    upload = db_session.get(Upload, upload_id, with_for_update=True)
+    if upload is None or upload.preview_key is None or upload.available:
+        return []  # an original still there may make more headshots
+    still_shown = db_session.scalar(
+        select(HeadshotGeneration.id).where(HeadshotGeneration.upload_id == upload.id,
+                                            HeadshotGeneration.deleted_at.is_(None)).limit(1)
+    )
+    if still_shown is not None:
+        return []
+    key, upload.preview_key = upload.preview_key, None
+    return [key]

@@ -2,10 +2,11 @@
 
 The domain calls `record_change` with the job's new state, inside the transaction that makes
 the change (every transition of `models/jobs.py`, creation and deletion). Whatever must be
-atomic with the change is written here, in that transaction; what cannot be (the Redis status
-publish, and later metrics and webhook kicks) is collected on the session and handed, once the
-transaction has committed, to the unit of work's after-commit handler
-(`services/after_commit.py`). A rolled-back transaction's changes are dropped unseen.
+atomic with the change is written here, in that transaction: when a job ends, its batch's end
+and the webhook outbox rows. What cannot be (the Redis status publish, the kick to deliver the
+webhooks) is collected on the session and handed, once the transaction has committed, to the
+unit of work's after-commit handler (`services/after_commit.py`). A rolled-back transaction's
+changes are dropped unseen.
 """
 
 from __future__ import annotations
@@ -15,7 +16,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from config import get_settings
+from models import batches
+from models.batches import BatchStatus
 from models.generations import HeadshotGeneration
+from models.outbox import EventType, add_event
 from models.snapshot import StatusSnapshot
 
 PENDING = "headshots.job_changes"  # key in Session.info
@@ -28,22 +33,58 @@ class Change(enum.StrEnum):
     REQUEUED = "requeued"
     COMPLETED = "completed"
     FAILED = "failed"  # refunded in the same transaction
+    CANCELLED = "cancelled"  # by its owner: failed (code `cancelled`) and refunded
     RETRIED = "retried"  # back in the queue for a new, charged round
     DELETED = "deleted"
+
+
+JOB_ENDINGS = {
+    Change.COMPLETED: EventType.HEADSHOT_COMPLETED,
+    Change.FAILED: EventType.HEADSHOT_FAILED,
+    Change.CANCELLED: EventType.HEADSHOT_CANCELLED,
+}
+BATCH_ENDINGS = {
+    BatchStatus.COMPLETED: EventType.BATCH_COMPLETED,
+    BatchStatus.PARTIAL: EventType.BATCH_PARTIAL,
+    BatchStatus.FAILED: EventType.BATCH_FAILED,
+}
 
 
 @dataclass(frozen=True)
 class JobChange:
     change: Change
     snapshot: StatusSnapshot
+    outbox_event_ids: tuple[int, ...] = ()  # webhooks written with the change, to deliver
 
 
 def record_change(db_session: Session, generation: HeadshotGeneration, change: Change
                   ) -> None:
     """Record that `generation` just took `change` in this session's transaction."""
+    event_ids: list[int] = []
+    if change in JOB_ENDINGS:
+        event_ids = _record_ending(db_session, generation, JOB_ENDINGS[change])
+    elif change is Change.RETRIED and generation.batch_id is not None:
+        batches.reopen(db_session, generation.batch_id)
     db_session.info.setdefault(PENDING, []).append(
-        JobChange(change, StatusSnapshot.of(generation))
+        JobChange(change, StatusSnapshot.of(generation), tuple(event_ids))
     )
+
+
+def _record_ending(db_session: Session, generation: HeadshotGeneration, event: EventType
+                   ) -> list[int]:
+    """The job ended: end its batch if it was the last; the webhooks, if they are on."""
+    notify = get_settings().notify_webhook_url is not None
+    event_ids = []
+    if notify:
+        event_ids.append(add_event(db_session, event, user_id=generation.user_id,
+                                   generation_id=generation.id))
+    if generation.batch_id is not None:
+        batch_ended = batches.end_if_finished(db_session, generation.batch_id)
+        if batch_ended is not None and notify:
+            event_ids.append(add_event(db_session, BATCH_ENDINGS[batch_ended],
+                                       user_id=generation.user_id,
+                                       batch_id=generation.batch_id))
+    return event_ids
 
 
 def take_changes(db_session: Session) -> list[JobChange]:

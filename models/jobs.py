@@ -242,11 +242,31 @@ def fail_generation(
         if attempt is not None
         else (HeadshotGeneration.status.in_(IN_FLIGHT),)
     )
+    return _end_refunded(db_session, generation_id, Change.FAILED, *conditions, code=code,
+                         message=message, metadata=metadata or {})
+
+
+CANCELLED = "cancelled"
+CANCELLED_MESSAGE = "Cancelled; your credits were refunded."
+
+
+def cancel_generation(db_session: Session, generation_id: int) -> HeadshotGeneration | None:
+    """The owner's cancel: an in-flight job ends failed (code `cancelled`) and is refunded
+    now; a worker still busy with it finds it no longer its own and keeps nothing. None if
+    it had already ended."""
+    return _end_refunded(db_session, generation_id, Change.CANCELLED,
+                         HeadshotGeneration.status.in_(IN_FLIGHT), code=CANCELLED,
+                         message=CANCELLED_MESSAGE, metadata={})
+
+
+def _end_refunded(db_session: Session, generation_id: int, change: Change, *conditions: Any,
+                  code: str, message: str, metadata: dict[str, Any]
+                  ) -> HeadshotGeneration | None:
     now = utcnow()
     generation = _transition(
         db_session,
         generation_id,
-        Change.FAILED,
+        change,
         *conditions,
         status=GenerationStatus.FAILED.value,
         # What the bar shows now, frozen: a failed job's bar stops, it does not step back.
@@ -254,7 +274,7 @@ def fail_generation(
         progress_at=now,
         error_code=code,
         error_message=message,
-        meta=_merged_meta(metadata or {}),
+        meta=_merged_meta(metadata),
         completed_at=now,
         deadline_at=None,
     )

@@ -21,6 +21,9 @@ class Upload(Base):
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     storage_key: Mapped[str] = mapped_column(String(200), unique=True)
+    # A small copy (long side <= 512 px, no metadata) kept while a headshot made from the
+    # upload is: the app's before/after after the original itself is gone.
+    preview_key: Mapped[str | None] = mapped_column(String(200))
     content_type: Mapped[str] = mapped_column(String(50))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     width: Mapped[int] = mapped_column(Integer)

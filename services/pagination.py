@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable
 from dataclasses import dataclass
 from operator import attrgetter
@@ -24,3 +26,18 @@ def one_page(fetch: Callable[[int], list[Row]], *, limit: int,
     more = len(rows) > limit
     rows = rows[:limit]
     return Page(rows, id_of(rows[-1]) if more and rows else None)
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, _, number = text.partition(":")
+        if prefix != "id" or not (number.isascii() and number.isdigit()) or len(number) > 18:
+            raise ValueError
+        return int(number)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValueError("not a cursor this service issued") from None

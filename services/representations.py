@@ -1,4 +1,5 @@
-"""JSON shapes of the contract (§4, §6): camelCase, ISO 8601 UTC times, freshly signed URLs."""
+"""JSON shapes of the contract (§4, §6, §11): camelCase, ISO 8601 UTC times, freshly signed
+URLs; for the API's responses and the webhooks' payloads alike."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from api.schemas import encode_cursor
 from media.signed_urls import MediaUrlSigner, SignedUrl
 from models.credits import CreditEntry
 from models.generations import HeadshotGeneration
@@ -15,7 +15,7 @@ from models.snapshot import StatusSnapshot
 from models.styles import Style
 from models.uploads import Upload
 from models.users import User
-from services.pagination import Page, Row
+from services.pagination import Page, Row, encode_cursor
 from services.status import JobStatus, shown_progress
 
 
