@@ -32,6 +32,7 @@ task_default_queue = "headshots"
 task_routes = {
     "headshots.*": {"queue": "headshots"},
     "maintenance.*": {"queue": "maintenance"},
+    "webhooks.*": {"queue": "maintenance"},
 }
 
 # Flower shows every task with its arguments (the headshot id).
@@ -45,7 +46,7 @@ enable_utc = True
 def __getattr__(name: str) -> object:
     # Read lazily: the schedule is declared next to its tasks, which import the Celery app.
     if name == "beat_schedule":
-        from workers.maintenance import beat_schedule
+        from workers import maintenance, webhooks
 
-        return beat_schedule()
+        return {**maintenance.beat_schedule(), **webhooks.beat_schedule()}
     raise AttributeError(name)

@@ -75,6 +75,9 @@ class Headshot(Body):
     resultUrls: list[SignedUrl]
     thumbnailUrl: SignedUrl | None
     originalImageUrl: SignedUrl | None = Field(description="null once the original was deleted")
+    beforeImageUrl: SignedUrl | None = Field(
+        description="a small copy of the selfie (long side <= 512 px, no metadata), kept as "
+                    "long as the headshot: the app's before/after")
     isFavorite: bool
     error: ErrorDetail | None
     retryCount: NonNegative

@@ -69,7 +69,8 @@ class Settings(BaseSettings):
         if not self.public_base_url:
             self.public_base_url = f"http://localhost:{self.port}"
         self.public_base_url = self.public_base_url.rstrip("/")
-        self.notify_webhook_url = self.notify_webhook_url or None
+        if self.notify_webhook_url == "":
+            self.notify_webhook_url = None
         if self.notify_webhook_url and not (self.notify_webhook_secret or "").startswith("whsec_"):
             raise ValueError("NOTIFY_WEBHOOK_SECRET (whsec_...) is required with "
                              "NOTIFY_WEBHOOK_URL")
@@ -87,6 +88,8 @@ class Settings(BaseSettings):
         environment = {}
         for name in sorted(self.model_fields_set):
             value = getattr(self, name)
+            if value is None:
+                continue
             environment[name.upper()] = (
                 json.dumps(value) if isinstance(value, list) else str(value)
             )

@@ -19,7 +19,7 @@ from typing import Protocol, runtime_checkable
 
 from media.formats import BY_EXTENSION, EXTENSIONS
 
-KINDS = ("originals", "results", "thumbnails")
+KINDS = ("originals", "previews", "results", "thumbnails")
 
 # `re.fullmatch` (not `$`, which also matches before a trailing newline).
 STORAGE_KEY_RE = re.compile(

@@ -125,3 +125,23 @@ def release_preview_if_unused(db_session: Session, upload_id: object) -> list[st
         return []
     key, upload.preview_key = upload.preview_key, None
     return [key]
+
+
+def forget_user_media(db_session: Session, *, user_id: int) -> list[str]:
+    """Delete my data: every headshot of the user is cancelled if running (refunded), hidden,
+    unshared and stripped of its images, and every upload of theirs marked deleted; the ledger
+    stays. Returns every storage key to delete once committed. Idempotent."""
+    keys: list[str] = []
+    for generation in db_session.scalars(live_of(user_id).with_for_update(of=HeadshotGeneration)):
+        keys += delete_generation(db_session, user_id=user_id, generation_id=generation.id)
+    now = utcnow()
+    for upload in db_session.scalars(select(Upload).where(Upload.user_id == user_id)
+                                     .with_for_update()):
+        if upload.deleted_at is None:
+            keys.append(upload.storage_key)
+            upload.deleted_at = now
+        if upload.preview_key is not None:
+            keys.append(upload.preview_key)
+            upload.preview_key = None
+    db_session.flush()
+    return keys

@@ -42,6 +42,7 @@ def record_upload(
     *,
     user_id: int,
     storage_key: str,
+    preview_key: str | None = None,
     content_type: str,
     size_bytes: int,
     width: int,
@@ -51,6 +52,7 @@ def record_upload(
     upload = Upload(
         user_id=user_id,
         storage_key=storage_key,
+        preview_key=preview_key,
         content_type=content_type,
         size_bytes=size_bytes,
         width=width,

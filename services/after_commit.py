@@ -5,15 +5,20 @@ transaction has committed, the unit of work calls `handle_committed` with the ch
 order they were made. Nothing here may raise: the change is already the truth in PostgreSQL,
 and every reader falls back to it (the status cache is refilled from the database on a miss).
 
-Side effects to come plug in here: metrics per change, a kick to the webhook outbox.
+Side effects to come plug in here (metrics per change). A webhook whose delivery cannot be
+enqueued now is found by the sweeper (`workers/webhooks.py`) within a minute.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from models.job_changes import Change, JobChange
+from services.queue import BROKER_FAULTS, enqueue_webhook
 from services.status_cache import get_status_cache
+
+log = logging.getLogger(__name__)
 
 
 def handle_committed(changes: Sequence[JobChange]) -> None:
@@ -25,3 +30,8 @@ def handle_committed(changes: Sequence[JobChange]) -> None:
             cache.forget(job_change.snapshot.id)
         else:
             cache.publish(job_change.snapshot)
+        for event_id in job_change.outbox_event_ids:
+            try:
+                enqueue_webhook(event_id)
+            except BROKER_FAULTS:
+                log.warning("webhook event %s: not enqueued; the sweeper will", event_id)

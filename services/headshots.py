@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from media import get_storage
+from models import headshots as models_headshots
 from models.generations import GenerationStatus, HeadshotGeneration
 from models.headshots import delete_generation, get_generation, list_generations
 from models.styles import Style, list_styles
@@ -34,11 +35,41 @@ def history(*, user_id: int, limit: int, before_id: int | None = None,
 
 
 def delete_headshot(*, user_id: int, generation_id: int) -> None:
-    """The row is hidden and its images unreferenced in one transaction; the files go after
-    the commit (a file left behind by a crash in between is unreachable: no row points at it)."""
+    """The row is hidden and its images unreferenced in one transaction (a running job is
+    cancelled first); the files go after the commit (a file left behind by a crash in between
+    is unreachable: no row points at it)."""
     with unit_of_work() as db_session:
         keys = delete_generation(db_session, user_id=user_id, generation_id=generation_id)
         db_session.commit()
+    _delete_files(keys)
+
+
+def set_favorite(*, user_id: int, generation_id: int, favorite: bool) -> HeadshotGeneration:
+    with unit_of_work() as db_session:
+        generation = models_headshots.set_favorite(
+            db_session, user_id=user_id, generation_id=generation_id, favorite=favorite)
+        db_session.commit()
+        return generation
+
+
+def cancel(*, user_id: int, generation_id: int) -> HeadshotGeneration:
+    with unit_of_work() as db_session:
+        generation = models_headshots.cancel(db_session, user_id=user_id,
+                                             generation_id=generation_id)
+        db_session.commit()
+        return generation
+
+
+def delete_my_data(*, user_id: int) -> None:
+    """Every stored image of the user goes (originals, previews, results, thumbnails) and their
+    share links with them; their headshots leave their history; the ledger and the balance stay."""
+    with unit_of_work() as db_session:
+        keys = models_headshots.forget_user_media(db_session, user_id=user_id)
+        db_session.commit()
+    _delete_files(keys)
+
+
+def _delete_files(keys: list[str]) -> None:
     storage = get_storage()
     for key in keys:
         storage.delete(key)

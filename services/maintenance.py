@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 
 from media import get_storage
 from models.generations import GenerationStatus
+from models.headshots import release_preview_if_unused
 from models.idempotency import purge_expired_keys
 from models.jobs import overdue_generation_ids, release_overdue_generation
 from models.uploads import expired_upload_keys, mark_upload_deleted
@@ -56,7 +57,8 @@ def reap_overdue_jobs() -> ReaperSweep:
 
 def delete_expired_originals() -> int:
     """Delete uploaded originals past ORIGINAL_RETENTION_MINUTES: the file first, then the mark,
-    so a failure in between leaves the original to be deleted again on the next run."""
+    so a failure in between leaves the original to be deleted again on the next run. A before
+    preview that no headshot shows goes with its original."""
     with unit_of_work() as db_session:
         expired = expired_upload_keys(db_session)
     storage = get_storage()
@@ -64,7 +66,10 @@ def delete_expired_originals() -> int:
         storage.delete(storage_key)
         with unit_of_work() as db_session:
             mark_upload_deleted(db_session, upload_id)
+            unused = release_preview_if_unused(db_session, upload_id)
             db_session.commit()
+        for key in unused:
+            storage.delete(key)
     if expired:
         log.info("deleted %s expired originals", len(expired))
     return len(expired)

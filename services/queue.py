@@ -1,11 +1,15 @@
-"""Handing a committed job to the workers: the one place that publishes `headshots.generate`."""
+"""Handing committed work to the workers: the one place that publishes their tasks.
+
+Tasks are published by name (`workers/celery_app.py`), so the web process never imports the
+workers' code.
+"""
 
 from __future__ import annotations
 
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
-from workers.tasks import generate_headshot
+from workers.celery_app import DELIVER_WEBHOOK_TASK, GENERATE_TASK, celery_app
 
 # What a broker that cannot take the message raises.
 BROKER_FAULTS = (BrokerError, RedisError, OSError)
@@ -13,4 +17,9 @@ BROKER_FAULTS = (BrokerError, RedisError, OSError)
 
 def enqueue_generation(generation_id: int) -> None:
     """Publish the job's task (ids only: the worker reads the row). Raises BROKER_FAULTS."""
-    generate_headshot.apply_async(args=[generation_id])
+    celery_app.send_task(GENERATE_TASK, args=[generation_id])
+
+
+def enqueue_webhook(event_id: int) -> None:
+    """Publish an outbox event's delivery. Raises BROKER_FAULTS."""
+    celery_app.send_task(DELIVER_WEBHOOK_TASK, args=[event_id])

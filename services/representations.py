@@ -15,6 +15,7 @@ from models.snapshot import StatusSnapshot
 from models.styles import Style
 from models.uploads import Upload
 from models.users import User
+from services.batches import BatchView
 from services.pagination import Page, Row, encode_cursor
 from services.status import JobStatus, shown_progress
 
@@ -71,6 +72,8 @@ def headshot_json(generation: HeadshotGeneration, signer: MediaUrlSigner) -> dic
         "thumbnailUrl": signer.sign(generation.thumbnail_key).url
         if generation.thumbnail_key else None,
         "originalImageUrl": original.url if original else None,
+        "beforeImageUrl": signer.sign(generation.upload.preview_key).url
+        if generation.upload is not None and generation.upload.preview_key else None,
         "isFavorite": generation.is_favorite,
         "error": _error(generation.error_code, generation.error_message),
         "retryCount": generation.retry_count,
@@ -133,4 +136,13 @@ def page_json(page: Page[Row], item_json: Callable[[Row], dict[str, Any]]) -> di
     return {
         "data": [item_json(item) for item in page.items],
         "nextCursor": encode_cursor(page.next_before_id) if page.next_before_id else None,
+    }
+
+
+def batch_json(view: BatchView, signer: MediaUrlSigner) -> dict[str, Any]:
+    return {
+        "batchId": str(view.batch_id),
+        "status": view.status.value,
+        "progress": view.progress,
+        "generations": [headshot_json(generation, signer) for generation in view.generations],
     }

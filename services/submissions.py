@@ -1,13 +1,16 @@
-"""Charging for a job and handing it to the workers: generate, and a user's retry."""
+"""Charging for jobs and handing them to the workers: generate, batch, and a user's retry."""
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
 from media import get_signer
+from models.batches import create_batch, get_batch_jobs
 from models.errors import InvalidRequest, ServiceUnavailable
 from models.generations import HeadshotGeneration
 from models.headshots import get_generation, retry_generation
@@ -22,80 +25,137 @@ from services.unit_of_work import unit_of_work
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Accepted:
+    """What one request charged for: a job, or a batch's jobs in the order of its styles."""
+
+    generations: list[HeadshotGeneration]
+    batch_id: uuid.UUID | None = None
+
+    @property
+    def resource_id(self) -> str:
+        """What its Idempotency-Key remembers."""
+        return str(self.batch_id) if self.batch_id else str(self.generations[0].id)
+
+
 def submit_generation(
     *, user_id: int, email: str | None, image_url: str, style_id: str, aspect_ratio: str,
     idempotency: IdempotentRequest | None = None,
 ) -> HeadshotGeneration:
     """Charge for a job and create it in one transaction, then publish it to the workers."""
-    storage_key = get_signer().storage_key_from_url(image_url)
-    if storage_key is None:
-        raise InvalidRequest(
-            "imageUrl: must be an image URL issued by this service's upload endpoint",
-            code="invalid_image_url",
-        )
+    storage_key = _own_upload_key(image_url)
 
-    def create(db_session: Session) -> HeadshotGeneration:
+    def create(db_session: Session) -> Accepted:
         upload = find_usable_upload(db_session, user_id=user_id, storage_key=storage_key)
         style = get_active_style(db_session, style_id)
-        return create_generation(
-            db_session, user_id=user_id, upload=upload, style=style, aspect_ratio=aspect_ratio
-        )
+        return Accepted([create_generation(db_session, user_id=user_id, upload=upload,
+                                           style=style, aspect_ratio=aspect_ratio)])
 
-    return _charge_and_dispatch(user_id, email, idempotency, create)
+    return _charge_and_dispatch(user_id, email, idempotency, create, _replay_job).generations[0]
+
+
+def submit_batch(
+    *, user_id: int, email: str | None, image_url: str, style_ids: list[str],
+    aspect_ratio: str, idempotency: IdempotentRequest | None = None,
+) -> Accepted:
+    """One job per style from one upload, all charged in one transaction or none (402)."""
+    storage_key = _own_upload_key(image_url)
+
+    def create(db_session: Session) -> Accepted:
+        upload = find_usable_upload(db_session, user_id=user_id, storage_key=storage_key)
+        styles = [get_active_style(db_session, style_id) for style_id in style_ids]
+        batch = create_batch(db_session, user_id=user_id, size=len(styles))
+        return Accepted([
+            create_generation(db_session, user_id=user_id, upload=upload, style=style,
+                              aspect_ratio=aspect_ratio, batch_id=batch.id)
+            for style in styles
+        ], batch.id)
+
+    def replay(db_session: Session, user_id: int, resource_id: str) -> Accepted:
+        batch_id = uuid.UUID(resource_id)
+        return Accepted(get_batch_jobs(db_session, user_id=user_id, batch_id=batch_id),
+                        batch_id)
+
+    return _charge_and_dispatch(user_id, email, idempotency, create, replay)
 
 
 def resubmit_generation(*, user_id: int, email: str | None, generation_id: int,
                         idempotency: IdempotentRequest | None = None) -> HeadshotGeneration:
     """Retry a failed job: charged again, back in the queue."""
 
-    def retry(db_session: Session) -> HeadshotGeneration:
-        return retry_generation(db_session, user_id=user_id, generation_id=generation_id)
+    def retry(db_session: Session) -> Accepted:
+        return Accepted([retry_generation(db_session, user_id=user_id,
+                                          generation_id=generation_id)])
 
-    return _charge_and_dispatch(user_id, email, idempotency, retry)
+    return _charge_and_dispatch(user_id, email, idempotency, retry, _replay_job).generations[0]
+
+
+def _own_upload_key(image_url: str) -> str:
+    storage_key = get_signer().storage_key_from_url(image_url)
+    if storage_key is None:
+        raise InvalidRequest(
+            "imageUrl: must be an image URL issued by this service's upload endpoint",
+            code="invalid_image_url",
+        )
+    return storage_key
+
+
+def _replay_job(db_session: Session, user_id: int, resource_id: str) -> Accepted:
+    return Accepted([get_generation(db_session, user_id=user_id, generation_id=int(resource_id))])
 
 
 def _charge_and_dispatch(
     user_id: int, email: str | None, idempotency: IdempotentRequest | None,
-    charge: Callable[[Session], HeadshotGeneration],
-) -> HeadshotGeneration:
+    charge: Callable[[Session], Accepted], replay: Callable[[Session, int, str], Accepted],
+) -> Accepted:
     with unit_of_work() as db_session:
         ensure_user(db_session, user_id=user_id, email=email)
         earlier = (
             reserve_key(db_session, user_id=user_id, request=idempotency) if idempotency else None
         )
         if earlier is not None and earlier.resource_id is not None:
-            replayed = get_generation(db_session, user_id=user_id,
-                                      generation_id=int(earlier.resource_id))
+            replayed = replay(db_session, user_id, earlier.resource_id)
             db_session.commit()  # ends the transaction without expiring what it loaded
             return replayed
-        generation = charge(db_session)
+        accepted = charge(db_session)
         if idempotency:
             record_result(db_session, user_id=user_id, request=idempotency,
-                          resource_id=str(generation.id))
-        db_session.commit()  # the after-commit path publishes the queued status
-    _dispatch(generation)
-    return generation
+                          resource_id=accepted.resource_id)
+        db_session.commit()  # the after-commit path publishes the queued statuses
+    _dispatch(user_id, accepted)
+    return accepted
 
 
-def _dispatch(generation: HeadshotGeneration) -> None:
-    """Hand a committed job to the workers.
+def _dispatch(user_id: int, accepted: Accepted) -> None:
+    """Hand committed jobs to the workers.
 
-    If the broker refuses it, the job is failed and refunded at once and the caller gets a 503:
-    the user is told now, not left with a job nobody will run, and may simply try again (its
-    Idempotency-Key is freed). The queued status was published on commit, before the task
-    goes out, so it can never land after the worker's newer one.
+    A job the broker refuses is failed and refunded at once: the user is told now, not left
+    with a job nobody will run. If none reached the queue the caller gets a 503 and may simply
+    try again (the Idempotency-Key is freed); a batch some of whose jobs did reach it stands,
+    its other styles failed and refunded (retry them like any failed job). The queued status
+    was published on commit, before the task goes out, so it can never land after the
+    worker's newer one.
     """
-    try:
-        enqueue_generation(generation.id)
-    except BROKER_FAULTS as error:
-        log.error("could not publish job %s: %s", generation.id, error)
-        with unit_of_work() as db_session:
-            fail_generation(
-                db_session, generation.id, code="service_unavailable",
-                message="The job queue is unavailable; you were not charged.",
-            )
-            forget_result(db_session, user_id=generation.user_id, resource_id=str(generation.id))
-            db_session.commit()
+    refused: list[HeadshotGeneration] = []
+    fault: Exception | None = None
+    for generation in accepted.generations:
+        try:
+            enqueue_generation(generation.id)
+        except BROKER_FAULTS as error:
+            log.error("could not publish job %s: %s", generation.id, error)
+            refused.append(generation)
+            fault = error
+    if not refused:
+        return
+    nothing_queued = len(refused) == len(accepted.generations)
+    with unit_of_work() as db_session:
+        for generation in refused:
+            fail_generation(db_session, generation.id, code="service_unavailable",
+                            message="The job queue is unavailable; you were not charged.")
+        if nothing_queued:
+            forget_result(db_session, user_id=user_id, resource_id=accepted.resource_id)
+        db_session.commit()
+    if nothing_queued:
         raise ServiceUnavailable(
             "the job queue is unavailable; nothing was charged, try again shortly"
-        ) from error
+        ) from fault

@@ -1,30 +1,38 @@
-"""Accepting a selfie: sanitise it, store it, record it; nothing is kept if any step fails."""
+"""Accepting a selfie: sanitise it, store it and its before preview, record it; nothing is kept
+if any step fails."""
 
 from __future__ import annotations
 
 from config import get_settings
 from media import get_storage
-from media.images import sanitize_upload
+from media.images import make_thumbnail, sanitize_upload
 from media.storage import new_key
 from models.uploads import Upload, record_upload
 from models.users import ensure_user
 from services.unit_of_work import unit_of_work
 
+PREVIEW_LONG_SIDE = 512
+
 
 def accept_upload(*, user_id: int, email: str | None, raw: bytes) -> Upload:
     image = sanitize_upload(raw, max_bytes=get_settings().upload_max_bytes)
     key = new_key("originals", user_id, image.extension)
+    preview_key = new_key("previews", user_id, "jpg")
     storage = get_storage()
-    storage.put(key, image.data, image.content_type)
     try:
+        storage.put(key, image.data, image.content_type)
+        storage.put(preview_key, make_thumbnail(image.data, long_side=PREVIEW_LONG_SIDE),
+                    "image/jpeg")
         with unit_of_work() as db_session:
             ensure_user(db_session, user_id=user_id, email=email)
             upload = record_upload(
-                db_session, user_id=user_id, storage_key=key, content_type=image.content_type,
-                size_bytes=len(image.data), width=image.width, height=image.height,
+                db_session, user_id=user_id, storage_key=key, preview_key=preview_key,
+                content_type=image.content_type, size_bytes=len(image.data),
+                width=image.width, height=image.height,
             )
             db_session.commit()
     except BaseException:
         storage.delete(key)
+        storage.delete(preview_key)
         raise
     return upload

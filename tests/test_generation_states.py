@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from media.storage import new_key
 from models.clock import FrozenClock, frozen_clock
 from models.credits import EntryType, refund_generation
-from models.errors import Conflict
+from models.errors import NotFound
 from models.generations import GenerationStatus, HeadshotGeneration
 from models.headshots import delete_generation
 from models.jobs import (
@@ -173,9 +173,22 @@ def test_displayed_progress_never_goes_down_and_stays_below_the_next_milestone()
     assert displayed_progress("queued", 40, now, now + 100, expected_seconds=EXPECTED_SECONDS) == 40
 
 
-def test_a_job_in_flight_cannot_be_deleted(client: Any) -> None:
+def test_deleting_a_job_in_flight_cancels_and_refunds_it_first(client: Any) -> None:
     user_id, job = _queued_job(client)
-    with unit_of_work() as db_session, pytest.raises(Conflict):
+    claimed = _claim(job)
+    assert claimed is not None
+    with unit_of_work() as db_session:
+        delete_generation(db_session, user_id=user_id, generation_id=job)
+        db_session.commit()
+    with unit_of_work() as db_session:
+        row = db_session.get(HeadshotGeneration, job)
+        assert row is not None and row.deleted_at is not None
+        assert (row.status, row.error_code) == ("failed", "cancelled")
+        # the worker still holding the attempt can no longer finish it
+        assert complete_generation(db_session, job, attempt=claimed.attempts, result_keys=[],
+                                   thumbnail_key="t", metadata={}) is None
+    assert me(client, user_id)["credits"] == 1
+    with unit_of_work() as db_session, pytest.raises(NotFound):  # gone for its owner
         delete_generation(db_session, user_id=user_id, generation_id=job)
 
 

@@ -12,7 +12,12 @@ from celery.signals import celeryd_init
 
 from config import Settings, get_settings
 
-celery_app = Celery("headshots", include=["workers.tasks", "workers.maintenance"])
+# Task names: the web process publishes by name, without importing the tasks' code.
+GENERATE_TASK = "headshots.generate"
+DELIVER_WEBHOOK_TASK = "webhooks.deliver"
+
+celery_app = Celery("headshots",
+                    include=["workers.tasks", "workers.maintenance", "workers.webhooks"])
 celery_app.config_from_object("celeryconfig")
 
 

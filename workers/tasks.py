@@ -4,13 +4,13 @@ from celery import Task
 
 from models.db import CONNECTION_FAULTS
 from workers.attempt import run_attempt
-from workers.celery_app import celery_app
+from workers.celery_app import GENERATE_TASK, celery_app
 
 
 # Transient faults of our own infrastructure (PostgreSQL restarting, a dropped connection):
 # the task runs again later. A job left half-way is the reaper's once its deadline passes.
 @celery_app.task(
-    name="headshots.generate",
+    name=GENERATE_TASK,
     bind=True,
     max_retries=25,
     autoretry_for=CONNECTION_FAULTS,

@@ -19,6 +19,7 @@ import pytest
 import requests
 from PIL import Image
 
+from media import get_storage
 from tests.api_calls import SELFIE
 from tests.conftest import auth, new_user_id
 from tests.hostile.support import (
@@ -162,6 +163,7 @@ def test_hostile_files_are_refused_and_leave_nothing(client: Any, kind: str) -> 
 # ---- valid images carrying something else: accepted only as a clean copy ---------------------
 
 KEY_PATTERN = re.compile(r"originals/(\d+)/[0-9a-f]{32}\.(jpg|png|webp)")
+PREVIEW_PATTERN = re.compile(r"previews/(\d+)/[0-9a-f]{32}\.jpg")
 # name -> (file bytes, filename, part content type, what must not survive, stored type)
 CARRIERS: dict[str, tuple[Callable[[], bytes], str, str, bytes, str]] = {
     "PNG with a trailing ZIP": (lambda: encoded("PNG") + tiny_zip(), "x.png", "image/png",
@@ -216,8 +218,17 @@ def test_valid_images_carrying_more_are_stored_clean_under_our_own_key(client: A
     assert body["contentType"] == stored_type
     key = urlsplit(body["imageUrl"]).path.removeprefix("/media/")
     assert KEY_PATTERN.fullmatch(key) and key.split("/")[1] == str(user_id), key
-    assert media_files() - files_before == {key}, "exactly one new file, at the key we chose"
+    new_files = media_files() - files_before
+    previews = {name for name in new_files if PREVIEW_PATTERN.fullmatch(name)}
+    assert new_files - previews == {key}, "exactly one original, at the key we chose"
+    assert len(previews) == 1 and next(iter(previews)).split("/")[1] == str(user_id), previews
     assert not files_before - media_files()
+    preview = get_storage().get(next(iter(previews)))
+    shown = Image.open(io.BytesIO(preview))
+    assert shown.format == "JPEG" and max(shown.size) <= 512
+    assert not shown.getexif() and "icc_profile" not in shown.info
+    if payload != b"\xff\xd8\xff":  # a JPEG's own start marker is no smuggled payload
+        assert payload not in preview, f"{kind}: the payload survived in the before preview"
     served = send(client, "get", urlsplit(body["imageUrl"]).path + "?"
                   + urlsplit(body["imageUrl"]).query, theme="uploads")
     assert served.status_code == 200 and served.mimetype == stored_type
