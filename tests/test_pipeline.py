@@ -12,11 +12,11 @@ import pytest
 import requests
 from PIL import Image
 
+from fakes.getimg.process import FakeGetImg
 from models.db import unit_of_work
 from models.generations import HeadshotGeneration
 from tests.api_calls import SELFIE
 from tests.conftest import ADMIN, auth, new_user_id
-from fakes.getimg.process import FakeGetImg
 from tests.processes import wait_until
 from workers.generation import run_attempt
 
