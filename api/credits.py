@@ -5,7 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from api.auth import authenticate, current_principal
+from api.documented import Reply, documented
 from api.parsing import query_args
+from api.responses import CreditHistoryPage, Me
 from api.schemas import CreditHistoryQuery, encode_cursor
 from api.serializers import credit_entry_json, user_json
 from models.credits import list_entries
@@ -17,6 +19,8 @@ credits.before_request(authenticate)
 
 
 @credits.get("/me")
+@documented(operation_id="getMe", summary="The caller's account and balance", tag="credits",
+            responses={200: Reply("the account", Me)})
 def me() -> Response:
     principal = current_principal()
     with unit_of_work() as db_session:
@@ -26,6 +30,9 @@ def me() -> Response:
 
 
 @credits.get("/credits/history")
+@documented(operation_id="listCreditHistory", summary="The caller's credit ledger, newest first",
+            tag="credits", query=CreditHistoryQuery,
+            responses={200: Reply("one page", CreditHistoryPage)})
 def history() -> Response:
     query = query_args(CreditHistoryQuery)
     with unit_of_work() as db_session:

@@ -7,6 +7,8 @@ from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from api.documented import Reply, documented
+from api.responses import Health, NotReady, Ready
 from models.db import get_engine
 from workers.redis_connection import get_redis
 
@@ -14,11 +16,16 @@ health = Blueprint("health", __name__)
 
 
 @health.get("/healthz")
+@documented(operation_id="healthz", summary="Liveness: 200 while the process lives",
+            tag="operations", auth="public", responses={200: Reply("alive", Health)})
 def healthz() -> Response:
     return jsonify({"status": "ok"})
 
 
 @health.get("/readyz")
+@documented(operation_id="readyz", summary="Readiness: 200 only when PostgreSQL and Redis answer",
+            tag="operations", auth="public",
+            responses={200: Reply("ready", Ready), 503: Reply("a dependency is down", NotReady)})
 def readyz() -> tuple[Response, int]:
     checks: dict[str, str] = {}
     try:
