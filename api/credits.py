@@ -5,7 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from api.auth import authenticate, current_principal
+from api.documented import Reply, documented
 from api.parsing import query_args
+from api.responses import CreditHistoryPage, Me
 from api.schemas import CreditHistoryQuery
 from services import accounts
 from services.representations import credit_entry_json, page_json, user_json
@@ -15,12 +17,17 @@ credits.before_request(authenticate)
 
 
 @credits.get("/me")
+@documented(operation_id="getMe", summary="The caller's account and balance", tag="credits",
+            responses={200: Reply("the account", Me)})
 def me() -> Response:
     principal = current_principal()
     return jsonify(user_json(accounts.account(user_id=principal.user_id, email=principal.email)))
 
 
 @credits.get("/credits/history")
+@documented(operation_id="listCreditHistory", summary="The caller's credit ledger, newest first",
+            tag="credits", query=CreditHistoryQuery,
+            responses={200: Reply("one page", CreditHistoryPage)})
 def history() -> Response:
     query = query_args(CreditHistoryQuery)
     page = accounts.credit_history(user_id=current_principal().user_id, entry_type=query.type,

@@ -5,8 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, url_for
 
 from api.auth import authenticate, current_principal
+from api.documented import Reply, documented
 from api.limits import limiter, write_limit
 from api.parsing import idempotency, json_body, query_args
+from api.responses import Headshot, HeadshotPage, StyleList
 from api.schemas import GenerateRequest, HistoryQuery
 from media import get_signer
 from models.generations import HeadshotGeneration
@@ -19,6 +21,8 @@ headshots.before_request(authenticate)
 
 
 @headshots.get("/styles")
+@documented(operation_id="listStyles", summary="The styles on offer and what each costs",
+            tag="headshots", responses={200: Reply("active styles", StyleList)})
 def styles() -> Response:
     return jsonify({"data": [style_json(style) for style in library.styles()]})
 
@@ -29,6 +33,16 @@ def _accepted(generation: HeadshotGeneration) -> tuple[Response, int, dict[str, 
 
 
 @headshots.post("/generate")
+@documented(
+    operation_id="generateHeadshot", summary="Charge for a headshot and queue it", tag="headshots",
+    body=GenerateRequest, idempotency_key=True, rate_limited=True,
+    responses={202: Reply("queued; Location points at its status", Headshot,
+                          headers=("Location",))},
+    errors={402: "insufficient_credits",
+            404: "the headshot an earlier request with this Idempotency-Key created has been "
+                 "deleted since",
+            409: "idempotency_key_reused: the key was used with a different request"},
+)
 @limiter.limit(write_limit)
 def generate() -> tuple[Response, int, dict[str, str]]:
     body = json_body(GenerateRequest)
@@ -42,6 +56,15 @@ def generate() -> tuple[Response, int, dict[str, str]]:
 
 
 @headshots.post("/<id:generation_id>/retry")
+@documented(
+    operation_id="retryHeadshot", summary="Queue a failed headshot again, charged again",
+    tag="headshots", idempotency_key=True, rate_limited=True,
+    responses={202: Reply("back in the queue, retryCount + 1; Location points at its status",
+                          Headshot, headers=("Location",))},
+    errors={402: "insufficient_credits",
+            409: "not_failed (only a failed headshot can be retried), original_expired, or "
+                 "idempotency_key_reused"},
+)
 @limiter.limit(write_limit)
 def retry(generation_id: int) -> tuple[Response, int, dict[str, str]]:
     principal = current_principal()
@@ -53,6 +76,8 @@ def retry(generation_id: int) -> tuple[Response, int, dict[str, str]]:
 
 
 @headshots.get("/history")
+@documented(operation_id="listHeadshots", summary="The caller's headshots, newest first",
+            tag="headshots", query=HistoryQuery, responses={200: Reply("one page", HeadshotPage)})
 def history() -> Response:
     query = query_args(HistoryQuery)
     page = library.history(
@@ -64,6 +89,8 @@ def history() -> Response:
 
 
 @headshots.get("/history/<id:generation_id>")
+@documented(operation_id="getHeadshot", summary="One headshot", tag="headshots",
+            responses={200: Reply("the headshot", Headshot)})
 def history_item(generation_id: int) -> Response:
     generation = library.headshot(user_id=current_principal().user_id,
                                   generation_id=generation_id)
@@ -71,6 +98,9 @@ def history_item(generation_id: int) -> Response:
 
 
 @headshots.delete("/history/<id:generation_id>")
+@documented(operation_id="deleteHeadshot", summary="Delete a finished headshot and its images",
+            tag="headshots", responses={204: Reply("deleted; later reads are 404")},
+            errors={409: "generation_in_progress: still queued or processing"})
 def delete(generation_id: int) -> tuple[str, int]:
     library.delete_headshot(user_id=current_principal().user_id, generation_id=generation_id)
     return "", 204

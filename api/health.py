@@ -4,17 +4,24 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
+from api.documented import Reply, documented
+from api.responses import Health, NotReady, Ready
 from services.health import OK, dependency_checks
 
 health = Blueprint("health", __name__)
 
 
 @health.get("/healthz")
+@documented(operation_id="healthz", summary="Liveness: 200 while the process lives",
+            tag="operations", auth="public", responses={200: Reply("alive", Health)})
 def healthz() -> Response:
     return jsonify({"status": "ok"})
 
 
 @health.get("/readyz")
+@documented(operation_id="readyz", summary="Readiness: 200 only when PostgreSQL and Redis answer",
+            tag="operations", auth="public",
+            responses={200: Reply("ready", Ready), 503: Reply("a dependency is down", NotReady)})
 def readyz() -> tuple[Response, int]:
     checks = dependency_checks()
     if any(value != OK for value in checks.values()):

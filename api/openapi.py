@@ -1,16 +1,16 @@
-"""The OpenAPI 3.1 document of the whole API (contract §10), built from the code itself.
+"""The OpenAPI 3.1 document of the whole API (contract §10), built from the app itself.
 
-Request bodies and query strings come from the pydantic models that validate them
+Each route says what its code cannot (a summary, which statuses it answers, who may call it,
+its request and response models) with `@documented` beside it (`api/documented.py`). This module
+walks `app.url_map`, reads the `Operation` attached to each endpoint's view function and builds
+the document: request bodies and query strings from the pydantic models that validate them
 (`api/schemas.py`), response bodies from the models that describe the serializers' output
-(`api/responses.py`), path parameters from the Flask rules and their converters. What the code
-cannot say (a summary, which statuses a route answers, who may call it) is in ONE table,
-`OPERATIONS`, keyed by (method, Flask rule) exactly as `app.url_map` has them;
-`tests/test_openapi.py` fails when a route is missing from it or it names one that does not
-exist.
+(`api/responses.py`), path parameters from the Flask rules and their converters. A route without
+`@documented` is an error here (`UndocumentedRoutes`), so `tests/test_openapi.py` fails.
 
-Error responses are derived where they follow from the table entry (a token → 401 and 503, an
-admin route → 403, a path parameter → 404, a body → 400 and 413, rate limited → 429 with
-`Retry-After`), plus the route's own (`errors`: 402, 409, 415 …).
+Error responses are derived where they follow from the operation (a token -> 401 and 503, an
+admin route -> 403, a path parameter -> 404, a body -> 400 and 413, rate limited -> 429 with
+`Retry-After`), plus the route's own (`errors`: 402, 409, 415 ...).
 """
 
 from __future__ import annotations
@@ -18,175 +18,28 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from functools import cache
 from importlib import metadata
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
+from flask import Flask
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from api import responses as r
+from api.documented import JSON, REF, Operation, Reply, operation_of
 from api.parsing import IDEMPOTENCY_KEY_PATTERN
-from api.schemas import CreditHistoryQuery, GenerateRequest, GrantCreditsRequest, HistoryQuery
 from models.idempotency import MAX_KEY_LENGTH
 
 OPENAPI_VERSION = "3.1.0"
-REF = "#/components/schemas/{model}"
-JSON = "application/json"
-IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
-
-Auth = Literal["public", "user", "admin"]
-
-
-class MediaQuery(BaseModel):
-    """What `api/media.py` reads from a signed media URL (it checks them by hand: any wrong,
-    missing or expired value is the same 404)."""
-
-    exp: str = Field(description="expiry, unix seconds")
-    sig: str = Field(description="signature over the key and the expiry")
+UNDOCUMENTED_METHODS = frozenset({"HEAD", "OPTIONS"})  # Flask answers these for every route
+# Flask's own file route: it serves the assets of the `/docs` page, it is not part of the API.
+FILE_ENDPOINTS = frozenset({"static"})
+DOCUMENT_EXTENSION = "headshots.openapi_document"  # the serialized document, in `app.extensions`
 
 
-@dataclass(frozen=True)
-class Reply:
-    """A success response: a JSON body (`model`), other content, or none."""
+class UndocumentedRoutes(LookupError):
+    """Routes of the app whose view function has no `@documented`."""
 
-    description: str
-    model: type[BaseModel] | None = None
-    content: Mapping[str, Any] | None = None  # media type -> schema, for non-JSON bodies
-    headers: tuple[str, ...] = ()  # names in HEADERS, all sent on this response
-
-
-@dataclass(frozen=True)
-class Operation:
-    operation_id: str
-    summary: str
-    tag: str
-    responses: Mapping[int, Reply]
-    auth: Auth = "user"
-    query: type[BaseModel] | None = None
-    body: type[BaseModel] | None = None
-    upload: bool = False  # multipart/form-data with one file field, `image`
-    idempotency_key: bool = False  # accepts an `Idempotency-Key` header
-    rate_limited: bool = False  # 429 with Retry-After past the caller's limit
-    errors: Mapping[int, str] = field(default_factory=dict)  # the route's own error statuses
-    bad_input_status: int = 400  # what invalid parameters or bodies get
-    description: str | None = None
-
-
-IMAGE_BYTES = {media_type: {"type": "string", "format": "binary"} for media_type in IMAGE_TYPES}
-EVENT_STREAM = "text/event-stream"
-STATUS_EVENT = {  # one event of the stream (OpenAPI 3.1: the `schema` of a stream is per event)
-    "type": "object",
-    "required": ["event", "data"],
-    "properties": {
-        "event": {"const": "status"},
-        "data": {"type": "string", "contentMediaType": JSON,
-                 "contentSchema": {"$ref": REF.format(model="HeadshotStatus")}},
-    },
-}
-
-# ---- THE table: every route of `app.url_map` (but `static`), by method and Flask rule ---------
-
-OPERATIONS: dict[tuple[str, str], Operation] = {
-    # operations (contract §10)
-    ("GET", "/healthz"): Operation(
-        "healthz", "Liveness: 200 while the process lives", "operations", auth="public",
-        responses={200: Reply("alive", r.Health)},
-    ),
-    ("GET", "/readyz"): Operation(
-        "readyz", "Readiness: 200 only when PostgreSQL and Redis answer", "operations",
-        auth="public",
-        responses={200: Reply("ready", r.Ready), 503: Reply("a dependency is down", r.NotReady)},
-    ),
-    ("GET", "/openapi.json"): Operation(
-        "openapi", "This document", "operations", auth="public",
-        responses={200: Reply("the OpenAPI 3.1 document",
-                              content={JSON: {"type": "object"}})},
-    ),
-    # media: the signature is the authorization (image tags cannot send a token)
-    ("GET", "/media/<path:storage_key>"): Operation(
-        "getMedia", "A stored image, for whoever holds its unexpired signed URL", "media",
-        auth="public", query=MediaQuery, bad_input_status=404,
-        responses={200: Reply("the image", content=IMAGE_BYTES)},
-        description="Any wrong, missing or expired signature, or a key that does not exist, "
-                    "is the same 404.",
-    ),
-    # uploads (contract §5)
-    ("POST", "/api/uploads"): Operation(
-        "createUpload", "Upload a selfie (JPEG, PNG or WebP, at most 10 MiB)", "uploads",
-        upload=True, rate_limited=True,
-        responses={201: Reply("stored without metadata; a signed URL of the clean copy",
-                              r.UploadCreated)},
-        errors={415: "not a JPEG, PNG or WebP image"},
-    ),
-    # headshots (contract §6)
-    ("GET", "/api/headshots/styles"): Operation(
-        "listStyles", "The styles on offer and what each costs", "headshots",
-        responses={200: Reply("active styles", r.StyleList)},
-    ),
-    ("POST", "/api/headshots/generate"): Operation(
-        "generateHeadshot", "Charge for a headshot and queue it", "headshots",
-        body=GenerateRequest, idempotency_key=True, rate_limited=True,
-        responses={202: Reply("queued; Location points at its status", r.Headshot,
-                              headers=("Location",))},
-        errors={402: "insufficient_credits",
-                404: "the headshot an earlier request with this Idempotency-Key created has "
-                     "been deleted since",
-                409: "idempotency_key_reused: the key was used with a different request"},
-    ),
-    ("POST", "/api/headshots/<id:generation_id>/retry"): Operation(
-        "retryHeadshot", "Queue a failed headshot again, charged again", "headshots",
-        idempotency_key=True, rate_limited=True,
-        responses={202: Reply("back in the queue, retryCount + 1; Location points at its "
-                              "status", r.Headshot, headers=("Location",))},
-        errors={402: "insufficient_credits",
-                409: "not_failed (only a failed headshot can be retried), original_expired, "
-                     "or idempotency_key_reused"},
-    ),
-    ("GET", "/api/headshots/status/<id:generation_id>"): Operation(
-        "getHeadshotStatus", "The status the app polls", "headshots", rate_limited=True,
-        responses={200: Reply("current status", r.HeadshotStatus)},
-    ),
-    ("GET", "/api/headshots/status/<id:generation_id>/stream"): Operation(
-        "streamHeadshotStatus", "Server-Sent Events: the status object at each change",
-        "headshots", rate_limited=True,
-        responses={200: Reply("one `status` event per change, its data the status object; "
-                              "closed when the job ends", content={EVENT_STREAM: STATUS_EVENT})},
-    ),
-    ("GET", "/api/headshots/history"): Operation(
-        "listHeadshots", "The caller's headshots, newest first", "headshots",
-        query=HistoryQuery,
-        responses={200: Reply("one page", r.HeadshotPage)},
-    ),
-    ("GET", "/api/headshots/history/<id:generation_id>"): Operation(
-        "getHeadshot", "One headshot", "headshots",
-        responses={200: Reply("the headshot", r.Headshot)},
-    ),
-    ("DELETE", "/api/headshots/history/<id:generation_id>"): Operation(
-        "deleteHeadshot", "Delete a finished headshot and its images", "headshots",
-        responses={204: Reply("deleted; later reads are 404")},
-        errors={409: "generation_in_progress: still queued or processing"},
-    ),
-    # credits (contract §4)
-    ("GET", "/api/me"): Operation(
-        "getMe", "The caller's account and balance", "credits",
-        responses={200: Reply("the account", r.Me)},
-    ),
-    ("GET", "/api/credits/history"): Operation(
-        "listCreditHistory", "The caller's credit ledger, newest first", "credits",
-        query=CreditHistoryQuery,
-        responses={200: Reply("one page", r.CreditHistoryPage)},
-    ),
-    # admin (contract §4, §8)
-    ("POST", "/api/admin/users/<id:user_id>/credits"): Operation(
-        "grantCredits", "Grant credits to a user (created if new)", "admin", auth="admin",
-        body=GrantCreditsRequest,
-        responses={201: Reply("granted", r.CreditsGranted)},
-        errors={409: "balance_limit_exceeded: the balance would pass 2147483647 credits"},
-    ),
-}
 
 # ---- shared pieces --------------------------------------------------------------------------
 
@@ -372,11 +225,35 @@ def _operation(rule: str, op: Operation, components: dict[str, Any]) -> dict[str
     return document
 
 
-def _schemas() -> dict[str, Any]:
-    """Every model the table names, in one `components/schemas` (pydantic's `$defs`, hoisted)."""
+def app_operations(app: Flask) -> dict[tuple[str, str], Operation]:
+    """Every (method, Flask rule) of `app.url_map` with the `Operation` of its view function, in
+    the order the rules were added; raises `UndocumentedRoutes` naming any route without one."""
+    operations: dict[tuple[str, str], Operation] = {}
+    missing = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in FILE_ENDPOINTS:
+            continue
+        operation = operation_of(app.view_functions[rule.endpoint])
+        for method in sorted((rule.methods or set()) - UNDOCUMENTED_METHODS):
+            if operation is None:
+                missing.append(f"{method} {rule.rule} ({rule.endpoint})")
+            else:
+                operations[(method, rule.rule)] = operation
+    if missing:
+        raise UndocumentedRoutes("routes without @documented (api/documented.py): "
+                                 + ", ".join(missing))
+    ids = [op.operation_id for op in operations.values()]
+    if len(set(ids)) != len(ids):  # e.g. one view function answering two methods
+        raise ValueError(f"an operationId is used twice: {sorted(ids)}")
+    return operations
+
+
+def _schemas(operations: list[Operation]) -> dict[str, Any]:
+    """Every model the operations name, in one `components/schemas` (pydantic's `$defs`,
+    hoisted)."""
     inputs: set[type[BaseModel]] = set()
     outputs: set[type[BaseModel]] = {r.ErrorBody}
-    for op in OPERATIONS.values():
+    for op in operations:
         inputs.update(model for model in (op.query, op.body) if model is not None)
         outputs.update(reply.model for reply in op.responses.values() if reply.model)
     entries = [(model, "validation") for model in sorted(inputs, key=lambda m: m.__name__)]
@@ -389,10 +266,11 @@ def _schemas() -> dict[str, Any]:
     return dict(sorted(schemas.items()))
 
 
-def build_document() -> dict[str, Any]:
-    schemas = _schemas()
+def build_document(app: Flask) -> dict[str, Any]:
+    operations = app_operations(app)
+    schemas = _schemas(list(operations.values()))
     paths: dict[str, dict[str, Any]] = {}
-    for (method, rule), op in OPERATIONS.items():
+    for (method, rule), op in operations.items():
         paths.setdefault(openapi_path(rule), {})[method.lower()] = \
             _operation(rule, op, schemas)
     responses = {
@@ -403,6 +281,7 @@ def build_document() -> dict[str, Any]:
         }
         for status, (name, description) in ERRORS.items()
     }
+    tags = dict.fromkeys(op.tag for op in operations.values())  # in the order of the routes
     return {
         "openapi": OPENAPI_VERSION,
         "info": {
@@ -412,7 +291,7 @@ def build_document() -> dict[str, Any]:
                            '`{"error": {"code", "message"}}`; times are ISO 8601 in UTC.',
         },
         "security": [{"bearerAuth": []}],
-        "tags": [{"name": name} for name in dict.fromkeys(op.tag for op in OPERATIONS.values())],
+        "tags": [{"name": name} for name in tags],
         "paths": dict(sorted(paths.items())),
         "components": {
             "securitySchemes": {
@@ -434,7 +313,11 @@ def _version() -> str:
         return "0.0.0"
 
 
-@cache
-def document_json() -> bytes:
-    """The document, serialized once per process."""
-    return json.dumps(build_document(), separators=(",", ":")).encode()
+def document_json(app: Flask) -> bytes:
+    """The document of `app`, serialized once per app (two threads racing to build it first
+    build the same bytes, so no lock)."""
+    serialized: bytes | None = app.extensions.get(DOCUMENT_EXTENSION)
+    if serialized is None:
+        serialized = json.dumps(build_document(app), separators=(",", ":")).encode()
+        app.extensions[DOCUMENT_EXTENSION] = serialized
+    return serialized

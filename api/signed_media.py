@@ -10,6 +10,7 @@ import time
 
 from flask import Blueprint, Response, request, send_file
 
+from api.documented import IMAGE_BYTES, MediaQuery, Reply, documented
 from api.errors import ApiError
 from media import get_signer, get_storage
 from media.storage import InvalidKey, StorageNotFound, content_type_for_key, is_valid_key
@@ -18,6 +19,13 @@ media = Blueprint("media", __name__)
 
 
 @media.get("/media/<path:storage_key>")
+@documented(
+    operation_id="getMedia", summary="A stored image, for whoever holds its unexpired signed URL",
+    tag="media", auth="public", query=MediaQuery, bad_input_status=404,
+    responses={200: Reply("the image", content=IMAGE_BYTES)},
+    description="Any wrong, missing or expired signature, or a key that does not exist, "
+                "is the same 404.",
+)
 def serve(storage_key: str) -> Response:
     exp, sig = request.args.get("exp", ""), request.args.get("sig", "")
     if not is_valid_key(storage_key) or not get_signer().verify(storage_key, exp, sig):

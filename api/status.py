@@ -11,7 +11,9 @@ from collections.abc import Iterator
 from flask import Blueprint, Response, jsonify, stream_with_context
 
 from api.auth import authenticate, current_principal
+from api.documented import STATUS_EVENTS, Reply, documented
 from api.errors import ApiError
+from api.responses import HeadshotStatus
 from config import get_settings
 from media import get_signer
 from media.signed_urls import MediaUrlSigner
@@ -45,12 +47,20 @@ def _status_within_limit(generation_id: int) -> JobStatus:
 
 
 @status.get("/<id:generation_id>")
+@documented(operation_id="getHeadshotStatus", summary="The status the app polls", tag="headshots",
+            rate_limited=True, responses={200: Reply("current status", HeadshotStatus)})
 def poll(generation_id: int) -> Response:
     """What the app polls every second or two: one Redis round trip while the job is known."""
     return jsonify(status_json(_status_within_limit(generation_id), get_signer()))
 
 
 @status.get("/<id:generation_id>/stream")
+@documented(
+    operation_id="streamHeadshotStatus", tag="headshots", rate_limited=True,
+    summary="Server-Sent Events: the status object at each change",
+    responses={200: Reply("one `status` event per change, its data the status object; closed "
+                          "when the job ends", content=STATUS_EVENTS)},
+)
 def stream(generation_id: int) -> Response:
     """One event per change of the status object (progress included), closed when it ends."""
     user_id = current_principal().user_id

@@ -5,8 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from api.auth import authenticate, current_principal
+from api.documented import Reply, documented
 from api.errors import ApiError
 from api.limits import limiter, write_limit
+from api.responses import UploadCreated
 from config import get_settings
 from media import get_signer
 from services.representations import upload_json
@@ -17,6 +19,13 @@ uploads.before_request(authenticate)
 
 
 @uploads.post("")
+@documented(
+    operation_id="createUpload", summary="Upload a selfie (JPEG, PNG or WebP, at most 10 MiB)",
+    tag="uploads", upload=True, rate_limited=True,
+    responses={201: Reply("stored without metadata; a signed URL of the clean copy",
+                          UploadCreated)},
+    errors={415: "not a JPEG, PNG or WebP image"},
+)
 @limiter.limit(write_limit)
 def create() -> tuple[Response, int]:
     file = request.files.get("image")
