@@ -4,6 +4,8 @@ Everything here treats its input as hostile: the format is decided by content (m
 plus Pillow restricted to that one format), declared dimensions are checked before any pixel
 is decoded, and uploads are re-encoded from pixels so no metadata (EXIF, GPS, XMP, ICC,
 comments, PNG text chunks) survives.
+
+The `_`-prefixed helpers are private to the media package; media/export.py reuses them.
 """
 
 from __future__ import annotations
