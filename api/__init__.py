@@ -29,12 +29,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = use_settings(settings or get_settings())
     # Imported here, as Flask's tutorial does: the blueprints build on the settings above.
     from api.admin import admin
+    from api.batches import batches
     from api.credits import credits
     from api.docs import docs
     from api.errors import register_error_handlers
     from api.headshots import headshots
     from api.health import health
     from api.limits import init_limits
+    from api.sharing import public_links, sharing_routes
     from api.signed_media import media
     from api.status import status
     from api.uploads import uploads
@@ -49,7 +51,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Bodies beyond this are refused (413) before they are read.
     app.config["MAX_CONTENT_LENGTH"] = settings.upload_max_bytes + MULTIPART_OVERHEAD
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    for blueprint in (health, docs, media, uploads, headshots, status, credits, admin):
+    for blueprint in (health, docs, media, public_links, uploads, headshots, batches,
+                      sharing_routes, status, credits, admin):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     init_limits(app)

@@ -6,10 +6,12 @@ from flask import Blueprint, Response, jsonify
 
 from api.auth import authenticate, current_principal
 from api.documented import Reply, documented
+from api.limits import limiter, write_limit
 from api.parsing import query_args
 from api.responses import CreditHistoryPage, Me
 from api.schemas import CreditHistoryQuery
 from services import accounts
+from services import headshots as library
 from services.representations import credit_entry_json, page_json, user_json
 
 credits = Blueprint("credits", __name__, url_prefix="/api")
@@ -33,3 +35,15 @@ def history() -> Response:
     page = accounts.credit_history(user_id=current_principal().user_id, entry_type=query.type,
                                    limit=query.limit, before_id=query.before_id)
     return jsonify(page_json(page, credit_entry_json))
+
+
+@credits.delete("/me")
+@documented(operation_id="deleteMyData", summary="Delete every stored image of the caller",
+            tag="credits", rate_limited=True,
+            responses={204: Reply("originals, previews, results and thumbnails deleted, share "
+                                  "links revoked, running headshots cancelled and refunded; the "
+                                  "ledger and the balance stay. Idempotent")})
+@limiter.limit(write_limit)
+def delete_my_data() -> tuple[str, int]:
+    library.delete_my_data(user_id=current_principal().user_id)
+    return "", 204

@@ -1,4 +1,4 @@
-"""Headshot routes (contract §6): styles, generate, retry, history."""
+"""Headshot routes (contract §6): styles, generate, retry, history, favorites, cancel, delete."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from api.documented import Reply, documented
 from api.limits import limiter, write_limit
 from api.parsing import idempotency, json_body, query_args
 from api.responses import Headshot, HeadshotPage, StyleList
-from api.schemas import GenerateRequest, HistoryQuery
+from api.schemas import GenerateRequest, HistoryQuery, PageQuery
 from media import get_signer
 from models.generations import HeadshotGeneration
 from services import headshots as library
@@ -98,9 +98,56 @@ def history_item(generation_id: int) -> Response:
 
 
 @headshots.delete("/history/<id:generation_id>")
-@documented(operation_id="deleteHeadshot", summary="Delete a finished headshot and its images",
-            tag="headshots", responses={204: Reply("deleted; later reads are 404")},
-            errors={409: "generation_in_progress: still queued or processing"})
+@documented(operation_id="deleteHeadshot", summary="Delete a headshot and its images",
+            tag="headshots", rate_limited=True,
+            responses={204: Reply("deleted (a running one cancelled and refunded first), its "
+                                  "share link revoked; later reads are 404")})
+@limiter.limit(write_limit)
 def delete(generation_id: int) -> tuple[str, int]:
     library.delete_headshot(user_id=current_principal().user_id, generation_id=generation_id)
     return "", 204
+
+
+@headshots.get("/favorites")
+@documented(operation_id="listFavorites", summary="The caller's favorite headshots, newest first",
+            tag="headshots", query=PageQuery, responses={200: Reply("one page", HeadshotPage)})
+def favorites() -> Response:
+    query = query_args(PageQuery)
+    page = library.history(user_id=current_principal().user_id, limit=query.limit,
+                           before_id=query.before_id, favorite=True)
+    signer = get_signer()
+    return jsonify(page_json(page, lambda generation: headshot_json(generation, signer)))
+
+
+@headshots.post("/<id:generation_id>/favorite")
+@documented(operation_id="addFavorite", summary="Mark a headshot as a favorite (idempotent)",
+            tag="headshots", rate_limited=True, responses={200: Reply("the headshot", Headshot)})
+@limiter.limit(write_limit)
+def add_favorite(generation_id: int) -> Response:
+    return _favorite(generation_id, True)
+
+
+@headshots.delete("/<id:generation_id>/favorite")
+@documented(operation_id="removeFavorite", summary="Unmark a favorite (idempotent)",
+            tag="headshots", rate_limited=True, responses={200: Reply("the headshot", Headshot)})
+@limiter.limit(write_limit)
+def remove_favorite(generation_id: int) -> Response:
+    return _favorite(generation_id, False)
+
+
+def _favorite(generation_id: int, favorite: bool) -> Response:
+    generation = library.set_favorite(user_id=current_principal().user_id,
+                                      generation_id=generation_id, favorite=favorite)
+    return jsonify(headshot_json(generation, get_signer()))
+
+
+@headshots.post("/<id:generation_id>/cancel")
+@documented(operation_id="cancelHeadshot", summary="Cancel a queued or processing headshot",
+            tag="headshots", rate_limited=True,
+            responses={200: Reply("failed with error code `cancelled`, refunded", Headshot)},
+            errors={409: "already_finished: it has completed or failed"})
+@limiter.limit(write_limit)
+def cancel(generation_id: int) -> Response:
+    generation = library.cancel(user_id=current_principal().user_id,
+                                generation_id=generation_id)
+    return jsonify(headshot_json(generation, get_signer()))

@@ -70,6 +70,7 @@ ERROR_HEADERS = {401: ("WWW-Authenticate",), 429: ("Retry-After",)}
 ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": 999_999_999_999_999_999}
 CONVERTERS: dict[str, dict[str, Any]] = {  # Flask converter -> schema of its value
     "id": ID_SCHEMA,
+    "uuid": {"type": "string", "format": "uuid"},
     "path": {"type": "string", "minLength": 1},
     "default": {"type": "string", "minLength": 1},
     "string": {"type": "string", "minLength": 1},

@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from media.formats import ContentType
+from models.batches import BatchStatus
 from models.credits import EntryType
 from models.generations import AspectRatio, GenerationStatus
 
@@ -87,6 +88,23 @@ class Headshot(Body):
     startedAt: Timestamp | None
     completedAt: Timestamp | None
     metadata: HeadshotMetadata
+
+
+class BatchAccepted(Body):
+    batchId: uuid.UUID
+    generations: list[Headshot] = Field(description="one per style, in the order asked")
+
+
+class Batch(Body):
+    batchId: uuid.UUID
+    status: BatchStatus = Field(description="partial: ended, some styles completed, some failed")
+    progress: Progress = Field(description="the mean of its headshots' progress")
+    generations: list[Headshot]
+
+
+class ShareCreated(Body):
+    shareUrl: str = Field(description="a public page: no token needed, no ids in it")
+    expiresAt: Timestamp
 
 
 class HeadshotStatus(Body):
@@ -181,9 +199,3 @@ class Ready(Body):
 class NotReady(Body):
     error: ErrorDetail
     checks: ReadinessChecks
-
-
-RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
-    ErrorBody, Headshot, HeadshotStatus, HeadshotPage, StyleList, UploadCreated, Me,
-    CreditHistoryPage, CreditsGranted, Health, Ready, NotReady,
-)

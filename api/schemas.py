@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from media.export import MAX_LONG_SIDE, MAX_WATERMARK_CHARS, MIN_LONG_SIDE
 from models.credits import EntryType
 from models.generations import AspectRatio, GenerationStatus
+from models.shares import DEFAULT_LIFETIME_HOURS, MAX_LIFETIME_HOURS
 from services.pagination import decode_cursor
 
 StyleId = Annotated[str, StringConstraints(min_length=1, max_length=50)]
@@ -32,29 +34,65 @@ class GenerateRequest(Request):
     aspectRatio: AspectRatio = "1:1"
 
 
+MAX_BATCH_STYLES = 10
+
+
+def _whole_number(value: object) -> object:
+    """A JSON integer: not `true`, not `1.0`, not `"1"`."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be a whole number")
+    return value
+
+
+def _query_digits(value: object) -> object:
+    """pydantic's lax int takes " 5", "5.0", "+5" and "1_0"; a query string gets digits only."""
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise ValueError("must be a whole number, in digits")
+    return value
+
+
+class BatchRequest(Request):
+    imageUrl: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+    styles: list[StyleId] = Field(min_length=1, max_length=MAX_BATCH_STYLES,
+                                  json_schema_extra={"uniqueItems": True})
+    aspectRatio: AspectRatio = "1:1"
+
+    @field_validator("styles")
+    @classmethod
+    def _distinct(cls, styles: list[str]) -> list[str]:
+        repeated = sorted({style for style in styles if styles.count(style) > 1})
+        if repeated:
+            raise ValueError(f"each style at most once; repeated: {', '.join(repeated)}")
+        return styles
+
+
+class ShareRequest(Request):
+    expiresInHours: int = Field(default=DEFAULT_LIFETIME_HOURS, ge=1, le=MAX_LIFETIME_HOURS)
+
+    _whole = field_validator("expiresInHours", mode="before")(_whole_number)
+
+
+class ExportQuery(Request):
+    format: Literal["jpeg", "png", "webp"] = "jpeg"
+    size: int | None = Field(default=None, ge=MIN_LONG_SIDE, le=MAX_LONG_SIDE,
+                             description="the long side in pixels; never above the result's")
+    watermark: Annotated[str, StringConstraints(max_length=MAX_WATERMARK_CHARS)] | None = None
+
+    _digits = field_validator("size", mode="before")(_query_digits)
+
+
 class GrantCreditsRequest(Request):
     amount: int = Field(gt=0, le=1_000_000)
     reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
 
-    @field_validator("amount", mode="before")
-    @classmethod
-    def _whole_number(cls, value: object) -> object:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError("must be a whole number")
-        return value
+    _whole = field_validator("amount", mode="before")(_whole_number)
 
 
 class PageQuery(Request):
     limit: int = Field(default=20, ge=1, le=MAX_PAGE)
     cursor: Annotated[str, StringConstraints(max_length=64)] | None = None
 
-    @field_validator("limit", mode="before")
-    @classmethod
-    def _plain_digits(cls, value: object) -> object:
-        # pydantic's lax int takes " 5", "5.0", "+5" and "1_0"; a query string gets digits only.
-        if isinstance(value, str) and not (value.isascii() and value.isdigit()):
-            raise ValueError(f"must be a whole number from 1 to {MAX_PAGE}")
-        return value
+    _digits = field_validator("limit", mode="before")(_query_digits)
 
     @field_validator("cursor")
     @classmethod

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from media import get_storage
+from media.export import ExportedImage, export_image
+from media.formats import ImageFormat
+from media.storage import StorageNotFound
 from models import headshots as models_headshots
+from models.errors import Conflict, NotFound
 from models.generations import GenerationStatus, HeadshotGeneration
 from models.headshots import delete_generation, get_generation, list_generations
 from models.styles import Style, list_styles
@@ -73,3 +77,17 @@ def _delete_files(keys: list[str]) -> None:
     storage = get_storage()
     for key in keys:
         storage.delete(key)
+
+
+def export(*, user_id: int, generation_id: int, fmt: ImageFormat, long_side: int | None,
+           watermark: str | None) -> ExportedImage:
+    """The completed headshot's (first) result in another format, size or with a watermark."""
+    generation = headshot(user_id=user_id, generation_id=generation_id)
+    if generation.status != GenerationStatus.COMPLETED or not generation.result_keys:
+        raise Conflict(f"only a completed headshot can be exported; this one is "
+                       f"{generation.status}", code="not_completed")
+    try:
+        source = get_storage().get(generation.result_keys[0])
+    except StorageNotFound:  # deleted a moment ago
+        raise NotFound(f"headshot {generation_id} not found") from None
+    return export_image(source, fmt=fmt, long_side=long_side, watermark=watermark)
