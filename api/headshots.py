@@ -9,7 +9,7 @@ from api.documented import Reply, documented
 from api.limits import limiter, write_limit
 from api.parsing import idempotency, json_body, query_args
 from api.responses import Headshot, HeadshotPage, StyleList
-from api.schemas import GenerateRequest, HistoryQuery, PageQuery
+from api.schemas import FavoritesQuery, GenerateRequest, HistoryQuery
 from media import get_signer
 from models.generations import HeadshotGeneration
 from services import headshots as library
@@ -110,11 +110,13 @@ def delete(generation_id: int) -> tuple[str, int]:
 
 @headshots.get("/favorites")
 @documented(operation_id="listFavorites", summary="The caller's favorite headshots, newest first",
-            tag="headshots", query=PageQuery, responses={200: Reply("one page", HeadshotPage)})
+            tag="headshots", query=FavoritesQuery,
+            responses={200: Reply("one page", HeadshotPage)})
 def favorites() -> Response:
-    query = query_args(PageQuery)
+    query = query_args(FavoritesQuery)
     page = library.history(user_id=current_principal().user_id, limit=query.limit,
-                           before_id=query.before_id, favorite=True)
+                           before_id=query.before_id, status=query.status, style=query.style,
+                           favorite=True)
     signer = get_signer()
     return jsonify(page_json(page, lambda generation: headshot_json(generation, signer)))
 

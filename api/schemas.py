@@ -106,9 +106,12 @@ class PageQuery(Request):
         return decode_cursor(self.cursor) if self.cursor else None
 
 
-class HistoryQuery(PageQuery):
+class FavoritesQuery(PageQuery):
     status: GenerationStatus | None = None
     style: StyleId | None = None
+
+
+class HistoryQuery(FavoritesQuery):
     favorite: bool | None = None
 
 

@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     flower_basic_auth: str | None = None
     notify_webhook_url: str | None = None
     notify_webhook_secret: str | None = None  # `whsec_<base64>`, Standard Webhooks
+    webhook_retry_base_seconds: float = Field(default=5.0, gt=0)  # doubles per attempt, to 1 h
 
     # Beyond the contract's list: tuning knobs with safe defaults.
     media_url_ttl_seconds: int = Field(default=3600, ge=60)

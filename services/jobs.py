@@ -62,10 +62,14 @@ def claim(generation_id: int) -> Claimed | None:
     return claimed
 
 
-def progress(job: Claimed, milestone: int) -> None:
+def progress(job: Claimed, milestone: int) -> bool:
+    """Record a milestone; False if the job is no longer this attempt's (cancelled, deleted,
+    taken over): the attempt should stop."""
     with unit_of_work() as db_session:
-        record_progress(db_session, job.generation_id, attempt=job.attempt, progress=milestone)
+        moved = record_progress(db_session, job.generation_id, attempt=job.attempt,
+                                progress=milestone)
         db_session.commit()
+    return moved is not None
 
 
 def fail(job: Claimed, code: str, message: str, metadata: dict[str, Any]) -> None:

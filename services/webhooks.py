@@ -39,7 +39,6 @@ from services.unit_of_work import read_only, unit_of_work
 log = logging.getLogger(__name__)
 
 TIMEOUT = (5, 10)  # connect, read: a slow receiver must not hold a worker thread for long
-FIRST_RETRY_SECONDS = 5.0
 MAX_RETRY_SECONDS = 3600.0
 
 
@@ -50,8 +49,10 @@ class Attempt:
 
 
 def retry_delay(attempts: int) -> float:
-    """Exponential backoff with jitter: about 5 s, 10 s, 20 s ... up to an hour."""
-    ceiling = min(MAX_RETRY_SECONDS, FIRST_RETRY_SECONDS * 2 ** (attempts - 1))
+    """Exponential backoff with jitter: about 5 s, 10 s, 20 s ... up to an hour (the first
+    step is WEBHOOK_RETRY_BASE_SECONDS)."""
+    first = get_settings().webhook_retry_base_seconds
+    ceiling = min(MAX_RETRY_SECONDS, first * 2 ** min(attempts - 1, 30))
     return random.uniform(ceiling / 2, ceiling)
 
 

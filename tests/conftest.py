@@ -7,6 +7,7 @@ processes the tests start get the same settings through their environment.
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import tempfile
@@ -21,6 +22,7 @@ import pytest
 import requests
 
 from fakes.getimg.process import FakeGetImg, start_fake_getimg
+from fakes.webhook_receiver import WebhookReceiver
 from tests.processes import (
     ADMIN_DATABASE_URL,
     Service,
@@ -38,11 +40,15 @@ TEST_JWT_SECRET = "test-secret-" + uuid.uuid4().hex
 PORTS: dict[str, int] = {}
 RUN_DIR = Path(tempfile.mkdtemp(prefix="headshots-test-"))
 DB_NAME = f"headshots_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(os.urandom(24)).decode()
+# The main app's webhook endpoint, for the whole run: every job that ends notifies it.
+WEBHOOKS = WebhookReceiver(WEBHOOK_SECRET)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     from config import Settings, use_settings
 
+    WEBHOOKS.__enter__()
     PORTS.update(redis=free_port(), getimg=free_port(), web=free_port())
     settings = use_settings(Settings(
         database_url=ADMIN_DATABASE_URL.rsplit("/", 1)[0] + "/" + DB_NAME,
@@ -57,11 +63,15 @@ def pytest_configure(config: pytest.Config) -> None:
         getimg_retry_max_seconds=1,
         getimg_max_attempts=3,
         getimg_expected_seconds=2,
+        notify_webhook_url=WEBHOOKS.url,
+        notify_webhook_secret=WEBHOOK_SECRET,
+        webhook_retry_base_seconds=0.2,
     ))
     os.environ.update(settings.as_environment())  # for the processes the tests start
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    WEBHOOKS.__exit__()
     if exitstatus == 0:  # a failed run keeps its service logs for a look
         shutil.rmtree(RUN_DIR, ignore_errors=True)
 
@@ -106,6 +116,12 @@ def fake_getimg(getimg: FakeGetImg) -> Iterator[FakeGetImg]:
     getimg.reset()
     yield getimg
     getimg.reset()
+
+
+@pytest.fixture
+def webhooks() -> WebhookReceiver:
+    """The run's webhook receiver (it verifies every signature it gets)."""
+    return WEBHOOKS
 
 
 @pytest.fixture(scope="session")

@@ -208,7 +208,7 @@ VALID: dict[str, list[dict[str, Any]]] = {
     "HistoryQuery": [{}, {"limit": 100, "status": "failed", "style": "corporate",
                           "favorite": True, "cursor": "aWQ6MTA"}],
     "CreditHistoryQuery": [{}, {"limit": 1, "type": "refund"}],
-    "PageQuery": [{}, {"limit": 5, "cursor": "aWQ6MTA"}],
+    "FavoritesQuery": [{}, {"limit": 5, "cursor": "aWQ6MTA", "status": "completed"}],
     "BatchRequest": [
         {"imageUrl": "u", "styles": ["corporate"]},
         {"imageUrl": "u", "styles": ["corporate", "model", "creative"], "aspectRatio": "4:5"},
@@ -230,7 +230,7 @@ INVALID: dict[str, list[dict[str, Any]]] = {
                             {"reason": "r"}],
     "HistoryQuery": [{"limit": 0}, {"limit": 101}, {"status": "lost"}, {"cursor": "c" * 65}],
     "CreditHistoryQuery": [{"type": "gift"}, {"limit": -1}],
-    "PageQuery": [{"limit": 0}, {"limit": 101}],
+    "FavoritesQuery": [{"limit": 0}, {"limit": 101}, {"status": "lost"}],
     "BatchRequest": [
         {"imageUrl": "u", "styles": []},
         {"imageUrl": "u"},

@@ -62,6 +62,15 @@ class AttemptOutcome:
     retry_in_seconds: float | None = None  # set when the job went back to the queue
 
 
+class NoLongerOurs(Exception):
+    """The job was cancelled, deleted or taken over while this attempt worked on it."""
+
+
+def _advance(job: Claimed, milestone: int) -> None:
+    if not jobs.progress(job, milestone):
+        raise NoLongerOurs(job.generation_id)
+
+
 def retry_delay(attempt: int, retry_after: float | None) -> float:
     """Exponential backoff with jitter, never sooner than GetImg's Retry-After (within reason:
     a retry must stay well inside the broker's visibility timeout)."""
@@ -117,17 +126,21 @@ def run_attempt(generation_id: int) -> AttemptOutcome:
     stored: list[str] = []
     try:
         original = get_storage().get(job.original_key)
-        jobs.progress(job, PROGRESS_ORIGINAL_READY)
-        jobs.progress(job, PROGRESS_WAITING)
+        _advance(job, PROGRESS_ORIGINAL_READY)
+        _advance(job, PROGRESS_WAITING)
         client = _getimg_client()
         response = client.generate(
             model=job.model, prompt=job.prompt, image=original,
             mime_type=job.original_content_type, aspect_ratio=job.aspect_ratio,
             resolution=RESOLUTION,
         )
-        jobs.progress(job, PROGRESS_RECEIVED)
+        _advance(job, PROGRESS_RECEIVED)
         result_keys, thumbnail_key = _store_results(job, response, client, stored)
-        jobs.progress(job, PROGRESS_STORED)
+        _advance(job, PROGRESS_STORED)
+    except NoLongerOurs:  # cancelled meanwhile: whatever it stored is nobody's
+        log.info("job %s: no longer this attempt's; stopping", job.generation_id)
+        _delete_quietly(stored)
+        return AttemptOutcome()
     except StorageNotFound:
         jobs.fail(job, OriginalExpired.code, OriginalExpired.MESSAGE, metadata)
         return AttemptOutcome()
