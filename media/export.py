@@ -22,12 +22,9 @@ from media.formats import FORMATS, JPEG, ImageFormat
 from media.images import (
     DEFAULT_MAX_PIXELS,
     RESULT_MAX_BYTES,
-    _apply_orientation,
-    _decode,
     _encode,
-    _normalise_mode,
     _open_checked,
-    _to_srgb,
+    clean_pixels,
 )
 from models.errors import InvalidRequest
 
@@ -77,12 +74,8 @@ def export_image(
     image, _ = _open_checked(source, max_bytes=RESULT_MAX_BYTES, max_pixels=DEFAULT_MAX_PIXELS)
     # No JPEG draft-mode decoding here (unlike thumbnails): exports are rare and are the
     # quality people pay for, so LANCZOS works from full-resolution pixels.
-    _decode(image)
-    icc_profile = image.info.get("icc_profile")
-    upright = _apply_orientation(image)
-    srgb = _to_srgb(upright, icc_profile if isinstance(icc_profile, bytes) else None)
     # JPEG has no alpha: transparent areas are flattened on white; PNG and WebP keep it.
-    pixels = _normalise_mode(srgb, keep_alpha=fmt is not JPEG)
+    pixels = clean_pixels(image, keep_alpha=fmt is not JPEG)
     pixels = _resize(pixels, long_side)
     if text:
         pixels = _draw_watermark(pixels, text)

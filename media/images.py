@@ -206,6 +206,16 @@ def _encode(image: Image.Image, fmt: ImageFormat, *, quality: int = JPEG_QUALITY
     return buffer.getvalue()
 
 
+def clean_pixels(image: Image.Image, *, keep_alpha: bool) -> Image.Image:
+    """The image's pixels decoded, turned upright, in sRGB, as RGB (or RGBA when `keep_alpha`
+    and it has transparency): a new image that carries nothing but pixels."""
+    _decode(image)
+    icc_profile = image.info.get("icc_profile")
+    upright = _apply_orientation(image)
+    colour_managed = _to_srgb(upright, icc_profile if isinstance(icc_profile, bytes) else None)
+    return _normalise_mode(colour_managed, keep_alpha=keep_alpha)
+
+
 def sanitize_upload(
     raw: bytes,
     *,
@@ -223,11 +233,7 @@ def sanitize_upload(
         raise InvalidImage(
             f"The image is {width}x{height} pixels; each side must be at least {MIN_SIDE} pixels."
         )
-    _decode(image)
-    icc_profile = image.info.get("icc_profile")
-    upright = _apply_orientation(image)
-    colour_managed = _to_srgb(upright, icc_profile if isinstance(icc_profile, bytes) else None)
-    clean = _normalise_mode(colour_managed, keep_alpha=fmt is not JPEG)
+    clean = clean_pixels(image, keep_alpha=fmt is not JPEG)
     data = _encode(clean, fmt)
     return SanitizedImage(
         data=data,

@@ -9,6 +9,7 @@ through `record_change`, the one path to what follows a committed change.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -87,7 +88,13 @@ def create_generation(
 
 def charge_round(db_session: Session, generation: HeadshotGeneration, description: str) -> None:
     """Charge for the job's current round (a user retry opens a new one)."""
-    charge_for_generation(
+    _round_entry(db_session, generation, charge_for_generation, description)
+
+
+def _round_entry(db_session: Session, generation: HeadshotGeneration,
+                 move: Callable[..., object], description: str) -> None:
+    """The charge or the refund of the job's current round, as a ledger movement."""
+    move(
         db_session,
         user_id=generation.user_id,
         cost=generation.credit_cost,
@@ -279,14 +286,7 @@ def _end_refunded(db_session: Session, generation_id: int, change: Change, *cond
         deadline_at=None,
     )
     if generation is not None:
-        refund_generation(
-            db_session,
-            user_id=generation.user_id,
-            cost=generation.credit_cost,
-            generation_id=generation.id,
-            generation_round=generation.retry_count,
-            description=f"refund: {message}"[:500],
-        )
+        _round_entry(db_session, generation, refund_generation, f"refund: {message}"[:500])
     return generation
 
 
