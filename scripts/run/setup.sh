@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# ./run setup: the Debian packages (postgresql, redis-server, python3-venv) when missing, and
+# .venv with `pip install -e '.[dev]'` (again only when pyproject.toml changes).
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+STAMP="$VENV/.pyproject.sha256"
+
+# Debian's own python3 needs python3-venv for ensurepip; other Pythons ship it.
+python_can_make_venv() {
+  [[ "$(command -v python3)" != /usr/bin/python3 ]] || python3 -c 'import ensurepip' 2>/dev/null
+}
+
+ensure_system_packages() {
+  local missing=()
+  postgres_installed || missing+=(postgresql)
+  redis_installed || missing+=(redis-server)
+  python_can_make_venv || missing+=(python3-venv)
+  if ((${#missing[@]} == 0)); then
+    note "system packages present: postgresql, redis-server"
+    return
+  fi
+  say "apt-get update"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null
+  say "apt-get install ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" </dev/null
+}
+
+# pip_logged WHAT ARGS...: runs the venv's pip into var/log/pip-install.log; dies with its tail.
+pip_logged() {
+  local what="$1"
+  shift
+  say "$what (log: var/log/pip-install.log)"
+  if ! "$PY" -m pip install --disable-pip-version-check "$@" >>"$LOG_DIR/pip-install.log" 2>&1; then
+    tail -n 40 "$LOG_DIR/pip-install.log" >&2
+    die "$what failed (whole log: var/log/pip-install.log)"
+  fi
+}
+
+ensure_venv() {
+  python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
+    die "python3 is $(python3 --version 2>&1); the project needs 3.11 or newer"
+  if ! "$PY" -m pip --version >/dev/null 2>&1; then
+    say "creating .venv"
+    rm -rf "$VENV"
+    python3 -m venv "$VENV"
+  fi
+  local want
+  want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+  if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; then
+    note ".venv is up to date with pyproject.toml"
+    return
+  fi
+  mkdir -p "$LOG_DIR"
+  : >"$LOG_DIR/pip-install.log"
+  pip_logged "pip install -e '.[dev]'" -e '.[dev]'
+  echo "$want" >"$STAMP"
+}
+
+say "setup"
+ensure_system_packages
+ensure_venv
