@@ -8,6 +8,7 @@ cd "$ROOT"
 RUN_SCRIPTS="$ROOT/scripts/run"
 VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
+LOCK=requirements.lock
 LOG_DIR="$ROOT/var/log"
 PID_DIR="$ROOT/var/run"
 PG_HOST=127.0.0.1
@@ -73,3 +74,14 @@ export_demo_env() {
   export PYTHONUNBUFFERED=1
 }
 
+# What requirements.lock is made from: pyproject.toml's dependency lists only (editing its tool
+# settings needs no new lock). ./run lock writes this hash into the lock; setup compares.
+LOCK_INPUT_PREFIX="# made from pyproject.toml dependencies sha256:"
+lock_input_hash() {
+  python3 -c '
+import hashlib, json, tomllib
+project = tomllib.load(open("pyproject.toml", "rb"))["project"]
+lists = [project.get(key) for key in ("requires-python", "dependencies", "optional-dependencies")]
+print(hashlib.sha256(json.dumps(lists, sort_keys=True).encode()).hexdigest())'
+}
+lock_is_current() { grep -qxF "$LOCK_INPUT_PREFIX $(lock_input_hash)" "$LOCK"; }

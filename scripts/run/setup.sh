@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # ./run setup: the Debian packages (postgresql, redis-server, python3-venv) when missing, and
-# .venv with `pip install -e '.[dev]'` (again only when pyproject.toml changes).
+# .venv installed from requirements.lock (hash-checked) plus the project itself (editable).
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-STAMP="$VENV/.pyproject.sha256"
+STAMP="$VENV/.install.sha256"
 
 # Debian's own python3 needs python3-venv for ensurepip; other Pythons ship it.
 python_can_make_venv() {
@@ -40,20 +40,24 @@ pip_logged() {
 ensure_venv() {
   python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
     die "python3 is $(python3 --version 2>&1); the project needs 3.11 or newer"
+  [[ -f "$LOCK" ]] || die "no $LOCK: make it with ./run lock"
+  lock_is_current ||
+    die "pyproject.toml's dependencies changed since $LOCK was made: run ./run lock, commit $LOCK"
   if ! "$PY" -m pip --version >/dev/null 2>&1; then
     say "creating .venv"
     rm -rf "$VENV"
     python3 -m venv "$VENV"
   fi
   local want
-  want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+  want="$(cat "$LOCK" pyproject.toml | sha256sum | cut -d' ' -f1)"
   if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; then
-    note ".venv is up to date with pyproject.toml"
+    note ".venv is up to date with $LOCK and pyproject.toml"
     return
   fi
   mkdir -p "$LOG_DIR"
   : >"$LOG_DIR/pip-install.log"
-  pip_logged "pip install -e '.[dev]'" -e '.[dev]'
+  pip_logged "pip install --require-hashes -r $LOCK" --require-hashes -r "$LOCK"
+  pip_logged "pip install --no-deps -e ." --no-deps -e .
   echo "$want" >"$STAMP"
 }
 
