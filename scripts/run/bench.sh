@@ -3,11 +3,14 @@
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+# A benchmark is a bench/*.py that runs as a script (harness.py and __init__.py don't).
+is_benchmark() { grep -qs '^if __name__ == "__main__":' "bench/$1.py"; }
+
 list_benchmarks() {
   local file found=0
   echo "benchmarks (./run bench NAME):"
   for file in bench/*.py; do
-    [[ -e "$file" ]] || continue
+    is_benchmark "$(basename "$file" .py)" || continue
     found=1
     echo "  $(basename "$file" .py)"
   done
@@ -20,7 +23,7 @@ if (($# == 0)); then
 fi
 name="${1%.py}"
 shift
-[[ -f "bench/$name.py" ]] || { list_benchmarks; die "no benchmark bench/$name.py"; }
+is_benchmark "$name" || { list_benchmarks; die "no benchmark bench/$name.py"; }
 step setup
 step services
 say "bench/$name.py $*"
