@@ -37,7 +37,7 @@ ensure_postgres_running() {
     newest="$(find /usr/lib/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -n | tail -n1)"
     [[ -n "$newest" ]] || die "no PostgreSQL server under /usr/lib/postgresql"
     say "postgres: creating cluster $newest/main"
-    as_root pg_createcluster "$newest" main >/dev/null
+    as_root pg_createcluster --locale C.UTF-8 "$newest" main >/dev/null # UTF8, whatever LANG is
   fi
   local version name port status
   read -r version name port status <<<"$(pg_cluster)"
@@ -71,6 +71,15 @@ ensure_postgres_password() {
 
 database_exists() { [[ "$(pg_sql "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'")" == 1 ]]; }
 
+# New databases copy template1: it must be UTF8 (a cluster made without a UTF-8 locale is not).
+check_encoding() {
+  local encoding
+  encoding="$(pg_sql "SELECT pg_encoding_to_char(encoding) FROM pg_database
+                      WHERE datname = 'template1'")"
+  [[ "$encoding" == UTF8 ]] ||
+    note "postgres: warning: the cluster's encoding is $encoding, not UTF8: non-ASCII will fail"
+}
+
 ensure_database() {
   if database_exists; then
     note "postgres: database $PG_DB exists"
@@ -103,5 +112,6 @@ if ! redis_installed || ! postgres_installed; then
 fi
 ensure_postgres_running
 ensure_postgres_password
+check_encoding
 ensure_database
 ensure_redis_running

@@ -23,7 +23,10 @@ ensure_system_packages() {
   say "apt-get update"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null
   say "apt-get install ${missing[*]}"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" </dev/null
+  # The postgresql package creates its first cluster in the caller's locale: make it UTF-8 (an
+  # environment without LANG would get SQL_ASCII, where psycopg2 fails on any non-ASCII text).
+  as_root env DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 \
+    apt-get install -y -q "${missing[@]}" </dev/null
 }
 
 # pip_logged WHAT ARGS...: runs the venv's pip into var/log/pip-install.log; dies with its tail.
