@@ -22,7 +22,8 @@ honcho_alive() { kill -0 "$(cat "$HONCHO_PID")" 2>/dev/null; }
 fail() {
   local name="$1" lines
   lines="$(grep -E "^[0-9:]+ $name\.1 +\|" "$HONCHO_LOG" | tail -n 30 || true)"
-  printf -- '--- last lines of var/log/honcho.log ---\n%s\n' "${lines:-$(tail -n 30 "$HONCHO_LOG")}" >&2
+  lines="${lines:-$(tail -n 30 "$HONCHO_LOG")}"
+  printf -- '--- last lines of var/log/honcho.log ---\n%s\n' "$lines" >&2
   step stop >&2
   die "$2 (see var/log/honcho.log)"
 }

@@ -81,7 +81,8 @@ lock_input_hash() {
   python3 -c '
 import hashlib, json, tomllib
 project = tomllib.load(open("pyproject.toml", "rb"))["project"]
-lists = [project.get(key) for key in ("requires-python", "dependencies", "optional-dependencies")]
+keys = ("requires-python", "dependencies", "optional-dependencies")
+lists = [project.get(key) for key in keys]
 print(hashlib.sha256(json.dumps(lists, sort_keys=True).encode()).hexdigest())'
 }
 lock_is_current() { grep -qxF "$LOCK_INPUT_PREFIX $(lock_input_hash)" "$LOCK"; }
