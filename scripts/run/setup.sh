@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# ./run setup: the Debian packages (postgresql, redis-server, python3-venv) when missing, and
-# .venv installed from requirements.lock (hash-checked) plus the project itself (editable).
+# ./run setup: the Debian packages (postgresql, redis-server, python3-venv, fonts-dejavu-core)
+# when missing, and .venv installed from requirements.lock (hash-checked) plus the project itself
+# (editable).
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -16,8 +17,10 @@ ensure_system_packages() {
   postgres_installed || missing+=(postgresql)
   redis_installed || missing+=(redis-server)
   python_can_make_venv || missing+=(python3-venv)
+  # The export's watermark font (media/export.py).
+  [[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || missing+=(fonts-dejavu-core)
   if ((${#missing[@]} == 0)); then
-    note "system packages present: postgresql, redis-server"
+    note "system packages present: postgresql, redis-server, fonts-dejavu-core"
     return
   fi
   say "apt-get update"
