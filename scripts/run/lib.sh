@@ -59,14 +59,14 @@ redis_installed() { command -v redis-server >/dev/null 2>&1 && command -v redis-
 # Runs another step, e.g. `step setup`; it exits this script if the step fails.
 step() { "$RUN_SCRIPTS/$1.sh" "${@:2}"; }
 
-# Development values for every contract §1 variable; anything already in the environment wins,
+# Development values for the contract §1 variables (JWT_SECRET: config.DEV_JWT_SECRET unless
+# set); anything already in the environment wins,
 # except the ports and the GetImg pair, which the demo fixes.
 export_demo_env() {
   export PORT="$WEB_PORT" FLOWER_PORT="$FLOWER_PORT_DEMO"
   export FLOWER_BASIC_AUTH="${FLOWER_BASIC_AUTH:-admin:admin}"
   export DATABASE_URL="${DATABASE_URL:-postgresql://postgres:postgres@$PG_HOST:$PG_PORT/$PG_DB}"
   export REDIS_URL="${REDIS_URL:-redis://$REDIS_HOST:$REDIS_PORT/0}"
-  export JWT_SECRET="${JWT_SECRET:-dev-only-insecure-jwt-secret}"
   export GETIMG_API_URL="http://127.0.0.1:$GETIMG_FAKE_PORT" GETIMG_API_KEY="sk_demo"
   export MEDIA_ROOT="${MEDIA_ROOT:-$ROOT/var/media}"
   export PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-http://127.0.0.1:$WEB_PORT}"
