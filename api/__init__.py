@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from api.credits import credits
     from api.docs import docs
     from api.errors import register_error_handlers
+    from api.events import events
     from api.headshots import headshots
     from api.health import health
     from api.limits import init_limits
@@ -52,7 +53,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.upload_max_bytes + MULTIPART_OVERHEAD
     app.json.sort_keys = False  # type: ignore[attr-defined]
     for blueprint in (health, docs, media, public_links, uploads, headshots, batches,
-                      sharing_routes, status, credits, admin):
+                      sharing_routes, status, credits, events, admin):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     init_limits(app)

@@ -4,24 +4,49 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from api.auth import require_admin
+from api.auth import current_principal, require_admin
 from api.documented import Reply, documented
-from api.parsing import json_body
-from api.responses import CreditsGranted
-from api.schemas import GrantCreditsRequest
+from api.parsing import json_body, query_args
+from api.responses import AuditPage, CreditsGranted, Refunded
+from api.schemas import GrantCreditsRequest, PageQuery, RefundRequest
 from services import accounts
+from services.representations import audit_entry_json, page_json
 
 admin = Blueprint("admin", __name__, url_prefix="/api/admin")
 admin.before_request(require_admin)
 
 
 @admin.post("/users/<id:user_id>/credits")
-@documented(
-    operation_id="grantCredits", summary="Grant credits to a user (created if new)", tag="admin",
-    auth="admin", body=GrantCreditsRequest, responses={201: Reply("granted", CreditsGranted)},
-    errors={409: "balance_limit_exceeded: the balance would pass 2147483647 credits"},
-)
+@documented(operation_id="grantCredits", summary="Grant credits to a user (created if new)",
+            tag="admin", auth="admin", body=GrantCreditsRequest,
+            responses={201: Reply("granted; written to the audit log", CreditsGranted)},
+            errors={409: "balance_limit_exceeded: the balance would pass 2147483647 credits"})
 def grant(user_id: int) -> tuple[Response, int]:
     body = json_body(GrantCreditsRequest)
-    entry = accounts.grant(user_id=user_id, amount=body.amount, reason=body.reason)
+    entry = accounts.grant(operator_id=current_principal().user_id, user_id=user_id,
+                           amount=body.amount, reason=body.reason)
     return jsonify({"userId": user_id, "balance": entry.balance_after}), 201
+
+
+@admin.post("/headshots/<id:generation_id>/refund")
+@documented(operation_id="refundHeadshot", summary="Refund a completed headshot's credits",
+            tag="admin", auth="admin", body=RefundRequest,
+            responses={200: Reply("refunded; written to the audit log", Refunded)},
+            errors={409: "already_refunded (by an operator, or automatically when it failed), "
+                         "or generation_in_progress"})
+def refund(generation_id: int) -> Response:
+    body = json_body(RefundRequest)
+    entry = accounts.refund(operator_id=current_principal().user_id,
+                            generation_id=generation_id, reason=body.reason)
+    return jsonify({"generationId": generation_id, "refundedAmount": entry.amount,
+                    "balance": entry.balance_after})
+
+
+@admin.get("/audit")
+@documented(operation_id="listAudit", summary="Operators' grants and refunds, newest first",
+            tag="admin", auth="admin", query=PageQuery,
+            responses={200: Reply("one page: who, when, why", AuditPage)})
+def audit() -> Response:
+    query = query_args(PageQuery)
+    page = accounts.audit_log(limit=query.limit, before_id=query.before_id)
+    return jsonify(page_json(page, audit_entry_json))

@@ -37,6 +37,11 @@ def write_limit() -> str:
     return get_settings().rate_limit_writes
 
 
+def event_limit() -> str:
+    """The app reports events as the user taps around: a budget of their own."""
+    return get_settings().rate_limit_events
+
+
 def init_limits(app: Flask) -> None:
     settings = get_settings()
     app.config["RATELIMIT_ENABLED"] = settings.rate_limit_enabled

@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from media.formats import ContentType
+from models.audit import Action
 from models.batches import BatchStatus
 from models.credits import EntryType
 from models.generations import AspectRatio, GenerationStatus
@@ -172,6 +173,32 @@ class CreditEntryItem(Body):
 class CreditHistoryPage(Body):
     data: list[CreditEntryItem]
     nextCursor: str | None
+
+
+class Refunded(Body):
+    generationId: int = Field(ge=1)
+    refundedAmount: int = Field(ge=0)
+    balance: NonNegative
+
+
+class AuditItem(Body):
+    id: int = Field(ge=1)
+    operatorId: int
+    action: Action
+    userId: int
+    generationId: int | None
+    amount: int
+    reason: str
+    createdAt: Timestamp
+
+
+class AuditPage(Body):
+    data: list[AuditItem]
+    nextCursor: str | None
+
+
+class EventAccepted(Body):
+    status: Literal["accepted"]
 
 
 class CreditsGranted(Body):

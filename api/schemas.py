@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import json
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
@@ -44,6 +45,10 @@ def _whole_number(value: object) -> object:
     return value
 
 
+def _whole_number_or_none(value: object) -> object:
+    return value if value is None else _whole_number(value)
+
+
 def _query_digits(value: object) -> object:
     """pydantic's lax int takes " 5", "5.0", "+5" and "1_0"; a query string gets digits only."""
     if isinstance(value, str) and not (value.isascii() and value.isdigit()):
@@ -79,6 +84,35 @@ class ExportQuery(Request):
     watermark: Annotated[str, StringConstraints(max_length=MAX_WATERMARK_CHARS)] | None = None
 
     _digits = field_validator("size", mode="before")(_query_digits)
+
+
+class RefundRequest(Request):
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+
+MAX_EVENT_PROPERTIES_BYTES = 2048
+
+
+class EventRequest(Request):
+    event: Literal["headshot_downloaded", "user_shared", "style_selected"]
+    generationId: int | None = Field(default=None, ge=1, le=999_999_999_999_999_999)
+    properties: dict[str, Any] = Field(
+        default_factory=dict,
+        description=f"a flat JSON object of at most {MAX_EVENT_PROPERTIES_BYTES} bytes")
+
+    _whole = field_validator("generationId", mode="before")(_whole_number_or_none)
+
+    @field_validator("properties")
+    @classmethod
+    def _small_and_flat(cls, properties: dict[str, Any]) -> dict[str, Any]:
+        if len(json.dumps(properties)) > MAX_EVENT_PROPERTIES_BYTES:
+            raise ValueError(f"at most {MAX_EVENT_PROPERTIES_BYTES} bytes of JSON")
+        for key, value in properties.items():
+            if not isinstance(value, str | int | float | bool) and value is not None:
+                raise ValueError(f"{key!r}: values are strings, numbers, booleans or null")
+            if "\x00" in key or (isinstance(value, str) and "\x00" in value):
+                raise ValueError("must not contain NUL (0x00) characters")
+        return properties
 
 
 class GrantCreditsRequest(Request):

@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     # margin fits the status limit.
     rate_limit_enabled: bool = True
     rate_limit_writes: str = "30/minute"
+    rate_limit_events: str = "240/minute"
     rate_limit_status_per_minute: int = Field(default=1200, ge=1)
     # Extra bases whose signed media URLs `generate` accepts (an operator allow-list).
     allowed_image_bases: list[str] = []

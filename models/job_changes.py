@@ -2,11 +2,11 @@
 
 The domain calls `record_change` with the job's new state, inside the transaction that makes
 the change (every transition of `models/jobs.py`, creation and deletion). Whatever must be
-atomic with the change is written here, in that transaction: when a job ends, its batch's end
-and the webhook outbox rows. What cannot be (the Redis status publish, the kick to deliver the
-webhooks) is collected on the session and handed, once the transaction has committed, to the
-unit of work's after-commit handler (`services/after_commit.py`). A rolled-back transaction's
-changes are dropped unseen.
+atomic with the change is written here, in that transaction: the behaviour events, and when a
+job ends, its batch's end and the webhook outbox rows. What cannot be (the Redis status
+publish, the kick to deliver the webhooks) is collected on the session and handed, once the
+transaction has committed, to the unit of work's after-commit handler
+(`services/after_commit.py`). A rolled-back transaction's changes are dropped unseen.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from config import get_settings
 from models import batches
 from models.batches import BatchStatus
+from models.events import EventName, record_event
 from models.generations import HeadshotGeneration
 from models.outbox import EventType, add_event
 from models.snapshot import StatusSnapshot
@@ -43,6 +44,13 @@ JOB_ENDINGS = {
     Change.FAILED: EventType.HEADSHOT_FAILED,
     Change.CANCELLED: EventType.HEADSHOT_CANCELLED,
 }
+# The behaviour events the service records itself (contract §7), with the change.
+SERVICE_EVENTS = {
+    Change.CREATED: EventName.HEADSHOT_STARTED,
+    Change.COMPLETED: EventName.HEADSHOT_COMPLETED,
+    Change.FAILED: EventName.GENERATION_FAILED,
+    Change.CANCELLED: EventName.GENERATION_FAILED,  # its `code` property says `cancelled`
+}
 BATCH_ENDINGS = {
     BatchStatus.COMPLETED: EventType.BATCH_COMPLETED,
     BatchStatus.PARTIAL: EventType.BATCH_PARTIAL,
@@ -61,6 +69,9 @@ def record_change(db_session: Session, generation: HeadshotGeneration, change: C
                   ) -> None:
     """Record that `generation` just took `change` in this session's transaction."""
     event_ids: list[int] = []
+    if change in SERVICE_EVENTS:
+        record_event(db_session, SERVICE_EVENTS[change], user_id=generation.user_id,
+                     generation_id=generation.id, properties=_event_properties(generation))
     if change in JOB_ENDINGS:
         event_ids = _record_ending(db_session, generation, JOB_ENDINGS[change])
     elif change is Change.RETRIED and generation.batch_id is not None:
@@ -68,6 +79,13 @@ def record_change(db_session: Session, generation: HeadshotGeneration, change: C
     db_session.info.setdefault(PENDING, []).append(
         JobChange(change, StatusSnapshot.of(generation), tuple(event_ids))
     )
+
+
+def _event_properties(generation: HeadshotGeneration) -> dict[str, str]:
+    properties = {"style": generation.style}
+    if generation.error_code:
+        properties["code"] = generation.error_code
+    return properties
 
 
 def _record_ending(db_session: Session, generation: HeadshotGeneration, event: EventType

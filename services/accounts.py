@@ -1,8 +1,11 @@
-"""A user's account and credits: the balance, the ledger, an operator's grant."""
+"""A user's account and credits: the balance, the ledger; an operator's grants and refunds, each
+written to the audit log in the transaction of its ledger movement."""
 
 from __future__ import annotations
 
+from models.audit import Action, AuditEntry, list_actions, record_action
 from models.credits import CreditEntry, EntryType, grant_credits, list_entries
+from models.refunds import refund_by_operator
 from models.users import User, ensure_user
 from services.pagination import Page, one_page
 from services.unit_of_work import read_only, unit_of_work
@@ -26,10 +29,28 @@ def credit_history(*, user_id: int, entry_type: EntryType | None, limit: int,
         )
 
 
-def grant(*, user_id: int, amount: int, reason: str) -> CreditEntry:
+def grant(*, operator_id: int, user_id: int, amount: int, reason: str) -> CreditEntry:
     """An operator's grant; the user is created if new."""
     with unit_of_work() as db_session:
         ensure_user(db_session, user_id=user_id)
         entry = grant_credits(db_session, user_id=user_id, amount=amount, reason=reason)
+        record_action(db_session, Action.GRANT, operator_id=operator_id, entry=entry,
+                      reason=reason)
         db_session.commit()
         return entry
+
+
+def refund(*, operator_id: int, generation_id: int, reason: str) -> CreditEntry:
+    """An operator's refund of a completed headshot's current round (once: 409 after)."""
+    with unit_of_work() as db_session:
+        entry = refund_by_operator(db_session, generation_id=generation_id, reason=reason)
+        record_action(db_session, Action.REFUND, operator_id=operator_id, entry=entry,
+                      reason=reason)
+        db_session.commit()
+        return entry
+
+
+def audit_log(*, limit: int, before_id: int | None) -> Page[AuditEntry]:
+    with read_only() as db_session:
+        return one_page(lambda count: list_actions(db_session, limit=count, before_id=before_id),
+                        limit=limit)

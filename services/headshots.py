@@ -11,6 +11,7 @@ from models.errors import Conflict, NotFound
 from models.generations import GenerationStatus, HeadshotGeneration
 from models.headshots import delete_generation, get_generation, list_generations
 from models.styles import Style, list_styles
+from services.events import record_download
 from services.pagination import Page, one_page
 from services.unit_of_work import read_only, unit_of_work
 
@@ -90,4 +91,7 @@ def export(*, user_id: int, generation_id: int, fmt: ImageFormat, long_side: int
         source = get_storage().get(generation.result_keys[0])
     except StorageNotFound:  # deleted a moment ago
         raise NotFound(f"headshot {generation_id} not found") from None
-    return export_image(source, fmt=fmt, long_side=long_side, watermark=watermark)
+    exported = export_image(source, fmt=fmt, long_side=long_side, watermark=watermark)
+    record_download(user_id=user_id, generation_id=generation_id,
+                    properties={"format": fmt.extension, "watermark": bool(watermark)})
+    return exported

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from media.signed_urls import MediaUrlSigner, SignedUrl
+from models.audit import AuditEntry
 from models.credits import CreditEntry
 from models.generations import HeadshotGeneration
 from models.snapshot import StatusSnapshot
@@ -117,6 +118,19 @@ def user_json(user: User) -> dict[str, Any]:
         "credits": user.credits,
         "totalHeadshotsGenerated": user.total_headshots_generated,
         "totalCreditsSpent": user.total_credits_spent,
+    }
+
+
+def audit_entry_json(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "operatorId": entry.operator_id,
+        "action": entry.action,
+        "userId": entry.user_id,
+        "generationId": entry.generation_id,
+        "amount": entry.amount,
+        "reason": entry.reason,
+        "createdAt": iso(entry.created_at),
     }
 
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from config import get_settings
 from media import get_storage
 from media.storage import StorageNotFound, content_type_for_key
+from models.events import EventName, record_event
 from models.headshots import get_generation
 from models.shares import LinkState, resolve_share, revoke_shares, share_generation
 from services.unit_of_work import read_only, unit_of_work
@@ -41,6 +42,8 @@ def share(*, user_id: int, generation_id: int, lifetime_hours: int) -> ShareLink
         generation = get_generation(db_session, user_id=user_id, generation_id=generation_id,
                                     lock=True)
         link = share_generation(db_session, generation, lifetime_hours=lifetime_hours)
+        record_event(db_session, EventName.USER_SHARED, user_id=user_id,
+                     generation_id=generation_id, properties={"via": "link"})
         db_session.commit()
     return ShareLink(share_url(link.token), link.expires_at)
 

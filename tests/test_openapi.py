@@ -209,6 +209,10 @@ VALID: dict[str, list[dict[str, Any]]] = {
                           "favorite": True, "cursor": "aWQ6MTA"}],
     "CreditHistoryQuery": [{}, {"limit": 1, "type": "refund"}],
     "FavoritesQuery": [{}, {"limit": 5, "cursor": "aWQ6MTA", "status": "completed"}],
+    "PageQuery": [{}, {"limit": 5, "cursor": "aWQ6MTA"}],
+    "RefundRequest": [{"reason": "the result was blurry"}],
+    "EventRequest": [{"event": "style_selected", "properties": {"style": "model"}},
+                     {"event": "headshot_downloaded", "generationId": 5}],
     "BatchRequest": [
         {"imageUrl": "u", "styles": ["corporate"]},
         {"imageUrl": "u", "styles": ["corporate", "model", "creative"], "aspectRatio": "4:5"},
@@ -231,6 +235,10 @@ INVALID: dict[str, list[dict[str, Any]]] = {
     "HistoryQuery": [{"limit": 0}, {"limit": 101}, {"status": "lost"}, {"cursor": "c" * 65}],
     "CreditHistoryQuery": [{"type": "gift"}, {"limit": -1}],
     "FavoritesQuery": [{"limit": 0}, {"limit": 101}, {"status": "lost"}],
+    "PageQuery": [{"limit": 0}, {"limit": 101}],
+    "RefundRequest": [{}, {"reason": ""}, {"reason": "r" * 501}],
+    "EventRequest": [{"event": "headshot_started"}, {}, {"event": "user_shared",
+                                                       "generationId": 0}],
     "BatchRequest": [
         {"imageUrl": "u", "styles": []},
         {"imageUrl": "u"},

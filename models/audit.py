@@ -1,0 +1,50 @@
+"""The audit log: every operator's grant and refund, who, when and why, written in the
+transaction of the ledger movement it explains."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from models.base import Base
+from models.clock import utcnow
+from models.credits import CreditEntry
+
+
+class Action(enum.StrEnum):
+    GRANT = "grant"
+    REFUND = "refund"
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    operator_id: Mapped[int] = mapped_column(BigInteger)
+    action: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    generation_id: Mapped[int | None] = mapped_column(BigInteger)
+    credit_entry_id: Mapped[int] = mapped_column(ForeignKey("credit_histories.id"))
+    amount: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+def record_action(db_session: Session, action: Action, *, operator_id: int, entry: CreditEntry,
+                  reason: str) -> AuditEntry:
+    audit = AuditEntry(operator_id=operator_id, action=action.value, user_id=entry.user_id,
+                       generation_id=entry.generation_id, credit_entry_id=entry.id,
+                       amount=entry.amount, reason=reason, created_at=utcnow())
+    db_session.add(audit)
+    db_session.flush()
+    return audit
+
+
+def list_actions(db_session: Session, *, limit: int, before_id: int | None) -> list[AuditEntry]:
+    query = select(AuditEntry)
+    if before_id is not None:
+        query = query.where(AuditEntry.id < before_id)
+    return list(db_session.scalars(query.order_by(AuditEntry.id.desc()).limit(limit)))

@@ -1,0 +1,44 @@
+"""An operator's refund of a headshot (contract §8, roadmap 3.3): the credits of its current
+round come back, once.
+
+Only a completed headshot can be refunded by hand: a failed one was refunded when it failed,
+and one still running may yet fail and be refunded by the service. The ledger's partial unique
+index (one refund per generation and round) is what makes a second refund impossible, racing
+operators included: the loser's INSERT is refused and becomes a 409.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from models.credits import CreditEntry, refund_generation
+from models.errors import Conflict, NotFound
+from models.generations import GenerationStatus, HeadshotGeneration
+
+ALREADY_REFUNDED = "already_refunded"
+
+
+def refund_by_operator(db_session: Session, *, generation_id: int, reason: str) -> CreditEntry:
+    generation = db_session.scalar(
+        select(HeadshotGeneration).where(HeadshotGeneration.id == generation_id)
+    )
+    if generation is None:
+        raise NotFound(f"headshot {generation_id} not found")
+    if generation.status == GenerationStatus.FAILED:
+        raise Conflict("this headshot failed and was refunded automatically",
+                       code=ALREADY_REFUNDED)
+    if generation.status != GenerationStatus.COMPLETED:
+        raise Conflict(f"this headshot is still {generation.status}; cancel it instead",
+                       code="generation_in_progress")
+    try:
+        with db_session.begin_nested():  # a savepoint: the refused INSERT alone is undone
+            return refund_generation(
+                db_session, user_id=generation.user_id, cost=generation.credit_cost,
+                generation_id=generation.id, generation_round=generation.retry_count,
+                description=f"refund by an operator: {reason}"[:500],
+            )
+    except IntegrityError:
+        raise Conflict("this headshot has already been refunded",
+                       code=ALREADY_REFUNDED) from None

@@ -1,0 +1,29 @@
+"""Behaviour events the app reports (contract §7); the service's own are recorded with the
+changes they describe (`models/job_changes.py`, sharing, export)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models.events import EventName, Source, record_event
+from models.headshots import get_generation
+from services.unit_of_work import unit_of_work
+
+
+def record_client_event(*, user_id: int, name: EventName, generation_id: int | None,
+                        properties: dict[str, Any]) -> None:
+    """Record what the app saw; a headshot it names must be the user's own (else NotFound)."""
+    with unit_of_work() as db_session:
+        if generation_id is not None:
+            get_generation(db_session, user_id=user_id, generation_id=generation_id)
+        record_event(db_session, name, user_id=user_id, generation_id=generation_id,
+                     properties=properties, source=Source.CLIENT)
+        db_session.commit()
+
+
+def record_download(*, user_id: int, generation_id: int, properties: dict[str, Any]) -> None:
+    """The service's own `headshot_downloaded`, for an export it served."""
+    with unit_of_work() as db_session:
+        record_event(db_session, EventName.HEADSHOT_DOWNLOADED, user_id=user_id,
+                     generation_id=generation_id, properties=properties)
+        db_session.commit()
