@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Imported here, as Flask's tutorial does: the blueprints build on the settings above.
     from api.admin import admin
     from api.batches import batches
+    from api.cli import backfill_command
     from api.credits import credits
     from api.docs import docs
     from api.errors import register_error_handlers
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     for blueprint in (health, docs, media, public_links, uploads, headshots, batches,
                       sharing_routes, status, credits, events, admin):
         app.register_blueprint(blueprint)
+    app.cli.add_command(backfill_command)
     register_error_handlers(app)
     init_limits(app)
     return app

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import contextlib
 
+from celery.schedules import crontab
 from redis.exceptions import LockError
 
 from config import get_settings
-from services import maintenance
+from services import analytics, maintenance
 from services.redis_client import get_redis
 from workers.celery_app import celery_app
 
@@ -35,6 +36,12 @@ def delete_expired_originals() -> int:
     return maintenance.delete_expired_originals()
 
 
+@celery_app.task(name="maintenance.roll_up_analytics")
+def roll_up_analytics() -> int:
+    """Yesterday (UTC) into headshot_analytics; again is harmless (an upsert)."""
+    return analytics.roll_up(analytics.yesterday())
+
+
 @celery_app.task(name="maintenance.purge_idempotency_keys")
 def purge_idempotency_keys() -> int:
     return maintenance.purge_idempotency_keys()
@@ -48,4 +55,7 @@ def beat_schedule() -> dict[str, dict[str, object]]:
         "delete-expired-originals": {"task": delete_expired_originals.name,
                                      "schedule": float(settings.cleanup_interval_seconds)},
         "purge-idempotency-keys": {"task": purge_idempotency_keys.name, "schedule": 3600.0},
+        # 00:15 UTC: the day before has ended, and late finishers of its last jobs are in.
+        "roll-up-analytics": {"task": roll_up_analytics.name,
+                              "schedule": crontab(minute=15, hour=0)},
     }

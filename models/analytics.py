@@ -1,0 +1,115 @@
+"""The nightly rollup (contract §9, roadmap 2.1): a day's headshots per style, in one row each.
+
+`roll_up_day` computes the rows from the day's generations and the ledger in one statement and
+upserts them on (date, style): running it twice, or on two beats at once, gives the same rows.
+A day is its UTC calendar day, by when each headshot was asked for.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, Date, DateTime, Index, Integer, Numeric, String, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from models.base import Base
+
+
+class DailyStyleFigures(Base):
+    __tablename__ = "headshot_analytics"
+    __table_args__ = (Index("uq_headshot_analytics_date_style", "date", "style", unique=True),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    date: Mapped[date] = mapped_column(Date)
+    style: Mapped[str] = mapped_column(String(50))
+    total_generations: Mapped[int] = mapped_column(Integer)
+    completed: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
+    success_rate: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))  # percent of ended
+    avg_processing_time: Mapped[int | None] = mapped_column(Integer)  # seconds, rounded
+    p50_processing_time: Mapped[Decimal | None] = mapped_column(Numeric(10, 3))
+    p95_processing_time: Mapped[Decimal | None] = mapped_column(Numeric(10, 3))
+    failures_by_code: Mapped[dict[str, int]] = mapped_column(JSONB)
+    getimg_cost: Mapped[Decimal] = mapped_column(Numeric(12, 4))  # USD
+    credits_charged: Mapped[int] = mapped_column(Integer)
+    credits_refunded: Mapped[int] = mapped_column(Integer)
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# Cancelled headshots are neither successes nor failures of the generator.
+_FIGURES = """
+WITH day AS (
+    SELECT g.id, g.style, g.status, g.error_code,
+           (g.metadata ->> 'processingTime')::numeric AS seconds,
+           COALESCE((g.metadata ->> 'getimgCost')::numeric, 0) AS cost
+    FROM headshot_generations g
+    WHERE g.created_at >= :start AND g.created_at < :start + interval '1 day'
+), money AS (
+    SELECT d.style,
+           COALESCE(SUM(-c.amount) FILTER (WHERE c.type = 'headshot'), 0) AS charged,
+           COALESCE(SUM(c.amount) FILTER (WHERE c.type = 'refund'), 0) AS refunded
+    FROM day d JOIN credit_histories c ON c.generation_id = d.id
+    GROUP BY d.style
+), failures AS (
+    SELECT style, jsonb_object_agg(error_code, n) AS by_code
+    FROM (SELECT style, error_code, count(*) AS n FROM day
+          WHERE status = 'failed' AND error_code IS NOT NULL GROUP BY style, error_code) f
+    GROUP BY style
+)
+SELECT d.style,
+       count(*) AS total_generations,
+       count(*) FILTER (WHERE d.status = 'completed') AS completed,
+       count(*) FILTER (WHERE d.status = 'failed' AND d.error_code <> 'cancelled') AS failed,
+       round(100.0 * count(*) FILTER (WHERE d.status = 'completed')
+             / NULLIF(count(*) FILTER (WHERE d.status = 'completed'
+                                       OR (d.status = 'failed' AND d.error_code <> 'cancelled')),
+                      0), 2) AS success_rate,
+       round(avg(d.seconds) FILTER (WHERE d.status = 'completed'))::int AS avg_processing_time,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY d.seconds)
+           FILTER (WHERE d.status = 'completed') AS p50_processing_time,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY d.seconds)
+           FILTER (WHERE d.status = 'completed') AS p95_processing_time,
+       COALESCE(max(f.by_code::text)::jsonb, '{}'::jsonb) AS failures_by_code,
+       sum(d.cost) AS getimg_cost,
+       COALESCE(max(m.charged), 0) AS credits_charged,
+       COALESCE(max(m.refunded), 0) AS credits_refunded
+FROM day d
+LEFT JOIN money m ON m.style = d.style
+LEFT JOIN failures f ON f.style = d.style
+GROUP BY d.style
+"""
+
+_UPSERT = f"""
+INSERT INTO headshot_analytics (date, style, total_generations, completed, failed, success_rate,
+    avg_processing_time, p50_processing_time, p95_processing_time, failures_by_code,
+    getimg_cost, credits_charged, credits_refunded, computed_at)
+SELECT :day, figures.*, now() FROM ({_FIGURES}) figures
+ON CONFLICT (date, style) DO UPDATE SET
+    total_generations = EXCLUDED.total_generations, completed = EXCLUDED.completed,
+    failed = EXCLUDED.failed, success_rate = EXCLUDED.success_rate,
+    avg_processing_time = EXCLUDED.avg_processing_time,
+    p50_processing_time = EXCLUDED.p50_processing_time,
+    p95_processing_time = EXCLUDED.p95_processing_time,
+    failures_by_code = EXCLUDED.failures_by_code, getimg_cost = EXCLUDED.getimg_cost,
+    credits_charged = EXCLUDED.credits_charged, credits_refunded = EXCLUDED.credits_refunded,
+    computed_at = EXCLUDED.computed_at
+"""
+
+
+def roll_up_day(db_session: Session, day: date) -> int:
+    """Write the day's rows (one per style with headshots that day); how many."""
+    result = db_session.execute(text(_UPSERT), {"day": day, "start": _utc_midnight(day)})
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def live_day_figures(db_session: Session, day: date) -> list[dict[str, Any]]:
+    """The same figures for a day not rolled up yet (today), straight from the live rows."""
+    rows = db_session.execute(text(_FIGURES), {"start": _utc_midnight(day)}).mappings()
+    return [dict(row) for row in rows]
+
+
+def _utc_midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
