@@ -7,10 +7,11 @@ from flask import Blueprint, Response, jsonify
 from api.auth import current_principal, require_admin
 from api.documented import Reply, documented
 from api.parsing import json_body, query_args
-from api.responses import AuditPage, CreditsGranted, Refunded
-from api.schemas import GrantCreditsRequest, PageQuery, RefundRequest
+from api.responses import Analytics, AuditPage, CreditsGranted, Refunded
+from api.schemas import AnalyticsQuery, GrantCreditsRequest, PageQuery, RefundRequest
 from services import accounts
-from services.representations import audit_entry_json, page_json
+from services import analytics as analytics_service
+from services.representations import analytics_json, audit_entry_json, page_json
 
 admin = Blueprint("admin", __name__, url_prefix="/api/admin")
 admin.before_request(require_admin)
@@ -50,3 +51,13 @@ def audit() -> Response:
     query = query_args(PageQuery)
     page = accounts.audit_log(limit=query.limit, before_id=query.before_id)
     return jsonify(page_json(page, audit_entry_json))
+
+
+@admin.get("/analytics")
+@documented(operation_id="getAnalytics", summary="Style popularity, success, timing, funnel",
+            tag="admin", auth="admin", query=AnalyticsQuery,
+            responses={200: Reply("past days from the nightly rollup, today from live rows",
+                                  Analytics)})
+def analytics() -> Response:
+    query = query_args(AnalyticsQuery)
+    return jsonify(analytics_json(analytics_service.report(query.first, query.last)))

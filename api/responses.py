@@ -201,6 +201,47 @@ class EventAccepted(Body):
     status: Literal["accepted"]
 
 
+class StyleFigures(Body):
+    style: str
+    totalGenerations: NonNegative
+    completed: NonNegative
+    failed: NonNegative = Field(description="failed by the generator; cancels are not counted")
+    successRate: float | None = Field(description="percent of the ended ones that completed")
+    avgProcessingTime: int | None = Field(description="seconds")
+    getimgCost: float = Field(description="USD")
+    creditsCharged: NonNegative
+    creditsRefunded: NonNegative
+
+
+class DailyFigures(StyleFigures):
+    date: str = Field(description="UTC day, YYYY-MM-DD")
+    p50ProcessingTime: float | None
+    p95ProcessingTime: float | None
+    failuresByCode: dict[str, int]
+
+
+class PeakHour(Body):
+    hour: int = Field(ge=0, le=23, description="UTC")
+    generations: NonNegative
+
+
+class Funnel(Body):
+    started: NonNegative
+    completed: NonNegative
+    downloaded: NonNegative
+    shared: NonNegative
+
+
+class Analytics(Body):
+    styles: list[StyleFigures]
+    daily: list[DailyFigures]
+    peakHours: list[PeakHour]
+    repeatUserRate: float | None = Field(description="share of the range's users with 2+")
+    averageHeadshotsPerUser: float | None
+    favoriteUsageRate: float | None = Field(description="share of users with a favorite")
+    funnel: Funnel = Field(description="headshots started, completed, downloaded, shared")
+
+
 class CreditsGranted(Body):
     userId: int = Field(ge=1)
     balance: NonNegative

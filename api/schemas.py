@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from media.export import MAX_LONG_SIDE, MAX_WATERMARK_CHARS, MIN_LONG_SIDE
 from models.credits import EntryType
@@ -113,6 +121,39 @@ class EventRequest(Request):
             if "\x00" in key or (isinstance(value, str) and "\x00" in value):
                 raise ValueError("must not contain NUL (0x00) characters")
         return properties
+
+
+MAX_ANALYTICS_DAYS = 366
+IsoDate = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+
+
+class AnalyticsQuery(Request):
+    from_: IsoDate = Field(alias="from", description="first UTC day, YYYY-MM-DD")
+    to: IsoDate = Field(description="last UTC day, YYYY-MM-DD, inclusive")
+
+    @model_validator(mode="after")
+    def _a_range_of_at_most_a_year(self) -> AnalyticsQuery:
+        first, last = _as_date("from", self.from_), _as_date("to", self.to)
+        if last < first:
+            raise ValueError("to: before from")
+        if (last - first).days >= MAX_ANALYTICS_DAYS:
+            raise ValueError(f"to: a range of at most {MAX_ANALYTICS_DAYS} days")
+        return self
+
+    @property
+    def first(self) -> date:
+        return date.fromisoformat(self.from_)
+
+    @property
+    def last(self) -> date:
+        return date.fromisoformat(self.to)
+
+
+def _as_date(field: str, value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{field}: not a calendar day") from None
 
 
 class GrantCreditsRequest(Request):

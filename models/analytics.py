@@ -7,11 +7,21 @@ A day is its UTC calendar day, by when each headshot was asked for.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Date, DateTime, Index, Integer, Numeric, String, text
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -38,6 +48,13 @@ class DailyStyleFigures(Base):
     credits_refunded: Mapped[int] = mapped_column(Integer)
     computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
+
+# The figures of a day and style, as columns of the table and of `_FIGURES`.
+FIGURE_COLUMNS = (
+    "date", "style", "total_generations", "completed", "failed", "success_rate",
+    "avg_processing_time", "p50_processing_time", "p95_processing_time", "failures_by_code",
+    "getimg_cost", "credits_charged", "credits_refunded",
+)
 
 # Cancelled headshots are neither successes nor failures of the generator.
 _FIGURES = """
@@ -113,3 +130,46 @@ def live_day_figures(db_session: Session, day: date) -> list[dict[str, Any]]:
 
 def _utc_midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def rolled_up(db_session: Session, first: date, last: date) -> list[DailyStyleFigures]:
+    return list(db_session.scalars(
+        select(DailyStyleFigures)
+        .where(DailyStyleFigures.date >= first, DailyStyleFigures.date <= last)
+        .order_by(DailyStyleFigures.date, DailyStyleFigures.style)
+    ))
+
+
+_ACTIVITY = """
+WITH jobs AS (
+    SELECT user_id, created_at, is_favorite FROM headshot_generations
+    WHERE created_at >= :start AND created_at < :end
+), per_user AS (SELECT user_id, count(*) AS n, bool_or(is_favorite) AS fav
+                FROM jobs GROUP BY user_id)
+SELECT (SELECT count(*) FROM per_user) AS users,
+       (SELECT count(*) FROM per_user WHERE n >= 2) AS repeat_users,
+       (SELECT count(*) FROM per_user WHERE fav) AS favoriting_users,
+       (SELECT count(*) FROM jobs) AS headshots
+"""
+_PEAK_HOURS = """
+SELECT extract(hour FROM created_at AT TIME ZONE 'UTC')::int AS hour, count(*) AS generations
+FROM headshot_generations WHERE created_at >= :start AND created_at < :end
+GROUP BY 1 ORDER BY 1
+"""
+_FUNNEL = """
+SELECT name, count(DISTINCT COALESCE(generation_id, -id)) AS n FROM events
+WHERE created_at >= :start AND created_at < :end
+  AND name IN ('headshot_started', 'headshot_completed', 'headshot_downloaded', 'user_shared')
+GROUP BY name
+"""
+
+
+def activity(db_session: Session, first: date, last: date) -> dict[str, Any]:
+    """Users, repeat users, favoriting users, headshots, peak hours and the funnel of the
+    range, from the live rows (the rollup does not keep users or hours)."""
+    window = {"start": _utc_midnight(first), "end": _utc_midnight(last) + timedelta(days=1)}
+    figures = dict(db_session.execute(text(_ACTIVITY), window).mappings().one())
+    figures["peak_hours"] = [dict(row) for row in
+                             db_session.execute(text(_PEAK_HOURS), window).mappings()]
+    figures["funnel"] = {row.name: row.n for row in db_session.execute(text(_FUNNEL), window)}
+    return figures

@@ -16,6 +16,7 @@ from models.snapshot import StatusSnapshot
 from models.styles import Style
 from models.uploads import Upload
 from models.users import User
+from services.analytics import Report
 from services.batches import BatchView
 from services.pagination import Page, Row, encode_cursor
 from services.status import JobStatus, shown_progress
@@ -160,3 +161,42 @@ def batch_json(view: BatchView, signer: MediaUrlSigner) -> dict[str, Any]:
         "progress": view.progress,
         "generations": [headshot_json(generation, signer) for generation in view.generations],
     }
+
+
+def analytics_json(report: Report) -> dict[str, Any]:
+    activity = report.activity
+    users = activity["users"]
+    funnel = activity["funnel"]
+    return {
+        "styles": [_style_figures_json(style) for style in report.styles],
+        "daily": [{**_style_figures_json(day), "date": day["date"].isoformat(),
+                   "p50ProcessingTime": _number(day["p50_processing_time"]),
+                   "p95ProcessingTime": _number(day["p95_processing_time"]),
+                   "failuresByCode": day["failures_by_code"]} for day in report.daily],
+        "peakHours": activity["peak_hours"],
+        "repeatUserRate": round(activity["repeat_users"] / users, 4) if users else None,
+        "averageHeadshotsPerUser": round(activity["headshots"] / users, 2) if users else None,
+        "favoriteUsageRate": round(activity["favoriting_users"] / users, 4) if users else None,
+        "funnel": {"started": funnel.get("headshot_started", 0),
+                   "completed": funnel.get("headshot_completed", 0),
+                   "downloaded": funnel.get("headshot_downloaded", 0),
+                   "shared": funnel.get("user_shared", 0)},
+    }
+
+
+def _style_figures_json(figures: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "style": figures["style"],
+        "totalGenerations": figures["total_generations"],
+        "completed": figures["completed"],
+        "failed": figures["failed"],
+        "successRate": _number(figures["success_rate"]),
+        "avgProcessingTime": figures["avg_processing_time"],
+        "getimgCost": float(figures["getimg_cost"] or 0),
+        "creditsCharged": figures["credits_charged"],
+        "creditsRefunded": figures["credits_refunded"],
+    }
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)

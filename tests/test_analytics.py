@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -15,7 +15,8 @@ from models.clock import frozen_clock
 from models.jobs import cancel_generation, claim_generation, complete_generation, fail_generation
 from services import analytics
 from services.unit_of_work import read_only, unit_of_work
-from tests.hostile.support import funded_user, make_job, stored_upload
+from tests.conftest import ADMIN
+from tests.hostile.support import assert_error, funded_user, make_job, stored_upload
 
 pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")
 
@@ -74,3 +75,45 @@ def test_a_day_rolls_up_per_style_and_twice_is_the_same() -> None:
     assert row.getimg_cost == Decimal("0.0750")
     assert (row.credits_charged, row.credits_refunded) == (6, 3)
     assert _rows(day.date().replace(year=2032)) == {}
+
+
+def test_the_analytics_route_reports_rolled_up_days_and_today(client: Any) -> None:
+    day = datetime(2032, random.randint(1, 12), random.randint(1, 28), tzinfo=UTC)
+    with frozen_clock(day.replace(hour=14)):
+        user_id = funded_user(10)
+        key = stored_upload(user_id)
+        first, second = (make_job(user_id, key, "queued")["id"] for _ in range(2))
+        _finish(first, 3.0)
+        _finish(second, None, "getimg_rejected")
+        repeat_user = funded_user(5)
+        for _ in range(2):
+            _finish(make_job(repeat_user, stored_upload(repeat_user), "queued")["id"], 5.0)
+        once = funded_user(1)
+        _finish(make_job(once, stored_upload(once), "queued")["id"], 4.0)
+    analytics.roll_up(day.date())
+    iso = day.date().isoformat()
+    with frozen_clock(day.replace(hour=23)):  # "today" is the day itself: live rows
+        live = client.get(f"/api/admin/analytics?from={iso}&to={iso}", headers=ADMIN)
+    with frozen_clock(day + timedelta(days=1)):  # the day after: from the rollup
+        response = client.get(f"/api/admin/analytics?from={iso}&to={iso}", headers=ADMIN)
+    assert response.status_code == live.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert live.get_json()["styles"] == body["styles"]  # live figures == the rollup's
+    assert body["styles"] == [{
+        "style": "corporate", "totalGenerations": 5, "completed": 4, "failed": 1,
+        "successRate": 80.0, "avgProcessingTime": 4, "getimgCost": 0.1,
+        "creditsCharged": 5, "creditsRefunded": 1}]
+    assert [d["date"] for d in body["daily"]] == [iso]
+    assert body["peakHours"] == [{"hour": 14, "generations": 5}]
+    assert body["repeatUserRate"] == 0.6667 and body["averageHeadshotsPerUser"] == 1.67
+    assert body["funnel"] == {"started": 5, "completed": 4, "downloaded": 0, "shared": 0}
+
+
+@pytest.mark.parametrize("query", [
+    "", "?from=2026-01-01", "?from=2026-02-30&to=2026-03-01", "?from=2026-01-02&to=2026-01-01",
+    "?from=2025-01-01&to=2026-01-02", "?from=20260101&to=2026-01-02", "?from=1700000000&to=x",
+])
+def test_bad_analytics_ranges_are_400(client: Any, query: str) -> None:
+    response = client.get(f"/api/admin/analytics{query}", headers=ADMIN)
+    assert_error(response, 400)
+    assert response.get_json()["error"]["message"].split(":")[0] in {"from", "to"}

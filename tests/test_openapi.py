@@ -210,6 +210,7 @@ VALID: dict[str, list[dict[str, Any]]] = {
     "CreditHistoryQuery": [{}, {"limit": 1, "type": "refund"}],
     "FavoritesQuery": [{}, {"limit": 5, "cursor": "aWQ6MTA", "status": "completed"}],
     "PageQuery": [{}, {"limit": 5, "cursor": "aWQ6MTA"}],
+    "AnalyticsQuery": [{"from": "2026-01-01", "to": "2026-01-31"}],
     "RefundRequest": [{"reason": "the result was blurry"}],
     "EventRequest": [{"event": "style_selected", "properties": {"style": "model"}},
                      {"event": "headshot_downloaded", "generationId": 5}],
@@ -236,6 +237,7 @@ INVALID: dict[str, list[dict[str, Any]]] = {
     "CreditHistoryQuery": [{"type": "gift"}, {"limit": -1}],
     "FavoritesQuery": [{"limit": 0}, {"limit": 101}, {"status": "lost"}],
     "PageQuery": [{"limit": 0}, {"limit": 101}],
+    "AnalyticsQuery": [{}, {"from": "2026-01-01"}, {"from": "20260101", "to": "2026-01-01"}],
     "RefundRequest": [{}, {"reason": ""}, {"reason": "r" * 501}],
     "EventRequest": [{"event": "headshot_started"}, {}, {"event": "user_shared",
                                                        "generationId": 0}],
@@ -276,7 +278,7 @@ def test_request_models_round_trip_through_the_document(
         for payload in VALID[name]:
             parsed = model.model_validate(payload)
             assert validator.is_valid(payload), (name, payload)
-            dumped = parsed.model_dump(mode="json", exclude_none=True)
+            dumped = parsed.model_dump(mode="json", exclude_none=True, by_alias=True)
             assert validator.is_valid(dumped), (name, dumped)
             assert model.model_validate(dumped) == parsed
         for payload in INVALID[name]:
