@@ -8,7 +8,8 @@ that dies mid-task hands the message back, because the generation task is idempo
 broker_connection_retry_on_startup = True
 broker_transport_options = {
     # An unacknowledged message returns to the queue after this long; longer than the
-    # longest retry countdown so a delayed retry is not delivered twice.
+    # longest retry countdown (GetImg's, and webhooks' up to 600 s) so a delayed retry is not
+    # delivered twice.
     "visibility_timeout": 900,
     "socket_connect_timeout": 2,
     "socket_timeout": 5,

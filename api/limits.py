@@ -37,6 +37,10 @@ def write_limit() -> str:
     return get_settings().rate_limit_writes
 
 
+def export_limit() -> str:
+    return get_settings().rate_limit_exports
+
+
 def event_limit() -> str:
     """The app reports events as the user taps around: a budget of their own."""
     return get_settings().rate_limit_events

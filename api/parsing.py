@@ -21,6 +21,30 @@ class _DuplicateKey(ValueError):
     pass
 
 
+class _NotJson(ValueError):
+    """NaN, Infinity or an unpaired surrogate: Python's json takes them, JSON (and PostgreSQL's
+    JSONB) does not."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotJson(f"body: {name} is not a JSON value")
+
+
+def _check_text(value: Any) -> None:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _NotJson("body: a string holds an unpaired surrogate") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key)
+            _check_text(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_text(item)
+
+
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """`object_pairs_hook` refusing `{"a": 1, "a": 2}` (a proxy may read the first, we the last)."""
     result: dict[str, Any] = {}
@@ -35,9 +59,13 @@ def json_body(model: type[Model]) -> Model:
     payload = None
     if request.is_json:
         try:
-            payload = json.loads(request.get_data(), object_pairs_hook=_unique_keys)
+            payload = json.loads(request.get_data(), object_pairs_hook=_unique_keys,
+                                 parse_constant=_refuse_constant)
+            _check_text(payload)
         except _DuplicateKey as duplicate:
             raise ApiError(400, "invalid_request", f"{duplicate}: given more than once") from None
+        except _NotJson as not_json:
+            raise ApiError(400, "invalid_request", str(not_json)) from None
         except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
             payload = None
     if not isinstance(payload, dict):

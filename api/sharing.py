@@ -13,7 +13,7 @@ from flask import Blueprint, Response, jsonify, render_template, send_file
 
 from api.auth import authenticate, current_principal
 from api.documented import HTML_PAGE, IMAGE_BYTES, Reply, documented
-from api.limits import limiter, write_limit
+from api.limits import export_limit, limiter, write_limit
 from api.parsing import json_body, query_args
 from api.responses import ShareCreated
 from api.schemas import ExportQuery, ShareRequest
@@ -68,10 +68,11 @@ def unshare(generation_id: int) -> tuple[str, int]:
 
 @sharing_routes.get("/<id:generation_id>/export")
 @documented(operation_id="exportHeadshot", summary="The headshot as PNG, JPEG or WebP",
-            tag="headshots", query=ExportQuery,
+            tag="headshots", query=ExportQuery, rate_limited=True,
             responses={200: Reply("the image, without metadata; Content-Disposition names it",
                                   content=IMAGE_BYTES)},
             errors={409: "not_completed: only a completed headshot can be exported"})
+@limiter.limit(export_limit)
 def export(generation_id: int) -> Response:
     query = query_args(ExportQuery)
     exported = library.export(

@@ -10,6 +10,7 @@ import functools
 import hashlib
 import json
 import logging
+import threading
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -62,6 +63,7 @@ class Settings(BaseSettings):
     rate_limit_enabled: bool = True
     rate_limit_writes: str = "30/minute"
     rate_limit_events: str = "240/minute"
+    rate_limit_exports: str = "60/minute"  # each one decodes and re-encodes a full image
     rate_limit_status_per_minute: int = Field(default=1200, ge=1)
     # Extra bases whose signed media URLs `generate` accepts (an operator allow-list).
     allowed_image_bases: list[str] = []
@@ -145,12 +147,17 @@ def per_settings(build: Callable[[], Built]) -> Callable[[], Built]:
     """A process-wide object built from the current settings (an engine, a Redis client),
     built once, and again only if other settings are installed."""
     held: dict[str, tuple[Settings, Built]] = {}
+    building = threading.Lock()  # 16 worker threads asking at once build it once
 
     @functools.wraps(build)
     def current() -> Built:
         settings = get_settings()
-        if "value" not in held or held["value"][0] is not settings:
-            held["value"] = (settings, build())
-        return held["value"][1]
+        value = held.get("value")
+        if value is None or value[0] is not settings:
+            with building:
+                value = held.get("value")
+                if value is None or value[0] is not settings:
+                    value = held["value"] = (settings, build())
+        return value[1]
 
     return current

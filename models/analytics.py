@@ -63,7 +63,7 @@ WITH day AS (
            (g.metadata ->> 'processingTime')::numeric AS seconds,
            COALESCE((g.metadata ->> 'getimgCost')::numeric, 0) AS cost
     FROM headshot_generations g
-    WHERE g.created_at >= :start AND g.created_at < :start + interval '1 day'
+    WHERE g.created_at >= :start AND g.created_at < :end
 ), money AS (
     SELECT d.style,
            COALESCE(SUM(-c.amount) FILTER (WHERE c.type = 'headshot'), 0) AS charged,
@@ -118,14 +118,20 @@ ON CONFLICT (date, style) DO UPDATE SET
 
 def roll_up_day(db_session: Session, day: date) -> int:
     """Write the day's rows (one per style with headshots that day); how many."""
-    result = db_session.execute(text(_UPSERT), {"day": day, "start": _utc_midnight(day)})
+    result = db_session.execute(text(_UPSERT), {"day": day, **_window(day, day)})
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def live_day_figures(db_session: Session, day: date) -> list[dict[str, Any]]:
     """The same figures for a day not rolled up yet (today), straight from the live rows."""
-    rows = db_session.execute(text(_FIGURES), {"start": _utc_midnight(day)}).mappings()
+    rows = db_session.execute(text(_FIGURES), _window(day, day)).mappings()
     return [dict(row) for row in rows]
+
+
+def _window(first: date, last: date) -> dict[str, datetime]:
+    """From the first day's UTC midnight to the one after the last day, computed here, not in
+    SQL: `+ interval '1 day'` would follow the session's time zone across a DST change."""
+    return {"start": _utc_midnight(first), "end": _utc_midnight(last) + timedelta(days=1)}
 
 
 def _utc_midnight(day: date) -> datetime:
@@ -167,7 +173,7 @@ GROUP BY name
 def activity(db_session: Session, first: date, last: date) -> dict[str, Any]:
     """Users, repeat users, favoriting users, headshots, peak hours and the funnel of the
     range, from the live rows (the rollup does not keep users or hours)."""
-    window = {"start": _utc_midnight(first), "end": _utc_midnight(last) + timedelta(days=1)}
+    window = _window(first, last)
     figures = dict(db_session.execute(text(_ACTIVITY), window).mappings().one())
     figures["peak_hours"] = [dict(row) for row in
                              db_session.execute(text(_PEAK_HOURS), window).mappings()]

@@ -62,12 +62,14 @@ def create_batch(db_session: Session, *, user_id: int, size: int) -> HeadshotBat
     return batch
 
 
-def get_batch_jobs(db_session: Session, *, user_id: int, batch_id: uuid.UUID
-                   ) -> list[HeadshotGeneration]:
-    """The user's batch's live jobs in the order the styles were asked for; anybody else's
+def get_batch_jobs(db_session: Session, *, user_id: int, batch_id: uuid.UUID,
+                   include_deleted: bool = False) -> list[HeadshotGeneration]:
+    """The user's batch's live jobs (with `include_deleted`, all of them: a webhook about a
+    batch its owner deleted meanwhile) in the order the styles were asked for; anybody else's
     batch, or an unknown one, is not found."""
     jobs = list(db_session.scalars(
-        live_of(user_id).where(HeadshotGeneration.batch_id == batch_id)
+        live_of(user_id, include_deleted=include_deleted)
+        .where(HeadshotGeneration.batch_id == batch_id)
         .order_by(HeadshotGeneration.id)
     ))
     if not jobs:

@@ -65,6 +65,7 @@ class HeadshotGeneration(Base):
             text("id DESC"),
             postgresql_where=text("deleted_at IS NULL"),
         ),
+        Index("ix_headshot_generations_created_at", "created_at"),  # analytics by day
         # Reaper: in-flight jobs by deadline.
         Index(
             "ix_headshot_generations_in_flight_deadline",
@@ -88,7 +89,10 @@ class HeadshotGeneration(Base):
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
     retry_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Attempts count up across rounds (a user retry opens a new round), so an attempt number
+    # names one attempt for good; this round's are those after `attempts_before_round`.
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    attempts_before_round: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     credit_cost: Mapped[int] = mapped_column(Integer)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, default=dict)
     batch_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -102,14 +106,20 @@ class HeadshotGeneration(Base):
     upload: Mapped[Upload | None] = relationship(lazy="raise")
 
     @property
+    def attempts_this_round(self) -> int:
+        return self.attempts - self.attempts_before_round
+
+    @property
     def stored_keys(self) -> list[str]:
         return [*self.result_keys, *([self.thumbnail_key] if self.thumbnail_key else [])]
 
 
-def live_of(user_id: int) -> Select[HeadshotGeneration]:
-    """The user's headshots that are not deleted, with their uploads loaded."""
-    return (
+def live_of(user_id: int, *, include_deleted: bool = False) -> Select[HeadshotGeneration]:
+    """The user's headshots that are not deleted (with `include_deleted`, all of them), with
+    their uploads loaded."""
+    query = (
         select(HeadshotGeneration)
         .options(selectinload(HeadshotGeneration.upload))
-        .where(HeadshotGeneration.user_id == user_id, HeadshotGeneration.deleted_at.is_(None))
+        .where(HeadshotGeneration.user_id == user_id)
     )
+    return query if include_deleted else query.where(HeadshotGeneration.deleted_at.is_(None))

@@ -35,14 +35,15 @@ from models.users import User
 # ---- the attempt policy ------------------------------------------------------------------------
 
 
-def may_attempt_again(attempts: int) -> bool:
-    """Whether a job that has had `attempts` attempts may have another one."""
-    return attempts < get_settings().getimg_max_attempts
+def may_attempt_again(attempts_this_round: int) -> bool:
+    """Whether a job that has had that many attempts in its round may have another one."""
+    return attempts_this_round < get_settings().getimg_max_attempts
 
 
 def _has_attempts_left() -> Any:
     """`may_attempt_again`, as a SQL condition on the row."""
-    return HeadshotGeneration.attempts < get_settings().getimg_max_attempts
+    return (HeadshotGeneration.attempts - HeadshotGeneration.attempts_before_round
+            < get_settings().getimg_max_attempts)
 
 
 def queue_deadline(queued_from: datetime) -> datetime:
@@ -330,7 +331,7 @@ def requeue_failed_generation(db_session: Session, generation_id: int
         HeadshotGeneration.status == GenerationStatus.FAILED,
         status=GenerationStatus.QUEUED.value,
         retry_count=HeadshotGeneration.retry_count + 1,
-        attempts=0,
+        attempts_before_round=HeadshotGeneration.attempts,
         progress=0,
         progress_at=now,
         error_code=None,

@@ -108,12 +108,12 @@ def mark_delivered(db_session: Session, event_id: int) -> None:
 
 
 def mark_failed_attempt(db_session: Session, event: OutboxEvent, *, retry_in: timedelta,
-                        error: str) -> datetime | None:
-    """Schedule the next attempt; or, past the delivery window, give up. The next attempt's
-    time, or None once given up."""
+                        error: str, give_up: bool = False) -> datetime | None:
+    """Schedule the next attempt; or, past the delivery window (or told to), give up. The next
+    attempt's time, or None once given up."""
     now = utcnow()
     next_at = now + retry_in
-    gave_up = next_at > event.created_at + DELIVERY_WINDOW
+    gave_up = give_up or next_at > event.created_at + DELIVERY_WINDOW
     db_session.execute(
         update(OutboxEvent).where(OutboxEvent.id == event.id).values(
             locked_until=None, last_error=error[:1000], next_attempt_at=next_at,

@@ -20,9 +20,15 @@ from models.analytics import (
 from models.clock import utcnow
 from services.unit_of_work import read_only, unit_of_work
 
+# The nightly run rolls up the last few days again: a job still running at midnight, or one
+# retried the day after, lands in its day's figures on a later night.
+NIGHTLY_DAYS = 3
 
-def yesterday() -> date:
-    return (utcnow() - timedelta(days=1)).date()
+
+def roll_up_recent() -> int:
+    """The nightly job: the last NIGHTLY_DAYS UTC days before today (an upsert: harmless)."""
+    today = utcnow().date()
+    return backfill(today - timedelta(days=NIGHTLY_DAYS), today - timedelta(days=1))
 
 
 def roll_up(day: date) -> int:
@@ -61,10 +67,13 @@ class Report:
 def report(first: date, last: date) -> Report:
     today = utcnow().date()
     with read_only() as db_session:
-        daily = [_figures_of(row) for row in rolled_up(db_session, first, min(last, today))
-                 if row.date < today]
-        if first <= today <= last:
-            daily += [{"date": today, **row} for row in live_day_figures(db_session, today)]
+        stored = [_figures_of(row) for row in rolled_up(db_session, first, min(last, today))
+                  if row.date < today]
+        rolled = {row["date"] for row in stored}
+        # Today, and any past day never rolled up (the beat missed it, or no job ran), live.
+        live = [{"date": day, **row} for day in days(first, min(last, today))
+                if day not in rolled for row in live_day_figures(db_session, day)]
+        daily = sorted(stored + live, key=lambda row: (row["date"], row["style"]))
         return Report(daily, _per_style(daily), activity(db_session, first, last))
 
 

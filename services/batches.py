@@ -26,10 +26,11 @@ class BatchView:
     generations: list[HeadshotGeneration]
 
 
-def batch(*, user_id: int, batch_id: uuid.UUID) -> BatchView:
+def batch(*, user_id: int, batch_id: uuid.UUID, include_deleted: bool = False) -> BatchView:
     """The user's batch; anybody else's, or an unknown one, is NotFound."""
     with read_only() as db_session:
-        jobs = get_batch_jobs(db_session, user_id=user_id, batch_id=batch_id)
+        jobs = get_batch_jobs(db_session, user_id=user_id, batch_id=batch_id,
+                              include_deleted=include_deleted)
     progress = [shown_progress(StatusSnapshot.of(job)) for job in jobs]
     return BatchView(batch_id, batch_status([job.status for job in jobs]),
                      round(sum(progress) / len(progress)), jobs)

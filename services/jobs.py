@@ -31,7 +31,8 @@ class Claimed:
 
     generation_id: int
     user_id: int
-    attempt: int
+    attempt: int  # names this attempt for good (they count up across rounds)
+    attempt_in_round: int  # 1 for the first attempt of a round
     aspect_ratio: str
     original_key: str | None  # None once the original is gone
     original_content_type: str
@@ -52,6 +53,7 @@ def claim(generation_id: int) -> Claimed | None:
             generation_id=generation.id,
             user_id=generation.user_id,
             attempt=generation.attempts,
+            attempt_in_round=generation.attempts_this_round,
             aspect_ratio=generation.aspect_ratio,
             original_key=upload.storage_key if upload and upload.available else None,
             original_content_type=upload.content_type if upload else "image/jpeg",

@@ -84,7 +84,7 @@ def headshot_json(generation: HeadshotGeneration, signer: MediaUrlSigner) -> dic
         "createdAt": iso(generation.created_at),
         "startedAt": iso(generation.started_at),
         "completedAt": iso(generation.completed_at),
-        "metadata": {**(generation.meta or {}), "attempts": generation.attempts},
+        "metadata": {**(generation.meta or {}), "attempts": generation.attempts_this_round},
     }
 
 

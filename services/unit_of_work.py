@@ -22,9 +22,22 @@ from services.after_commit import handle_committed
 @per_settings
 def _session_factory() -> sessionmaker[Session]:
     factory = sessionmaker(bind=get_engine(), expire_on_commit=False)
-    event.listen(factory, "after_commit", lambda session: handle_committed(take_changes(session)))
-    event.listen(factory, "after_rollback", take_changes)  # a rolled-back change never happened
+    event.listen(factory, "after_commit", _committed)
+    event.listen(factory, "after_rollback", _rolled_back)
     return factory
+
+
+# Releasing or rolling back a SAVEPOINT fires these events too: only the outermost transaction
+# decides. (A change recorded inside a savepoint that is rolled back stays recorded, and is
+# published with its transaction; no job transition runs inside one today.)
+def _committed(session: Session) -> None:
+    if not session.in_nested_transaction():
+        handle_committed(take_changes(session))
+
+
+def _rolled_back(session: Session) -> None:
+    if not session.in_nested_transaction():
+        take_changes(session)  # a rolled-back change never happened
 
 
 @contextmanager

@@ -24,6 +24,7 @@ from standardwebhooks.webhooks import Webhook
 from config import get_settings
 from media import get_signer
 from models.clock import utcnow
+from models.errors import NotFound
 from models.generations import HeadshotGeneration
 from models.outbox import (
     OutboxEvent,
@@ -66,10 +67,13 @@ def deliver(event_id: int) -> Attempt:
         db_session.commit()
     if event is None:
         return Attempt(delivered=False)
+    permanent = False
     try:
         body = json.dumps(payload(event), separators=(",", ":"))
         error = _post(event.message_id, body)
-    except Exception as failure:  # a bug or a vanished row: counted as a failed attempt
+    except (LookupError, NotFound) as gone:  # its headshot or batch no longer exists at all
+        error, permanent = f"nothing to send: {gone}", True
+    except Exception as failure:  # a bug: counted as a failed attempt, tried again
         log.exception("webhook %s: could not build or send", event.message_id)
         error = f"{type(failure).__name__}: {failure}"
     with unit_of_work() as db_session:
@@ -79,7 +83,7 @@ def deliver(event_id: int) -> Attempt:
             return Attempt(delivered=True)
         delay = retry_delay(event.attempts)
         next_at = mark_failed_attempt(db_session, event, retry_in=timedelta(seconds=delay),
-                                      error=error)
+                                      error=error, give_up=permanent)
         db_session.commit()
     if next_at is None:
         log.error("webhook %s (%s): giving up after %s attempts: %s", event.message_id,
@@ -95,7 +99,8 @@ def payload(event: OutboxEvent) -> dict[str, Any]:
     data: dict[str, Any] = {"userId": event.user_id}
     signer = get_signer()
     if event.batch_id is not None:
-        data["batch"] = batch_json(batch(user_id=event.user_id, batch_id=event.batch_id), signer)
+        view = batch(user_id=event.user_id, batch_id=event.batch_id, include_deleted=True)
+        data["batch"] = batch_json(view, signer)
     else:
         with read_only() as db_session:
             generation = db_session.scalar(
@@ -130,5 +135,8 @@ def _post(message_id: str, body: str) -> str | None:
 
 
 def due_events() -> list[int]:
+    """Events to send again; none while webhooks are off (they wait, undelivered)."""
+    if get_settings().notify_webhook_url is None:
+        return []
     with read_only() as db_session:
         return due_event_ids(db_session)

@@ -81,3 +81,24 @@ def test_each_committed_change_is_published_in_order() -> None:
         delete_generation(db_session, user_id=user_id, generation_id=job_id)
         db_session.commit()
     assert cached(job_id) is None  # a deleted job's status is forgotten
+
+
+def test_a_savepoint_neither_publishes_early_nor_drops_the_transactions_changes() -> None:
+    user_id = new_user_id()
+    with unit_of_work() as db_session:
+        ensure_user(db_session, user_id=user_id)
+        grant_credits(db_session, user_id=user_id, amount=1, reason="test")
+        upload = record_upload(db_session, user_id=user_id,
+                               storage_key=new_key("originals", user_id, "jpg"),
+                               content_type="image/jpeg", size_bytes=1, width=64, height=64)
+        job_id = create_generation(db_session, user_id=user_id, upload=upload,
+                                   style=get_active_style(db_session, "corporate"),
+                                   aspect_ratio="1:1").id
+        with db_session.begin_nested():  # released: not the outer commit
+            pass
+        assert cached(job_id) is None
+        with pytest.raises(RuntimeError), db_session.begin_nested():  # rolled back
+            raise RuntimeError("a savepoint's own failure")
+        db_session.commit()
+    published = cached(job_id)
+    assert published is not None and published.status == "queued"

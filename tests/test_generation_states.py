@@ -14,8 +14,9 @@ from models.clock import FrozenClock, frozen_clock
 from models.credits import EntryType, refund_generation
 from models.errors import NotFound
 from models.generations import GenerationStatus, HeadshotGeneration
-from models.headshots import delete_generation
+from models.headshots import delete_generation, retry_generation
 from models.jobs import (
+    cancel_generation,
     claim_generation,
     complete_generation,
     create_generation,
@@ -194,3 +195,28 @@ def test_deleting_a_job_in_flight_cancels_and_refunds_it_first(client: Any) -> N
 
 def test_ledger_entry_types_are_the_contracts() -> None:
     assert {entry.value for entry in EntryType} == {"headshot", "refund", "grant"}
+
+
+def test_a_cancelled_attempt_cannot_touch_the_retried_round(client: Any) -> None:
+    """Found in review: a retry used to reset the attempt count, so the worker still holding
+    attempt 1 of a cancelled round could finish the new round's attempt 1."""
+    user_id, job = _queued_job(client, credits=2)
+    stale = _claim(job)
+    assert stale is not None
+    with unit_of_work() as db_session:
+        assert cancel_generation(db_session, job) is not None
+        db_session.commit()
+    with unit_of_work() as db_session:
+        retry_generation(db_session, user_id=user_id, generation_id=job)
+        db_session.commit()
+    fresh = _claim(job)
+    assert fresh is not None and fresh.attempts != stale.attempts
+    assert fresh.attempts_this_round == 1
+    with unit_of_work() as db_session:
+        assert record_progress(db_session, job, attempt=stale.attempts, progress=50) is None
+        assert complete_generation(db_session, job, attempt=stale.attempts, result_keys=[],
+                                   thumbnail_key="t", metadata={}) is None
+        assert fail_generation(db_session, job, code="late", message="late",
+                               attempt=stale.attempts) is None
+        db_session.commit()
+    assert me(client, user_id)["credits"] == 1  # round 0 refunded, round 1 charged, no more

@@ -18,7 +18,7 @@ from media import get_storage
 from models.clock import frozen_clock
 from models.jobs import claim_generation, complete_generation, fail_generation
 from services.maintenance import delete_expired_originals
-from services.unit_of_work import unit_of_work
+from services.unit_of_work import read_only, unit_of_work
 from tests.api_calls import SELFIE, generate, grant, me, uploaded_url
 from tests.conftest import auth, new_user_id
 from tests.hostile.support import assert_error
@@ -380,3 +380,25 @@ def test_delete_my_data_removes_every_image_and_keeps_the_ledger(client: Any) ->
 def _all_keys() -> list[str]:
     root = get_storage().root  # type: ignore[attr-defined]
     return [str(path.relative_to(root)) for path in root.rglob("*") if path.is_file()]
+
+
+def test_a_batch_deleted_while_running_still_gets_its_webhook(client: Any) -> None:
+    """Found in review: the batch's webhook was built from its live jobs only, so a batch its
+    owner deleted (which ends it) could never be sent."""
+    from sqlalchemy import select
+
+    from models.outbox import OutboxEvent
+    from services.webhooks import payload
+
+    user_id = funded(client, 2)
+    batch_id = client.post("/api/headshots/batch", headers=auth(user_id), json={
+        "imageUrl": uploaded_url(client, user_id), "styles": ["corporate", "casual"]},
+    ).get_json()["batchId"]
+    assert client.delete("/api/me", headers=auth(user_id)).status_code == 204
+    with read_only() as db_session:
+        event = db_session.scalars(select(OutboxEvent).where(
+            OutboxEvent.batch_id == uuid.UUID(batch_id))).one()
+    body = payload(event)
+    assert body["type"] == "batch.failed"
+    assert [job["error"]["code"] for job in body["data"]["batch"]["generations"]] == \
+        ["cancelled", "cancelled"]

@@ -147,3 +147,17 @@ def test_another_users_headshot_is_404_for_events(client: Any) -> None:
     assert_error(client.post("/api/events", headers=auth(stranger),
                              json={"event": "user_shared", "generationId": theirs}), 404)
     assert events_of(stranger) == []
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"event": "style_selected", "properties": {"x": NaN}}',
+    b'{"event": "style_selected", "properties": {"x": Infinity}}',
+    b'{"event": "style_selected", "properties": {"x": "\\ud800"}}',
+    b'{"event": "style_selected", "properties": {"\\udfff": 1}}',
+])
+def test_json_that_is_not_json_is_400_not_500(client: Any, raw: bytes) -> None:
+    user_id = new_user_id()
+    response = client.post("/api/events", headers=auth(user_id), data=raw,
+                           content_type="application/json")
+    assert_error(response, 400, field="body")
+    assert events_of(user_id) == []

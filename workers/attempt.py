@@ -82,11 +82,11 @@ def retry_delay(attempt: int, retry_after: float | None) -> float:
 
 
 def _requeue(job: Claimed, error: Exception, code: str, message: str) -> AttemptOutcome:
-    delay = retry_delay(job.attempt, getattr(error, "retry_after", None))
+    delay = retry_delay(job.attempt_in_round, getattr(error, "retry_after", None))
     if not jobs.requeue(job, retry_in_seconds=delay, code=code, message=message):
         return AttemptOutcome()
-    log.info("job %s attempt %s: %s, retrying in %.1fs", job.generation_id, job.attempt, code,
-             delay)
+    log.info("job %s attempt %s: %s, retrying in %.1fs", job.generation_id,
+             job.attempt_in_round, code, delay)
     return AttemptOutcome(retry_in_seconds=delay)
 
 
@@ -119,7 +119,7 @@ def run_attempt(generation_id: int) -> AttemptOutcome:
         log.info("job %s: nothing to do (already finished or taken)", generation_id)
         return AttemptOutcome()
     started = time.monotonic()
-    metadata: dict[str, Any] = {"attempts": job.attempt, "quality": QUALITY}
+    metadata: dict[str, Any] = {"attempts": job.attempt_in_round, "quality": QUALITY}
     if job.original_key is None:
         jobs.fail(job, OriginalExpired.code, OriginalExpired.MESSAGE, metadata)
         return AttemptOutcome()
@@ -146,7 +146,7 @@ def run_attempt(generation_id: int) -> AttemptOutcome:
         return AttemptOutcome()
     except GetImgError as error:
         _delete_quietly(stored)
-        if error.transient and may_attempt_again(job.attempt):
+        if error.transient and may_attempt_again(job.attempt_in_round):
             return _requeue(job, error, error.code, error.message)
         if error.code in OUR_ACCOUNTS_PROBLEM:
             log.error("OPERATOR ATTENTION: GetImg says %s (%s); jobs fail until fixed",
@@ -161,7 +161,7 @@ def run_attempt(generation_id: int) -> AttemptOutcome:
     except Exception as error:  # a bug or an outage of ours: retry, then fail and refund
         log.exception("job %s attempt %s crashed", job.generation_id, job.attempt)
         _delete_quietly(stored)
-        if may_attempt_again(job.attempt):
+        if may_attempt_again(job.attempt_in_round):
             return _requeue(job, error, "internal_error", "Something went wrong on our side.")
         jobs.fail(job, "internal_error", "Something went wrong on our side; you were refunded.",
                   metadata)

@@ -38,8 +38,8 @@ def delete_expired_originals() -> int:
 
 @celery_app.task(name="maintenance.roll_up_analytics")
 def roll_up_analytics() -> int:
-    """Yesterday (UTC) into headshot_analytics; again is harmless (an upsert)."""
-    return analytics.roll_up(analytics.yesterday())
+    """The last few UTC days into headshot_analytics; again is harmless (an upsert)."""
+    return analytics.roll_up_recent()
 
 
 @celery_app.task(name="maintenance.purge_idempotency_keys")
@@ -55,7 +55,7 @@ def beat_schedule() -> dict[str, dict[str, object]]:
         "delete-expired-originals": {"task": delete_expired_originals.name,
                                      "schedule": float(settings.cleanup_interval_seconds)},
         "purge-idempotency-keys": {"task": purge_idempotency_keys.name, "schedule": 3600.0},
-        # 00:15 UTC: the day before has ended, and late finishers of its last jobs are in.
+        # 00:15 UTC: yesterday has ended; its late finishers are caught on the next nights.
         "roll-up-analytics": {"task": roll_up_analytics.name,
                               "schedule": crontab(minute=15, hour=0)},
     }

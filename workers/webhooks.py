@@ -10,13 +10,16 @@ from services import webhooks
 from workers.celery_app import DELIVER_WEBHOOK_TASK, celery_app
 
 SWEEP_SECONDS = 30.0
+# Past this, a countdown would outlive the broker's visibility timeout (celeryconfig) and the
+# message would be handed out again meanwhile: the sweeper sends such a late retry instead.
+MAX_COUNTDOWN_SECONDS = 600.0
 
 
 @celery_app.task(name=DELIVER_WEBHOOK_TASK, bind=True, max_retries=None,
                  autoretry_for=CONNECTION_FAULTS, retry_backoff=2, retry_backoff_max=60)
 def deliver_webhook(self: Task, event_id: int) -> bool:
     attempt = webhooks.deliver(event_id)
-    if attempt.retry_in_seconds is not None:
+    if attempt.retry_in_seconds is not None and attempt.retry_in_seconds <= MAX_COUNTDOWN_SECONDS:
         raise self.retry(countdown=attempt.retry_in_seconds)
     return attempt.delivered
 
