@@ -33,6 +33,7 @@ from tests.support.session import (
     PORTS,
     RUN_DIR,
     WEBHOOK_SECRET,
+    drop_queued_tasks,
     install_test_settings,
 )
 from tests.support.tiers import mark_tiers, order_by_tier
@@ -109,6 +110,7 @@ def worker(stack: dict[str, int], getimg: FakeGetImg,
            webhooks: WebhookReceiver) -> Iterator[Service]:
     """A real Celery worker subprocess consuming this run's Redis, calling the fake GetImg and
     delivering webhooks to the run's receiver."""
+    drop_queued_tasks()
     service = worker_service("worker", RUN_DIR).start()
     wait_for_worker(service)
     yield service

@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 
 from devstack.database import database_url
-from devstack.processes import free_port
+from devstack.processes import WORKER_QUEUES, free_port
 from fakes.webhook_receiver import webhook_url
 from tests.support.users import TEST_JWT_SECRET
 
@@ -50,3 +50,17 @@ def install_test_settings() -> None:
         webhook_retry_base_seconds=0.2,
     ))
     os.environ.update(settings.as_environment())
+
+
+def drop_queued_tasks() -> None:
+    """Drop every task message waiting in this run's Redis.
+
+    In-process tests queue jobs with no worker to take them; without this, the first test that
+    starts the session's worker would inherit their GetImg calls (and, say, see its scripted
+    GetImg fault taken by another test's job).
+    """
+    from workers.celery_app import celery_app
+
+    with celery_app.connection_for_write() as connection:
+        for queue in WORKER_QUEUES.split(","):
+            connection.default_channel.queue_purge(queue)

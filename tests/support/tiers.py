@@ -3,8 +3,8 @@ pyproject.toml), so `pytest -m unit` and the others select exactly one folder ea
 
 - `unit` (tests/unit/): no services at all, no subprocess, no network; seconds;
 - `integration` (tests/integration/): PostgreSQL and Redis, the app in-process;
-- `e2e` (tests/e2e/): real processes: gunicorn, a Celery worker, the fake GetImg server;
 - `hostile` (tests/hostile/): hostile inputs, in-process and over gunicorn;
+- `e2e` (tests/e2e/): real processes: gunicorn, a Celery worker, the fake GetImg server;
 - `chaos` (tests/chaos/): a whole stack per scenario, with faults.
 """
 
@@ -18,7 +18,10 @@ from typing import NoReturn
 import pytest
 
 TESTS_ROOT = Path(__file__).resolve().parents[1]
-TIERS = ("unit", "integration", "e2e", "hostile", "chaos")  # cheapest first
+# Cheapest first, which is also the order a full run takes them. `hostile` before `e2e`: no
+# worker runs yet, so the jobs a hostile test makes stay as it made them while it checks that
+# nothing changed.
+TIERS = ("unit", "integration", "hostile", "e2e", "chaos")
 # The fixtures that start or need a service (tests/conftest.py); a unit test asks for none.
 SERVICE_FIXTURES = frozenset({
     "database", "redis_server", "stack", "getimg", "fake_getimg", "worker", "web", "app",
