@@ -20,16 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from devstack.database import create_database, drop_database, migrate  # noqa: E402
+from devstack.processes import Service, free_port, redis_service, wait_for_redis  # noqa: E402
 from fakes.getimg.process import FakeGetImg, start_fake_getimg  # noqa: E402
-from tests.processes import (  # noqa: E402
-    Service,
-    create_database,
-    drop_database,
-    free_port,
-    migrate,
-    redis_service,
-    wait_until,
-)
 
 BENCH_SECRET = "bench-secret-" + uuid.uuid4().hex
 
@@ -62,9 +55,7 @@ def bench_stack(getimg_latency_ms: int = 0) -> Iterator[BenchStack]:
     )
     try:
         migrate(database_url)
-        from redis import Redis
-
-        wait_until(Redis(port=redis_port).ping, timeout=10, message="redis")
+        wait_for_redis(redis_port, timeout=10)
         yield BenchStack(run_dir, redis, getimg, web_port)
     finally:
         getimg.stop()

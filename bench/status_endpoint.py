@@ -21,7 +21,13 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.harness import BENCH_SECRET, WrkResult, bench_stack, median_and_range, wrk  # noqa: E402
-from tests.processes import REPO_ROOT, wait_until, web_service, worker_service  # noqa: E402
+from devstack.processes import (  # noqa: E402
+    REPO_ROOT,
+    wait_for_web,
+    web_service,
+    worker_service,
+)
+from devstack.waiting import wait_until  # noqa: E402
 
 RUNS = 3
 
@@ -34,8 +40,7 @@ def main() -> None:
         worker = worker_service("worker", stack.run_dir).start()
         base = f"http://127.0.0.1:{stack.web_port}"
         try:
-            wait_until(lambda: requests.get(base + "/readyz", timeout=2).ok, timeout=30,
-                       message="web", ignore=(requests.ConnectionError, requests.Timeout))
+            wait_for_web(web, base)
             token = jwt.encode({"sub": "42", "exp": int(time.time()) + 3600}, BENCH_SECRET)
             admin = jwt.encode({"sub": "1", "role": "admin", "exp": int(time.time()) + 3600},
                                BENCH_SECRET)

@@ -18,7 +18,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.harness import bench_stack  # noqa: E402
-from tests.processes import REPO_ROOT, Service, wait_until  # noqa: E402
+from devstack.processes import (  # noqa: E402
+    REPO_ROOT,
+    Service,
+    wait_for_worker,
+    worker_service,
+)
+from devstack.waiting import wait_until  # noqa: E402
 
 JOBS = 48
 LATENCY_SECONDS = 1.0
@@ -72,7 +78,7 @@ def _completed(ids: list[int]) -> int:
 
 
 def _drain_time(worker: Service, ids: list[int]) -> float:
-    wait_until(lambda: " ready." in worker.log_tail(20000), timeout=60, message="worker")
+    wait_for_worker(worker, timeout=60)
     start = time.monotonic()
     wait_until(lambda: _completed(ids) == JOBS, timeout=300, interval=0.05, message="all jobs")
     return time.monotonic() - start
@@ -83,14 +89,8 @@ def main() -> None:
     with bench_stack(getimg_latency_ms=int(LATENCY_SECONDS * 1000)) as stack:
         for index, (pool, concurrency) in enumerate(POOLS):
             ids = _queue_jobs(JOBS, first_user=1000 + index)
-            worker = Service(
-                f"worker-{pool}-{concurrency}",
-                [str(Path(sys.executable).parent / "celery"), "-A", "workers.celery_app",
-                 "worker", "--pool", pool, "--concurrency", str(concurrency), "--queues",
-                 "headshots", "--without-gossip", "--without-mingle", "--without-heartbeat",
-                 "--loglevel", "INFO"],
-                log_dir=stack.run_dir,
-            ).start()
+            worker = worker_service(f"worker-{pool}-{concurrency}", stack.run_dir, pool=pool,
+                                    concurrency=concurrency, queues="headshots").start()
             try:
                 took = _drain_time(worker, ids)
             finally:

@@ -17,8 +17,15 @@ from typing import Any
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 
+def webhook_url(port: int) -> str:
+    """Where a receiver on `port` listens."""
+    return f"http://127.0.0.1:{port}/hooks/headshots"
+
+
 class WebhookReceiver:
-    def __init__(self, secret: str, *, failures_per_message: int = 0) -> None:
+    """Listens on 127.0.0.1:`port` (0: a free one) from construction, answers from `__enter__`."""
+
+    def __init__(self, secret: str, *, failures_per_message: int = 0, port: int = 0) -> None:
         self._webhook = Webhook(secret)
         self.failures_per_message = failures_per_message
         self._lock = threading.Lock()
@@ -26,13 +33,12 @@ class WebhookReceiver:
         self.rejected_signatures = 0
         self._accepted: dict[str, dict[str, Any]] = {}
         self._duplicates = 0
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/hooks/headshots"
+        return webhook_url(int(self._server.server_address[1]))
 
     def delivered(self) -> dict[str, dict[str, Any]]:
         with self._lock:

@@ -77,6 +77,11 @@ class FakeGetImg:
         return body
 
 
+def fake_getimg_command(port: int) -> list[str]:
+    """The fake's command line, on 127.0.0.1:`port` (0: a free port, said on its stdout)."""
+    return [sys.executable, "-m", "fakes.getimg", "--host", "127.0.0.1", "--port", str(port)]
+
+
 def start_fake_getimg(port: int | None = None, *, ready_timeout: float = 15.0,
                       **env: str) -> FakeGetImg:
     """Start the fake and wait until it answers; raise RuntimeError if it does not in time."""
@@ -84,8 +89,7 @@ def start_fake_getimg(port: int | None = None, *, ready_timeout: float = 15.0,
     log = tempfile.NamedTemporaryFile(  # noqa: SIM115
         "w+", prefix="getimg-fake-", suffix=".log", delete=False)
     process = subprocess.Popen(
-        [sys.executable, "-m", "fakes.getimg", "--host", "127.0.0.1",
-         "--port", str(port or 0)],
+        fake_getimg_command(port or 0),
         cwd=REPO_ROOT, env={**os.environ, **{k: str(v) for k, v in env.items()}},
         stdout=subprocess.PIPE, stderr=log, text=True,
     )

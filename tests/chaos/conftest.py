@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.chaos.harness import SUMMARY_LINES, ChaosStack
+from tests.support.chaos.promise import SUMMARY_LINES
+from tests.support.chaos.stack import ChaosStack
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -15,15 +15,16 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.chaos.harness import (
-    SELFIE,
+from devstack.database import ADMIN_DATABASE_URL
+from tests.support.assets import SELFIE
+from tests.support.chaos.promise import (
     SUMMARY_LINES,
-    ChaosStack,
-    assert_error_body,
     check_promise,
     poll,
     processing_in_getimg,
 )
+from tests.support.chaos.stack import ChaosStack
+from tests.support.errors import assert_error
 
 Chaos = Callable[..., ChaosStack]
 
@@ -67,8 +68,8 @@ def test_redis_restart_with_jobs_in_flight(chaos: Chaos) -> None:
     completed = stack.db.statuses()["completed"]
     stack.stop_redis()
     before = stack.db.credits(user.user_id)
-    refused = user.generate()
-    assert_error_body(refused, 503)
+    refused = user.generate(user.image_url)
+    assert_error(refused, 503)
     assert stack.db.credits(user.user_id) == before, "a refused job cost credits"
     rows = stack.db.rows("SELECT generation_id, sum(amount) AS net FROM credit_histories "
                          "WHERE user_id = %s AND generation_id IS NOT NULL "
@@ -95,8 +96,6 @@ def _postgres_cluster() -> tuple[str, str]:
     """The local cluster the tests' PostgreSQL runs in (version, name), or skip."""
     if os.geteuid() != 0 or shutil.which("pg_ctlcluster") is None:
         pytest.skip("restarting PostgreSQL needs root and pg_ctlcluster")
-    from tests.processes import ADMIN_DATABASE_URL
-
     port = str(urlsplit(ADMIN_DATABASE_URL).port or 5432)
     listing = subprocess.run(["pg_lsclusters", "--no-header"], check=True, capture_output=True,
                              text=True).stdout
@@ -136,10 +135,10 @@ def test_postgres_restart_with_jobs_in_flight(chaos: Chaos) -> None:
             ("POST", "/api/uploads", {"files": {"image": SELFIE.read_bytes()}}),
         ]
         for method, path, kwargs in probes:
-            assert_error_body(user.call(method, path, **kwargs), 503)
+            assert_error(user.call(method, path, **kwargs), 503)
         originals = stack.media_root / "originals" / str(user.user_id)
         assert len(list(originals.iterdir())) == 1, "a refused upload left its file behind"
-        assert stack.call("GET", "/readyz").status_code == 503
+        assert stack.server.call("GET", "/readyz").status_code == 503
         # Down until an attempt waiting on GetImg has come back to a database that is gone.
         poll(lambda: " crashed" in worker.log_tail(10**7)[seen:], timeout=15,
              message="an attempt to lose its database")

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.hostile.support import TRIED, funded_user, make_job, stored_upload
+from tests.support.domain import funded_user, make_job, stored_upload
+from tests.support.hostile import TRIED
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

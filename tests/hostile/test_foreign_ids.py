@@ -13,18 +13,11 @@ from typing import Any
 import pytest
 from werkzeug.routing import Rule
 
-from tests.conftest import auth
-from tests.hostile.support import (
-    assert_error,
-    assert_unchanged,
-    footprint,
-    funded_user,
-    make_job,
-    path_of,
-    route_methods,
-    send,
-    stored_upload,
-)
+from tests.support.domain import funded_user, make_job, stored_upload
+from tests.support.errors import assert_error
+from tests.support.hostile import assert_unchanged, footprint, send
+from tests.support.routes import path_of, route_methods
+from tests.support.users import auth
 
 pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")
 JOB_KINDS = ("queued", "completed", "failed")

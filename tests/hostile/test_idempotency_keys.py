@@ -7,16 +7,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import auth
-from tests.hostile.support import (
-    assert_error,
-    assert_unchanged,
-    footprint,
-    funded_user,
-    send,
-    signed_url,
-    stored_upload,
-)
+from tests.support.domain import funded_user, signed_url, stored_upload
+from tests.support.errors import assert_error
+from tests.support.hostile import assert_unchanged, footprint, send
+from tests.support.users import auth
 
 pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")
 

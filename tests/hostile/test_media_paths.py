@@ -20,13 +20,9 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 
-from tests.hostile.support import (
-    assert_error,
-    funded_user,
-    signed_url,
-    stored_upload,
-    tried,
-)
+from tests.support.domain import funded_user, signed_url, stored_upload
+from tests.support.errors import assert_error
+from tests.support.hostile import tried
 
 pytestmark = pytest.mark.usefixtures("stack")
 SECRET_MARKER = b"TOP-SECRET-OUTSIDE-MEDIA-ROOT"

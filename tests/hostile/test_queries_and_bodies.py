@@ -10,18 +10,11 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import auth, new_user_id
-from tests.hostile.support import (
-    assert_error,
-    assert_unchanged,
-    footprint,
-    funded_user,
-    make_job,
-    route_methods,
-    send,
-    signed_url,
-    stored_upload,
-)
+from tests.support.domain import funded_user, make_job, signed_url, stored_upload
+from tests.support.errors import assert_error
+from tests.support.hostile import assert_unchanged, footprint, send
+from tests.support.routes import path_of, route_methods
+from tests.support.users import auth, new_user_id
 
 pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")
 
@@ -161,8 +154,6 @@ def test_another_users_cursor_shows_only_your_own_items(client: Any,
 @pytest.fixture(scope="module")
 def json_routes(app: Any) -> list[tuple[str, str]]:
     """Every /api write route that reads a JSON object body (it answers `{}` with a 400)."""
-    from tests.hostile.support import path_of
-
     client = app.test_client()
     found = []
     for rule in app.url_map.iter_rules():
@@ -227,8 +218,6 @@ BAD_BODIES: dict[str, tuple[Callable[[], bytes], str | None]] = {
 def test_bad_json_bodies_are_400_on_every_json_route(client: Any,
                                                      json_routes: list[tuple[str, str]],
                                                      kind: str) -> None:
-    from tests.hostile.support import path_of
-
     make, content_type = BAD_BODIES[kind]
     user_id = funded_user(5)
     target = new_user_id()

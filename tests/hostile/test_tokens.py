@@ -15,17 +15,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import TEST_JWT_SECRET, auth, make_token, new_user_id
-from tests.hostile.support import (
-    assert_error,
-    assert_unchanged,
-    error_failures,
-    footprint,
-    path_of,
-    route_methods,
-    send,
-    tried,
-)
+from tests.support.errors import assert_error, error_failures
+from tests.support.hostile import assert_unchanged, footprint, send, tried
+from tests.support.routes import path_of, route_methods
+from tests.support.users import TEST_JWT_SECRET, auth, make_token, new_user_id
 
 pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")
 

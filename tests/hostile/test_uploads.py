@@ -16,20 +16,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import requests
 from PIL import Image
 
 from media import get_storage
-from tests.api_calls import SELFIE
-from tests.conftest import auth, new_user_id
-from tests.hostile.support import (
-    assert_error,
-    assert_unchanged,
-    footprint,
-    media_files,
-    send,
-    tried,
-)
+from tests.support.assets import SELFIE
+from tests.support.errors import assert_error
+from tests.support.hostile import assert_unchanged, footprint, media_files, send, tried
+from tests.support.live import LiveServer
+from tests.support.users import auth, new_user_id
 
 pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")
 MiB = 1024 * 1024
@@ -310,14 +304,15 @@ def test_bodies_over_the_limit_are_413_over_the_real_server(web: str, how: str) 
     user_id = new_user_id()
     before = footprint(user_id)
     tried("uploads")
-    headers = {**auth(user_id), "Content-Type": "multipart/form-data; boundary=zzz"}
+    server = LiveServer(web)
     chunks = _over_limit_chunks(11 * MiB)
     # A bytes body goes with a Content-Length; a generator is sent chunked.
     body = b"".join(chunks) if how == "content-length" else chunks
-    response = requests.post(f"{web}/api/uploads", data=body, headers=headers, timeout=30)
+    response = server.call("POST", "/api/uploads", user_id=user_id, data=body,
+                           headers={"Content-Type": "multipart/form-data; boundary=zzz"})
     assert_error(response, 413, context=how)
     assert_unchanged(before, footprint(user_id), how)
-    assert requests.get(f"{web}/healthz", timeout=5).status_code == 200
+    assert server.call("GET", "/healthz", timeout=5).status_code == 200
 
 
 @pytest.mark.parametrize("kind", ["PNG declaring 100000x100000", "JPEG declaring 65500x65500",
@@ -328,7 +323,7 @@ def test_hostile_files_over_the_real_server(web: str, kind: str) -> None:
     user_id = new_user_id()
     before = footprint(user_id)
     tried("uploads")
-    response = requests.post(f"{web}/api/uploads", headers=auth(user_id), timeout=30,
-                             files={"image": ("selfie.jpg", make(), "image/jpeg")})
+    response = LiveServer(web).call("POST", "/api/uploads", user_id=user_id,
+                                    files={"image": ("selfie.jpg", make(), "image/jpeg")})
     assert_error(response, status, code, field="image" if status == 400 else None, context=kind)
     assert_unchanged(before, footprint(user_id), kind)

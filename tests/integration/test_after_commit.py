@@ -1,0 +1,86 @@
+"""The one after-commit path: what a transaction changed reaches the status cache once it has
+committed, in order, and never when it rolled back."""
+
+from __future__ import annotations
+
+import pytest
+
+from models.credits import grant_credits
+from models.headshots import delete_generation
+from models.jobs import claim_generation, fail_generation
+from models.snapshot import StatusSnapshot
+from models.users import ensure_user
+from services.status_cache import get_status_cache
+from services.unit_of_work import unit_of_work
+from tests.support.domain import new_job
+from tests.support.users import new_user_id
+
+pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")
+
+
+def cached(generation_id: int) -> StatusSnapshot | None:
+    return get_status_cache().read(generation_id, reader=0).snapshot
+
+
+def queued_job_uncommitted() -> tuple[int, int]:
+    """Creates a funded user and a job in a transaction that is rolled back: (user, job id)."""
+    user_id = new_user_id()
+    with unit_of_work() as db_session:
+        ensure_user(db_session, user_id=user_id)
+        grant_credits(db_session, user_id=user_id, amount=1, reason="test")
+        db_session.commit()
+    with unit_of_work() as db_session:
+        job_id = new_job(db_session, user_id).id
+        # not committed: the with block rolls it back
+    return user_id, job_id
+
+
+def test_a_rolled_back_change_is_never_published() -> None:
+    _, job_id = queued_job_uncommitted()
+    assert cached(job_id) is None
+
+
+def test_each_committed_change_is_published_in_order() -> None:
+    user_id = new_user_id()
+    with unit_of_work() as db_session:
+        ensure_user(db_session, user_id=user_id)
+        grant_credits(db_session, user_id=user_id, amount=1, reason="test")
+        job_id = new_job(db_session, user_id).id
+        assert cached(job_id) is None  # not before the commit
+        db_session.commit()
+    after_create = cached(job_id)
+    assert after_create is not None and after_create.status == "queued"
+
+    with unit_of_work() as db_session:
+        assert claim_generation(db_session, job_id) is not None
+        # rolled back: the claim never happened, the cache still says queued
+    still = cached(job_id)
+    assert still is not None and still.status == "queued"
+
+    with unit_of_work() as db_session:  # two changes in one transaction: the last one shows
+        assert claim_generation(db_session, job_id) is not None
+        assert fail_generation(db_session, job_id, code="x", message="gave up") is not None
+        db_session.commit()
+    failed = cached(job_id)
+    assert failed is not None and failed.status == "failed" and failed.error_code == "x"
+
+    with unit_of_work() as db_session:
+        delete_generation(db_session, user_id=user_id, generation_id=job_id)
+        db_session.commit()
+    assert cached(job_id) is None  # a deleted job's status is forgotten
+
+
+def test_a_savepoint_neither_publishes_early_nor_drops_the_transactions_changes() -> None:
+    user_id = new_user_id()
+    with unit_of_work() as db_session:
+        ensure_user(db_session, user_id=user_id)
+        grant_credits(db_session, user_id=user_id, amount=1, reason="test")
+        job_id = new_job(db_session, user_id).id
+        with db_session.begin_nested():  # released: not the outer commit
+            pass
+        assert cached(job_id) is None
+        with pytest.raises(RuntimeError), db_session.begin_nested():  # rolled back
+            raise RuntimeError("a savepoint's own failure")
+        db_session.commit()
+    published = cached(job_id)
+    assert published is not None and published.status == "queued"

@@ -1,0 +1,120 @@
+"""The nightly rollup: a day's headshots per style, idempotent, from real rows."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from models.analytics import DailyStyleFigures
+from models.clock import frozen_clock
+from models.jobs import cancel_generation, claim_generation, complete_generation, fail_generation
+from services import analytics
+from services.unit_of_work import read_only, unit_of_work
+from tests.support.domain import funded_user, make_job, stored_upload
+from tests.support.errors import assert_error
+from tests.support.users import ADMIN
+
+pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")
+
+
+def _finish(job_id: int, seconds: float | None, code: str | None = None) -> None:
+    with unit_of_work() as db_session:
+        claimed = claim_generation(db_session, job_id)
+        assert claimed is not None
+        if seconds is not None:
+            done = complete_generation(
+                db_session, job_id, attempt=claimed.attempts, result_keys=[],
+                thumbnail_key="thumbnails/1/" + "a" * 32 + ".jpg",
+                metadata={"processingTime": seconds, "getimgCost": 0.025})
+        else:
+            done = fail_generation(db_session, job_id, code=code or "x", message="no",
+                                   attempt=claimed.attempts)
+        assert done is not None
+        db_session.commit()
+
+
+def _rows(day: Any) -> dict[str, DailyStyleFigures]:
+    with read_only() as db_session:
+        rows = db_session.scalars(select(DailyStyleFigures)
+                                  .where(DailyStyleFigures.date == day))
+        return {row.style: row for row in rows}
+
+
+def test_a_day_rolls_up_per_style_and_twice_is_the_same() -> None:
+    # A day of its own, years ahead, so no other test's headshots fall on it.
+    day = datetime(2031, 1, 1, tzinfo=UTC).replace(day=random.randint(1, 28),
+                                                   month=random.randint(1, 12))
+    with frozen_clock(day.replace(hour=9)):
+        user_id = funded_user(10)
+        key = stored_upload(user_id)
+        jobs = [make_job(user_id, key, "queued")["id"] for _ in range(6)]
+        for job, seconds in zip(jobs[:3], (2.0, 4.0, 9.0), strict=True):
+            _finish(job, seconds)
+        _finish(jobs[3], None, "getimg_rejected")
+        _finish(jobs[4], None, "getimg_timeout")
+        with unit_of_work() as db_session:
+            cancel_generation(db_session, jobs[5])
+            db_session.commit()
+
+    assert analytics.roll_up(day.date()) == 1
+    first = _rows(day.date())
+    assert analytics.roll_up(day.date()) == 1  # idempotent: the same single row
+    again = _rows(day.date())
+    row = again["corporate"]
+    assert set(again) == {"corporate"} and first["corporate"].id == row.id
+    assert (row.total_generations, row.completed, row.failed) == (6, 3, 2)
+    assert row.success_rate == Decimal("60.00")  # 3 of the 5 that ended; the cancel is neither
+    assert row.avg_processing_time == 5  # (2 + 4 + 9) / 3
+    assert row.p50_processing_time == Decimal("4.000")
+    assert Decimal("8.4") <= (row.p95_processing_time or 0) <= Decimal("9")
+    assert row.failures_by_code == {"getimg_rejected": 1, "getimg_timeout": 1, "cancelled": 1}
+    assert row.getimg_cost == Decimal("0.0750")
+    assert (row.credits_charged, row.credits_refunded) == (6, 3)
+    assert _rows(day.date().replace(year=2032)) == {}
+
+
+def test_the_analytics_route_reports_rolled_up_days_and_today(client: Any) -> None:
+    day = datetime(2032, random.randint(1, 12), random.randint(1, 28), tzinfo=UTC)
+    with frozen_clock(day.replace(hour=14)):
+        user_id = funded_user(10)
+        key = stored_upload(user_id)
+        first, second = (make_job(user_id, key, "queued")["id"] for _ in range(2))
+        _finish(first, 3.0)
+        _finish(second, None, "getimg_rejected")
+        repeat_user = funded_user(5)
+        for _ in range(2):
+            _finish(make_job(repeat_user, stored_upload(repeat_user), "queued")["id"], 5.0)
+        once = funded_user(1)
+        _finish(make_job(once, stored_upload(once), "queued")["id"], 4.0)
+    analytics.roll_up(day.date())
+    iso = day.date().isoformat()
+    with frozen_clock(day.replace(hour=23)):  # "today" is the day itself: live rows
+        live = client.get(f"/api/admin/analytics?from={iso}&to={iso}", headers=ADMIN)
+    with frozen_clock(day + timedelta(days=1)):  # the day after: from the rollup
+        response = client.get(f"/api/admin/analytics?from={iso}&to={iso}", headers=ADMIN)
+    assert response.status_code == live.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert live.get_json()["styles"] == body["styles"]  # live figures == the rollup's
+    assert body["styles"] == [{
+        "style": "corporate", "totalGenerations": 5, "completed": 4, "failed": 1,
+        "successRate": 80.0, "avgProcessingTime": 4, "getimgCost": 0.1,
+        "creditsCharged": 5, "creditsRefunded": 1}]
+    assert [d["date"] for d in body["daily"]] == [iso]
+    assert body["peakHours"] == [{"hour": 14, "generations": 5}]
+    assert body["repeatUserRate"] == 0.6667 and body["averageHeadshotsPerUser"] == 1.67
+    assert body["funnel"] == {"started": 5, "completed": 4, "downloaded": 0, "shared": 0}
+
+
+@pytest.mark.parametrize("query", [
+    "", "?from=2026-01-01", "?from=2026-02-30&to=2026-03-01", "?from=2026-01-02&to=2026-01-01",
+    "?from=2025-01-01&to=2026-01-02", "?from=20260101&to=2026-01-02", "?from=1700000000&to=x",
+])
+def test_bad_analytics_ranges_are_400(client: Any, query: str) -> None:
+    response = client.get(f"/api/admin/analytics{query}", headers=ADMIN)
+    assert_error(response, 400)
+    assert response.get_json()["error"]["message"].split(":")[0] in {"from", "to"}
