@@ -30,19 +30,22 @@ def _refuse_constant(name: str) -> Any:
     raise _NotJson(f"body: {name} is not a JSON value")
 
 
-def _check_text(value: Any) -> None:
+def _check_text(value: Any, where: str = "body") -> None:
+    """Refuse unpaired surrogates, naming the field that holds one (e.g. `style`)."""
     if isinstance(value, str):
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            raise _NotJson("body: a string holds an unpaired surrogate") from None
+            raise _NotJson(f"{where}: holds an unpaired surrogate, which is not Unicode") \
+                from None
     elif isinstance(value, dict):
         for key, item in value.items():
-            _check_text(key)
-            _check_text(item)
+            field = key if where == "body" else f"{where}.{key}"
+            _check_text(key, field)
+            _check_text(item, field)
     elif isinstance(value, list):
-        for item in value:
-            _check_text(item)
+        for index, item in enumerate(value):
+            _check_text(item, f"{where}.{index}")
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
