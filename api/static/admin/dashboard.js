@@ -170,9 +170,20 @@
     charts[id] = new Chart($(id), config);
   }
 
+  // `grace`: headroom above the tallest bar, so it does not touch the frame.
   function axis(title, extra) {
-    return Object.assign({ beginAtZero: true, title: { display: !!title, text: title } },
-      extra || {});
+    return Object.assign({ beginAtZero: true, grace: "5%",
+      title: { display: !!title, text: title } }, extra || {});
+  }
+
+  // Day axes: "Mar 16" rather than the ISO day, unrotated; Chart.js skips what does not fit.
+  var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
+    "Dec"];
+  function dayAxis(extra) {
+    return Object.assign({ ticks: { maxRotation: 0, autoSkipPadding: 12, callback: function (i) {
+      var day = this.getLabelForValue(i);
+      return MONTHS[Number(day.slice(5, 7)) - 1] + " " + Number(day.slice(8, 10));
+    } } }, extra || {});
   }
 
   function drawCharts(report, days) {
@@ -201,15 +212,16 @@
         datasets: [
           { label: "Success rate (%)", data: day.map(function (d) { return d.successRate; }),
             borderColor: COLORS.green, backgroundColor: COLORS.green, yAxisID: "rate",
-            spanGaps: true },
+            spanGaps: true, clip: false },  // a 100 % point is drawn whole, not cut at the top
           { label: "Avg processing time (s)", data: day.map(function (d) { return d.avgTime; }),
             borderColor: COLORS.blue, backgroundColor: COLORS.blue, yAxisID: "seconds",
             spanGaps: true },
         ],
       },
       options: { scales: {
-        rate: axis("%", { position: "left", max: 100 }),
-        seconds: axis("seconds", { position: "right", grid: { drawOnChartArea: false } }),
+        x: dayAxis(),
+        rate: axis("success rate, %", { position: "left", max: 100, grace: 0 }),
+        seconds: axis("processing time, s", { position: "right", grid: { drawOnChartArea: false } }),
       } },
     });
 
@@ -219,10 +231,13 @@
     draw("chart-hours", {
       type: "bar",
       data: {
-        labels: hours.map(function (_, h) { return (h < 10 ? "0" : "") + h + ":00"; }),
+        labels: hours.map(function (_, h) { return (h < 10 ? "0" : "") + h; }),
         datasets: [{ label: "Headshots started", data: hours, backgroundColor: COLORS.violet }],
       },
-      options: { plugins: { legend: { display: false } }, scales: { y: axis("headshots") } },
+      options: { plugins: { legend: { display: false } }, scales: {
+        x: { ticks: { maxRotation: 0 }, title: { display: true, text: "hour of day (UTC)" } },
+        y: axis("headshots started"),
+      } },
     });
 
     var funnel = report.funnel;
@@ -252,6 +267,7 @@
         ],
       },
       options: { scales: {
+        x: dayAxis(),
         credits: axis("credits", { position: "left" }),
         usd: axis("USD", { position: "right", grid: { drawOnChartArea: false } }),
       } },
