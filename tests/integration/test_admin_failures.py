@@ -9,8 +9,9 @@ import pytest
 
 from models.jobs import cancel_generation
 from services.unit_of_work import unit_of_work
-from tests.conftest import ADMIN, auth
-from tests.hostile.support import assert_error, funded_user, make_job, stored_upload
+from tests.support.domain import funded_user, make_job, stored_upload
+from tests.support.errors import assert_error
+from tests.support.users import ADMIN, auth
 
 pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")
 

@@ -28,8 +28,8 @@ from models.styles import get_active_style
 from models.uploads import Upload
 from services import analytics
 from services.unit_of_work import unit_of_work
-from tests.conftest import ADMIN, auth, make_token
-from tests.hostile.support import funded_user, stored_upload
+from tests.support.domain import funded_user, stored_upload
+from tests.support.users import ADMIN, auth, make_token
 
 pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")
 
