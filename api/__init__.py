@@ -32,6 +32,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from api.batches import batches
     from api.cli import backfill_command
     from api.credits import credits
+    from api.dashboard import dashboard
     from api.docs import docs
     from api.errors import register_error_handlers
     from api.events import events
@@ -54,7 +55,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.upload_max_bytes + MULTIPART_OVERHEAD
     app.json.sort_keys = False  # type: ignore[attr-defined]
     for blueprint in (health, docs, media, public_links, uploads, headshots, batches,
-                      sharing_routes, status, credits, events, admin):
+                      sharing_routes, status, credits, events, admin, dashboard):
         app.register_blueprint(blueprint)
     app.cli.add_command(backfill_command)
     register_error_handlers(app)

@@ -7,11 +7,23 @@ from flask import Blueprint, Response, jsonify
 from api.auth import current_principal, require_admin
 from api.documented import Reply, documented
 from api.parsing import json_body, query_args
-from api.responses import Analytics, AuditPage, CreditsGranted, Refunded
-from api.schemas import AnalyticsQuery, GrantCreditsRequest, PageQuery, RefundRequest
+from api.responses import Analytics, AuditPage, CreditsGranted, Failures, Refunded
+from api.schemas import (
+    AnalyticsQuery,
+    FailuresQuery,
+    GrantCreditsRequest,
+    PageQuery,
+    RefundRequest,
+)
 from services import accounts
+from services import admin as admin_service
 from services import analytics as analytics_service
-from services.representations import analytics_json, audit_entry_json, page_json
+from services.representations import (
+    analytics_json,
+    audit_entry_json,
+    failure_json,
+    page_json,
+)
 
 admin = Blueprint("admin", __name__, url_prefix="/api/admin")
 admin.before_request(require_admin)
@@ -61,3 +73,14 @@ def audit() -> Response:
 def analytics() -> Response:
     query = query_args(AnalyticsQuery)
     return jsonify(analytics_json(analytics_service.report(query.first, query.last)))
+
+
+@admin.get("/failures")
+@documented(operation_id="listFailures", summary="The latest failed headshots, newest first",
+            tag="admin", auth="admin", query=FailuresQuery,
+            responses={200: Reply("with their error codes; a user's own cancels left out",
+                                  Failures)})
+def failures() -> Response:
+    query = query_args(FailuresQuery)
+    rows = admin_service.recent_failures(limit=query.limit)
+    return jsonify({"data": [failure_json(row) for row in rows]})

@@ -242,6 +242,20 @@ class Analytics(Body):
     funnel: Funnel = Field(description="headshots started, completed, downloaded, shared")
 
 
+class FailureItem(Body):
+    id: int = Field(ge=1, description="the headshot")
+    userId: int
+    style: str
+    errorCode: str | None
+    errorMessage: str | None
+    completedAt: Timestamp | None = Field(description="when it failed")
+    refunded: bool = Field(description="its credits came back (a failure refunds itself)")
+
+
+class Failures(Body):
+    data: list[FailureItem]
+
+
 class CreditsGranted(Body):
     userId: int = Field(ge=1)
     balance: NonNegative

@@ -163,6 +163,12 @@ class GrantCreditsRequest(Request):
     _whole = field_validator("amount", mode="before")(_whole_number)
 
 
+class FailuresQuery(Request):
+    limit: int = Field(default=20, ge=1, le=MAX_PAGE)
+
+    _digits = field_validator("limit", mode="before")(_query_digits)
+
+
 class PageQuery(Request):
     limit: int = Field(default=20, ge=1, le=MAX_PAGE)
     cursor: Annotated[str, StringConstraints(max_length=64)] | None = None

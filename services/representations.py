@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from media.signed_urls import MediaUrlSigner, SignedUrl
+from models.admin_reads import Failure
 from models.audit import AuditEntry
 from models.credits import CreditEntry
 from models.generations import HeadshotGeneration
@@ -132,6 +133,18 @@ def audit_entry_json(entry: AuditEntry) -> dict[str, Any]:
         "amount": entry.amount,
         "reason": entry.reason,
         "createdAt": iso(entry.created_at),
+    }
+
+
+def failure_json(failure: Failure) -> dict[str, Any]:
+    return {
+        "id": failure.id,
+        "userId": failure.user_id,
+        "style": failure.style,
+        "errorCode": failure.error_code,
+        "errorMessage": failure.error_message,
+        "completedAt": iso(failure.completed_at),
+        "refunded": failure.refunded,
     }
 
 

@@ -19,6 +19,7 @@ REDIS_PORT=6379
 WEB_PORT=8000
 FLOWER_PORT_DEMO=5555
 GETIMG_FAKE_PORT=8090 # the port Procfile.dev gives the fake
+CHROMIUM=/usr/bin/chromium # Debian's; tests/e2e/test_admin_dashboard.py drives it
 export DEBIAN_FRONTEND=noninteractive
 # Procfile commands name bare tools (alembic, celery, python): they must resolve to the venv.
 export PATH="$VENV/bin:$PATH"

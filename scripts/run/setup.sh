@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# ./run setup: the Debian packages (postgresql, redis-server, python3-venv, fonts-dejavu-core)
-# when missing, and .venv installed from requirements.lock (hash-checked) plus the project itself
-# (editable).
+# ./run setup: the Debian packages (postgresql, redis-server, python3-venv, fonts-dejavu-core,
+# chromium) when missing, and .venv installed from requirements.lock (hash-checked) plus the
+# project itself (editable).
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -19,8 +19,11 @@ ensure_system_packages() {
   python_can_make_venv || missing+=(python3-venv)
   # The export's watermark font (media/export.py).
   [[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || missing+=(fonts-dejavu-core)
+  # The admin dashboard's browser test (tests/e2e/test_admin_dashboard.py) drives Debian's
+  # chromium: Playwright's own browser download cannot reach its host from here.
+  [[ -x "$CHROMIUM" ]] || missing+=(chromium)
   if ((${#missing[@]} == 0)); then
-    note "system packages present: postgresql, redis-server, fonts-dejavu-core"
+    note "system packages present: postgresql, redis-server, fonts-dejavu-core, chromium"
     return
   fi
   say "apt-get update"
