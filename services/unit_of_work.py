@@ -14,17 +14,28 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from config import per_settings
+from models.credits import take_movements
 from models.db import get_engine
 from models.job_changes import take_changes
-from services.after_commit import handle_committed
+from services.after_commit import handle_committed, ledger_committed
 
 
 @per_settings
 def _session_factory() -> sessionmaker[Session]:
     factory = sessionmaker(bind=get_engine(), expire_on_commit=False)
-    event.listen(factory, "after_commit", lambda session: handle_committed(take_changes(session)))
-    event.listen(factory, "after_rollback", take_changes)  # a rolled-back change never happened
+    event.listen(factory, "after_commit", _after_commit)
+    event.listen(factory, "after_rollback", _forget)  # a rolled-back change never happened
     return factory
+
+
+def _after_commit(session: Session) -> None:
+    handle_committed(take_changes(session))
+    ledger_committed(take_movements(session))
+
+
+def _forget(session: Session) -> None:
+    take_changes(session)
+    take_movements(session)
 
 
 @contextmanager

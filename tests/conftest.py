@@ -49,7 +49,8 @@ def pytest_configure(config: pytest.Config) -> None:
     from config import Settings, use_settings
 
     WEBHOOKS.__enter__()
-    PORTS.update(redis=free_port(), getimg=free_port(), web=free_port())
+    PORTS.update(redis=free_port(), getimg=free_port(), web=free_port(),
+                 worker_metrics=free_port())
     settings = use_settings(Settings(
         database_url=ADMIN_DATABASE_URL.rsplit("/", 1)[0] + "/" + DB_NAME,
         redis_url=f"redis://127.0.0.1:{PORTS['redis']}/0",
@@ -136,16 +137,18 @@ def _worker_ready(service: Service) -> bool:
     return " ready." in service.log_tail(20000)
 
 
-def start_worker(name: str = "worker", concurrency: int = 4) -> Service:
-    service = worker_service(name, RUN_DIR, concurrency=concurrency).start()
+def start_worker(name: str = "worker", concurrency: int = 4,
+                 env: dict[str, str] | None = None) -> Service:
+    service = worker_service(name, RUN_DIR, concurrency=concurrency, env=env).start()
     wait_until(lambda: _worker_ready(service), timeout=30, message=f"{name} to be ready")
     return service
 
 
 @pytest.fixture(scope="session")
 def worker(stack: dict[str, int]) -> Iterator[Service]:
-    """A real Celery worker subprocess consuming this run's Redis."""
-    service = start_worker()
+    """A real Celery worker subprocess consuming this run's Redis; its metrics are served on
+    127.0.0.1:PORTS["worker_metrics"]."""
+    service = start_worker(env={"WORKER_METRICS_PORT": str(PORTS["worker_metrics"])})
     yield service
     service.stop()
 
