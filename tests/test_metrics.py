@@ -191,13 +191,18 @@ def test_worker_counts_jobs_and_getimg_errors(web: str, worker: Any,
 
     wait_until(lambda: value(web_samples(), "headshots_workers_alive") >= 1, timeout=30,
                message="the worker's heartbeat")
+    # Tasks other tests queued run first, out of this test's way (the counts below are still
+    # at-least: such a job may end while this one runs).
+    wait_until(lambda: value(web_samples(), "headshots_queue_depth") == 0, timeout=60,
+               message="the queue to drain")
     before = worker_samples()
     user = AppUser(web, credits=10)
     completed = user.generate(style="corporate")
     assert user.poll_until_finished(completed["id"])[0]["status"] == "completed"
-    fake_getimg.configure(script=["quota"])
+    fake_getimg.configure(fail_rate=1.0, fail_status=402)  # every call: quota_exceeded
     failed = user.generate(style="creative")
-    assert user.poll_until_finished(failed["id"])[0]["status"] == "failed"
+    body = user.poll_until_finished(failed["id"])[0]
+    assert (body["status"], body["error"]["code"]) == ("failed", "getimg_quota_exceeded"), body
 
     def moved(samples: Samples, name: str, **labels: str) -> float:
         return value(samples, name, **labels) - value(before, name, **labels)
@@ -205,16 +210,16 @@ def test_worker_counts_jobs_and_getimg_errors(web: str, worker: Any,
     def counted() -> bool:
         after = worker_samples()
         return (moved(after, "headshots_jobs_finished_total", style="corporate",
-                      outcome="completed") == 1
+                      outcome="completed") >= 1
                 and moved(after, "headshots_job_failures_total", style="creative",
-                          code="getimg_quota_exceeded") == 1
+                          code="getimg_quota_exceeded") >= 1
                 and moved(after, "headshots_getimg_errors_total",
-                          code="getimg_quota_exceeded") == 1)
+                          code="getimg_quota_exceeded") >= 1)
 
     wait_until(counted, timeout=10, message="the worker to count both jobs")
     after = worker_samples()
     assert moved(after, "headshots_job_duration_seconds_count", style="corporate",
-                 outcome="completed") == 1
+                 outcome="completed") >= 1
     assert moved(after, "headshots_credits_total", movement="refunded") >= 1
     assert moved(after, "headshots_celery_tasks_total", task="headshots.generate",
                  state="SUCCESS") >= 2

@@ -43,14 +43,14 @@ def _hostname(sender: Any) -> str:
 
 @worker_ready.connect
 def _on_ready(sender: Any = None, **_: Any) -> None:
+    # The heartbeat first: a metrics port already taken must not also make the worker look dead.
+    threading.Thread(target=_beat_until_stopped, args=(_hostname(sender),), daemon=True,
+                     name="metrics-heartbeat").start()
     settings = get_settings()
     if settings.worker_metrics_port is not None:
         start_http_server(settings.worker_metrics_port, addr=settings.worker_metrics_host)
         log.info("metrics on http://%s:%s/metrics", settings.worker_metrics_host,
                  settings.worker_metrics_port)
-    hostname = _hostname(sender)
-    threading.Thread(target=_beat_until_stopped, args=(hostname,), daemon=True,
-                     name="metrics-heartbeat").start()
 
 
 def _beat_until_stopped(hostname: str) -> None:
