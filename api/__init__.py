@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from api.headshots import headshots
     from api.health import health
     from api.limits import init_limits
+    from api.metrics import init_request_metrics, metrics
     from api.sharing import public_links, sharing_routes
     from api.signed_media import media
     from api.status import status
@@ -55,9 +56,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.upload_max_bytes + MULTIPART_OVERHEAD
     app.json.sort_keys = False  # type: ignore[attr-defined]
     for blueprint in (health, docs, media, public_links, uploads, headshots, batches,
-                      sharing_routes, status, credits, events, admin, dashboard):
+                      sharing_routes, status, credits, events, admin, dashboard,
+                      metrics):
         app.register_blueprint(blueprint)
     app.cli.add_command(backfill_command)
     register_error_handlers(app)
     init_limits(app)
+    init_request_metrics(app)
     return app

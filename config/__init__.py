@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     job_queue_timeout_seconds: int = 300
     job_processing_timeout_seconds: int = 300
     worker_concurrency: int = 16
+    # The Celery worker's own /metrics (workers/metrics.py); unset: none.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    worker_metrics_host: str = "127.0.0.1"
     reaper_interval_seconds: float = Field(default=60, gt=0)
     cleanup_interval_seconds: float = Field(default=300, gt=0)
     upload_max_bytes: int = 10 * 1024 * 1024

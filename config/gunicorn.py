@@ -2,7 +2,10 @@
 
 import json
 import os
+import shutil
 import socket
+from pathlib import Path
+from typing import Any
 
 from gunicorn import util as gunicorn_util
 
@@ -18,6 +21,30 @@ accesslog = os.environ.get("WEB_ACCESS_LOG") or None
 # gunicorn 27's control socket defaults to one path per user ($HOME/.gunicorn/gunicorn.ctl),
 # which two servers on one machine (the demo and the tests) would fight over; nothing uses it.
 control_socket_disable = True
+
+# Prometheus: each worker process counts into its own files in this folder and /metrics sums
+# them all (prometheus-client's multiprocess mode). Set here, in the master, before any worker
+# imports prometheus-client, so every worker inherits it; one folder per port, so the demo and
+# the tests' server never share one. PROMETHEUS_MULTIPROC_DIR set by the operator wins.
+_port = bind.rsplit(":", 1)[1]
+METRICS_DIR = Path(os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR",
+    str(Path(__file__).resolve().parents[1] / "var" / "run" / f"web-metrics-{_port}"),
+))
+
+
+def on_starting(server: Any) -> None:
+    # A fresh, empty folder per start: files left by an earlier run's processes would be summed
+    # into this run's counters (counters must start at zero when the server does).
+    shutil.rmtree(METRICS_DIR, ignore_errors=True)
+    METRICS_DIR.mkdir(parents=True)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    # A dead worker's live gauges must not linger (its counters stay summed, as they should).
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 # Requests gunicorn refuses before Flask sees them (a header over 8 KB, a broken request line)

@@ -2,12 +2,14 @@
 
 All balance changes go through `_move`, a single conditional UPDATE that can never take a balance
 below zero (two racing charges cannot both pass the check) followed by the ledger row carrying the
-resulting balance, in the caller's transaction.
+resulting balance, in the caller's transaction. Each movement is also noted on the session
+(`take_movements`), so that what counts the credits (the metrics) sees committed ones only.
 """
 
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import (
@@ -30,6 +32,7 @@ from models.errors import Conflict, InsufficientCredits, NotFound
 from models.users import User
 
 MAX_BALANCE = 2**31 - 1  # users.credits is an INTEGER
+PENDING_MOVEMENTS = "headshots.credit_movements"  # key in Session.info
 
 
 class EntryType(enum.StrEnum):
@@ -106,8 +109,21 @@ def _move(
         description=description,
     )
     db_session.add(entry)
-    db_session.flush()
+    db_session.flush()  # a refused row (the unique index) raises here and is not noted
+    db_session.info.setdefault(PENDING_MOVEMENTS, []).append(Movement(entry_type, amount))
     return entry
+
+
+@dataclass(frozen=True)
+class Movement:
+    entry_type: EntryType
+    amount: int
+
+
+def take_movements(db_session: Session) -> list[Movement]:
+    """The movements made since the last commit or rollback; forgets them."""
+    movements: list[Movement] = db_session.info.pop(PENDING_MOVEMENTS, [])
+    return movements
 
 
 def charge_for_generation(

@@ -63,6 +63,8 @@ class JobChange:
     change: Change
     snapshot: StatusSnapshot
     outbox_event_ids: tuple[int, ...] = ()  # webhooks written with the change, to deliver
+    style: str | None = None  # the job's style: the metrics' label (not on the snapshot, which
+    # is what the app polls)
 
 
 def record_change(db_session: Session, generation: HeadshotGeneration, change: Change
@@ -77,7 +79,7 @@ def record_change(db_session: Session, generation: HeadshotGeneration, change: C
     elif change is Change.RETRIED and generation.batch_id is not None:
         batches.reopen(db_session, generation.batch_id)
     db_session.info.setdefault(PENDING, []).append(
-        JobChange(change, StatusSnapshot.of(generation), tuple(event_ids))
+        JobChange(change, StatusSnapshot.of(generation), tuple(event_ids), generation.style)
     )
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     and_,
+    func,
     or_,
     select,
     text,
@@ -132,3 +133,12 @@ def due_event_ids(db_session: Session, *, limit: int = 500) -> list[int]:
         .order_by(OutboxEvent.next_attempt_at)
         .limit(limit)
     ))
+
+
+def pending_backlog(db_session: Session) -> tuple[int, datetime | None]:
+    """Events neither delivered nor given up on: how many, and when the oldest was written."""
+    count, oldest = db_session.execute(
+        select(func.count(), func.min(OutboxEvent.created_at))
+        .where(OutboxEvent.delivered_at.is_(None), OutboxEvent.gave_up_at.is_(None))
+    ).one()
+    return int(count), oldest

@@ -5,16 +5,20 @@ transaction has committed, the unit of work calls `handle_committed` with the ch
 order they were made. Nothing here may raise: the change is already the truth in PostgreSQL,
 and every reader falls back to it (the status cache is refilled from the database on a miss).
 
-Side effects to come plug in here (metrics per change). A webhook whose delivery cannot be
+The metrics count each change here, once, in the process that committed it; the credits the
+transaction moved are counted by `ledger_committed`, beside it. A webhook whose delivery cannot be
 enqueued now is found by the sweeper (`workers/webhooks.py`) within a minute.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
+from models.credits import Movement
 from models.job_changes import Change, JobChange
+from services.metrics import count_job_change, count_movements
 from services.queue import BROKER_FAULTS, enqueue_webhook
 from services.status_cache import get_status_cache
 
@@ -26,6 +30,7 @@ def handle_committed(changes: Sequence[JobChange]) -> None:
         return
     cache = get_status_cache()
     for job_change in changes:
+        _quietly(count_job_change, job_change)
         if job_change.change is Change.DELETED:
             cache.forget(job_change.snapshot.id)
         else:
@@ -35,3 +40,17 @@ def handle_committed(changes: Sequence[JobChange]) -> None:
                 enqueue_webhook(event_id)
             except BROKER_FAULTS:
                 log.warning("webhook event %s: not enqueued; the sweeper will", event_id)
+
+
+def ledger_committed(movements: Sequence[Movement]) -> None:
+    """The credit movements of a committed transaction, in order."""
+    _quietly(count_movements, movements)
+
+
+def _quietly(count: Callable[[Any], None], argument: Any) -> None:
+    # A metric is never worth an exception after the commit (a full disk under the multiprocess
+    # files, a bug): log it and go on.
+    try:
+        count(argument)
+    except Exception:
+        log.exception("metrics: could not count %r", argument)

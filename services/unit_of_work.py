@@ -14,9 +14,10 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from config import per_settings
+from models.credits import take_movements
 from models.db import get_engine
 from models.job_changes import take_changes
-from services.after_commit import handle_committed
+from services.after_commit import handle_committed, ledger_committed
 
 
 @per_settings
@@ -33,11 +34,13 @@ def _session_factory() -> sessionmaker[Session]:
 def _committed(session: Session) -> None:
     if not session.in_nested_transaction():
         handle_committed(take_changes(session))
+        ledger_committed(take_movements(session))
 
 
 def _rolled_back(session: Session) -> None:
     if not session.in_nested_transaction():
         take_changes(session)  # a rolled-back change never happened
+        take_movements(session)
 
 
 @contextmanager

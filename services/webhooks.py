@@ -34,6 +34,7 @@ from models.outbox import (
     mark_failed_attempt,
 )
 from services.batches import batch
+from services.metrics import WEBHOOK_DELIVERIES
 from services.representations import batch_json, headshot_json
 from services.unit_of_work import read_only, unit_of_work
 
@@ -80,11 +81,13 @@ def deliver(event_id: int) -> Attempt:
         if error is None:
             mark_delivered(db_session, event.id)
             db_session.commit()
+            WEBHOOK_DELIVERIES.labels("delivered").inc()
             return Attempt(delivered=True)
         delay = retry_delay(event.attempts)
         next_at = mark_failed_attempt(db_session, event, retry_in=timedelta(seconds=delay),
                                       error=error, give_up=permanent)
         db_session.commit()
+    WEBHOOK_DELIVERIES.labels("gave_up" if next_at is None else "retrying").inc()
     if next_at is None:
         log.error("webhook %s (%s): giving up after %s attempts: %s", event.message_id,
                   event.event_type, event.attempts, error)

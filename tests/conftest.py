@@ -109,9 +109,10 @@ def webhooks() -> Iterator[WebhookReceiver]:
 def worker(stack: dict[str, int], getimg: FakeGetImg,
            webhooks: WebhookReceiver) -> Iterator[Service]:
     """A real Celery worker subprocess consuming this run's Redis, calling the fake GetImg and
-    delivering webhooks to the run's receiver."""
+    delivering webhooks to the run's receiver; its metrics on 127.0.0.1:PORTS["worker_metrics"]."""
     drop_queued_tasks()
-    service = worker_service("worker", RUN_DIR).start()
+    service = worker_service("worker", RUN_DIR,
+                             env={"WORKER_METRICS_PORT": str(PORTS["worker_metrics"])}).start()
     wait_for_worker(service)
     yield service
     service.stop()

@@ -29,9 +29,10 @@ from models.progress import (
 )
 from services import jobs
 from services.jobs import Claimed
+from services.metrics import GETIMG_ERRORS
 from services.status_cache import get_status_cache
 from workers.getimg_client import GenerationResponse, GetImgClient
-from workers.getimg_errors import AUTH_FAILED, QUOTA_EXCEEDED, GetImgError
+from workers.getimg_errors import AUTH_FAILED, QUOTA_EXCEEDED, USER_MESSAGES, GetImgError
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,9 @@ RESOLUTION = "1K"
 QUALITY = "high"
 MAX_RETRY_AFTER_SECONDS = 300.0
 OUR_ACCOUNTS_PROBLEM = (QUOTA_EXCEEDED, AUTH_FAILED)  # not the user's: someone must act
+
+for _code in USER_MESSAGES:  # at 0 from the start, so the alerts' increase() sees the first
+    GETIMG_ERRORS.labels(_code)
 
 _clients = threading.local()  # a requests.Session is not thread-safe: one client per thread
 
@@ -146,6 +150,7 @@ def run_attempt(generation_id: int) -> AttemptOutcome:
         return AttemptOutcome()
     except GetImgError as error:
         _delete_quietly(stored)
+        GETIMG_ERRORS.labels(error.code).inc()
         if error.transient and may_attempt_again(job.attempt_in_round):
             return _requeue(job, error, error.code, error.message)
         if error.code in OUR_ACCOUNTS_PROBLEM:

@@ -17,7 +17,8 @@ GENERATE_TASK = "headshots.generate"
 DELIVER_WEBHOOK_TASK = "webhooks.deliver"
 
 celery_app = Celery("headshots",
-                    include=["workers.tasks", "workers.maintenance", "workers.webhooks"])
+                    include=["workers.tasks", "workers.maintenance", "workers.webhooks",
+                             "workers.metrics"])
 celery_app.config_from_object("celeryconfig")
 
 

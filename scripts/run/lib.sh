@@ -72,6 +72,7 @@ export_demo_env() {
   export MEDIA_ROOT="${MEDIA_ROOT:-$ROOT/var/media}"
   export PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-http://127.0.0.1:$WEB_PORT}"
   export ORIGINAL_RETENTION_MINUTES="${ORIGINAL_RETENTION_MINUTES:-30}"
+  export WORKER_METRICS_PORT="${WORKER_METRICS_PORT:-9101}" # the worker's /metrics
   export PYTHONUNBUFFERED=1
 }
 

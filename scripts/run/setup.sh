@@ -1,11 +1,41 @@
 #!/usr/bin/env bash
 # ./run setup: the Debian packages (postgresql, redis-server, python3-venv, fonts-dejavu-core,
-# chromium) when missing, and .venv installed from requirements.lock (hash-checked) plus the
-# project itself (editable).
+# chromium, prometheus for its promtool) when missing, and .venv installed from
+# requirements.lock (hash-checked) plus the project itself (editable).
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 STAMP="$VENV/.install.sha256"
+
+# The alert rules' tests (tests/test_alert_rules.py) run `promtool test rules`; Debian ships
+# promtool only inside the `prometheus` package, whose install would start and enable a
+# Prometheus server on :9090. Nothing here wants that server: a policy-rc.d that refuses every
+# start (101) is in place for the install, and the unit is stopped and disabled after it.
+ensure_promtool() {
+  if command -v promtool >/dev/null 2>&1; then
+    note "promtool present"
+    return
+  fi
+  local policy=/usr/sbin/policy-rc.d own_policy=0
+  if [[ ! -e "$policy" ]]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+    as_root chmod 755 "$policy"
+    own_policy=1
+  fi
+  say "apt-get install prometheus (for promtool; its server is left stopped and disabled)"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null
+  local status=0
+  as_root env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -q --no-install-recommends prometheus </dev/null || status=$?
+  ((own_policy == 0)) || as_root rm -f "$policy"
+  ((status == 0)) || die "apt-get install prometheus failed"
+  # Not started at boot either (systemctl disable also works where systemd is not running).
+  if command -v systemctl >/dev/null 2>&1; then
+    as_root systemctl disable prometheus.service >/dev/null 2>&1 || true
+    [[ ! -d /run/systemd/system ]] || as_root systemctl stop prometheus.service || true
+  fi
+  command -v promtool >/dev/null 2>&1 || die "the prometheus package brought no promtool"
+}
 
 # Debian's own python3 needs python3-venv for ensurepip; other Pythons ship it.
 python_can_make_venv() {
@@ -72,4 +102,5 @@ ensure_venv() {
 
 say "setup"
 ensure_system_packages
+ensure_promtool
 ensure_venv

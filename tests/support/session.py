@@ -29,7 +29,8 @@ def install_test_settings() -> None:
     start get the same settings through the environment."""
     from config import Settings, use_settings
 
-    PORTS.update(redis=free_port(), getimg=free_port(), web=free_port(), webhooks=free_port())
+    PORTS.update(redis=free_port(), getimg=free_port(), web=free_port(), webhooks=free_port(),
+                 worker_metrics=free_port())
     settings = use_settings(Settings(
         database_url=database_url(DB_NAME),
         redis_url=f"redis://127.0.0.1:{PORTS['redis']}/0",
