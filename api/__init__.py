@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Imported here, as Flask's tutorial does: the blueprints build on the settings above.
     from api.admin import admin
     from api.batches import batches
+    from api.body_framing import GuardBodyFraming
     from api.credits import credits
     from api.docs import docs
     from api.errors import register_error_handlers
@@ -56,4 +57,5 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     init_limits(app)
+    app.wsgi_app = GuardBodyFraming(app.wsgi_app)  # type: ignore[method-assign]
     return app
