@@ -4,7 +4,7 @@
     @documented(operation_id="generateHeadshot", summary="...", tag="headshots",
                 responses={202: Reply("queued", r.Headshot, headers=("Location",))},
                 body=GenerateRequest, idempotency_key=True, rate_limited=True)
-    @limiter.limit(write_limit)
+    @write_budget
     def generate() -> ...:
 
 The decorator only attaches an `Operation` to the view function and returns the function itself:

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, jsonify, render_template, send_file
 
 from api.auth import authenticate, current_principal
 from api.documented import HTML_PAGE, IMAGE_BYTES, Reply, documented
-from api.limits import limiter, write_limit
+from api.limits import write_budget
 from api.parsing import json_body, query_args
 from api.responses import ShareCreated
 from api.schemas import ExportQuery, ShareRequest
@@ -48,7 +48,7 @@ UNAVAILABLE_PAGES = {
             responses={201: Reply("a new link; any earlier one of this headshot is revoked",
                                   ShareCreated)},
             errors={409: "not_completed: only a completed headshot can be shared"})
-@limiter.limit(write_limit)
+@write_budget
 def share(generation_id: int) -> tuple[Response, int]:
     body = json_body(ShareRequest)
     link = sharing.share(user_id=current_principal().user_id, generation_id=generation_id,
@@ -60,7 +60,7 @@ def share(generation_id: int) -> tuple[Response, int]:
 @documented(operation_id="unshareHeadshot", summary="Revoke the headshot's public link",
             tag="headshots", rate_limited=True,
             responses={204: Reply("revoked (or there was none); the link answers 410")})
-@limiter.limit(write_limit)
+@write_budget
 def unshare(generation_id: int) -> tuple[str, int]:
     sharing.unshare(user_id=current_principal().user_id, generation_id=generation_id)
     return "", 204

@@ -60,7 +60,8 @@ class Settings(BaseSettings):
     # Per user. The app polls each job's status about once a second; a batch of five with
     # margin fits the status limit.
     rate_limit_enabled: bool = True
-    rate_limit_writes: str = "30/minute"
+    rate_limit_writes: str = "30/minute"  # one budget across all of a user's write routes
+    rate_limit_admin: str = "120/minute"  # per operator, across the /api/admin routes
     rate_limit_status_per_minute: int = Field(default=1200, ge=1)
     # Extra bases whose signed media URLs `generate` accepts (an operator allow-list).
     allowed_image_bases: list[str] = []
