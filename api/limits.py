@@ -14,12 +14,16 @@ one). If Redis is down the limits are not enforced rather than failing the reque
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, request
-from flask_limiter import Limiter
+import time
+
+from flask import Blueprint, Flask, Response, request
+from flask_limiter import Limiter, RateLimitExceeded
 
 from api.auth import request_principal
-from api.errors import ApiError
+from api.errors import ApiError, error_response
 from config import get_settings
+
+WINDOW_SECONDS = 60  # every budget is "N/minute"; the fallback when the window is unknown
 
 
 def _caller() -> str:
@@ -31,7 +35,9 @@ def _caller() -> str:
 
 limiter = Limiter(
     key_func=_caller,
-    headers_enabled=True,
+    # Off: Flask-Limiter's headers put `Retry-After` on every response, successful ones
+    # included; a 429 gets it from `_limited` below, and nothing else does.
+    headers_enabled=False,
     swallow_errors=True,
     strategy="fixed-window",  # one counter per request, like the status routes' own count
     key_prefix="headshots-limits",
@@ -62,3 +68,15 @@ def init_limits(app: Flask) -> None:
     app.config["RATELIMIT_STORAGE_URI"] = settings.redis_url
     app.config["RATELIMIT_STORAGE_OPTIONS"] = {"socket_connect_timeout": 1, "socket_timeout": 1}
     limiter.init_app(app)
+    app.register_error_handler(RateLimitExceeded, _limited)
+
+
+def _limited(error: RateLimitExceeded) -> Response:
+    """The §3 429, with `Retry-After`: the seconds until the breached budget's window ends."""
+    breached = limiter.current_limit
+    try:
+        wait = breached.reset_at - int(time.time()) if breached else WINDOW_SECONDS
+    except Exception:  # noqa: BLE001 - Redis gone since the check: a safe upper bound
+        wait = WINDOW_SECONDS
+    return error_response(429, "rate_limited", f"rate limit exceeded: {error.description}",
+                          {"Retry-After": str(min(max(wait, 1), WINDOW_SECONDS))})
