@@ -68,7 +68,7 @@ def unshare(generation_id: int) -> tuple[str, int]:
 
 @sharing_routes.get("/<id:generation_id>/export")
 @documented(operation_id="exportHeadshot", summary="The headshot as PNG, JPEG or WebP",
-            tag="headshots", query=ExportQuery,
+            tag="headshots", query=ExportQuery, byte_ranges=True,
             responses={200: Reply("the image, without metadata; Content-Disposition names it",
                                   content=IMAGE_BYTES)},
             errors={409: "not_completed: only a completed headshot can be exported"})
@@ -107,7 +107,7 @@ def page(token: str) -> tuple[str, int, dict[str, str]]:
 
 @public_links.get("/<token>/image")
 @documented(operation_id="getSharedImage", summary="The image of a share link",
-            tag="sharing", auth="public", bad_input_status=404,
+            tag="sharing", auth="public", bad_input_status=404, byte_ranges=True,
             responses={200: Reply("the headshot", content=IMAGE_BYTES), **UNAVAILABLE_PAGES})
 def image(token: str) -> Response | tuple[str, int, dict[str, str]]:
     link = sharing.open_link(token)
