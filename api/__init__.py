@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Imported here, as Flask's tutorial does: the blueprints build on the settings above.
     from api.admin import admin
     from api.batches import batches
+    from api.body_framing import GuardBodyFraming
     from api.cli import backfill_command
     from api.credits import credits
     from api.dashboard import dashboard
@@ -63,4 +64,5 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_error_handlers(app)
     init_limits(app)
     init_request_metrics(app)
+    app.wsgi_app = GuardBodyFraming(app.wsgi_app)  # type: ignore[method-assign]
     return app

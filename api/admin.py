@@ -6,6 +6,7 @@ from flask import Blueprint, Response, jsonify
 
 from api.auth import current_principal, require_admin
 from api.documented import Reply, documented
+from api.limits import limit_admin_routes
 from api.parsing import json_body, query_args
 from api.responses import Analytics, AuditPage, CreditsGranted, Failures, Refunded
 from api.schemas import (
@@ -25,13 +26,13 @@ from services.representations import (
     page_json,
 )
 
-admin = Blueprint("admin", __name__, url_prefix="/api/admin")
+admin = limit_admin_routes(Blueprint("admin", __name__, url_prefix="/api/admin"))
 admin.before_request(require_admin)
 
 
 @admin.post("/users/<id:user_id>/credits")
 @documented(operation_id="grantCredits", summary="Grant credits to a user (created if new)",
-            tag="admin", auth="admin", body=GrantCreditsRequest,
+            tag="admin", auth="admin", body=GrantCreditsRequest, rate_limited=True,
             responses={201: Reply("granted; written to the audit log", CreditsGranted)},
             errors={409: "balance_limit_exceeded: the balance would pass 2147483647 credits"})
 def grant(user_id: int) -> tuple[Response, int]:

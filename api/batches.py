@@ -8,7 +8,7 @@ from flask import Blueprint, Response, jsonify, stream_with_context
 
 from api.auth import authenticate, current_principal
 from api.documented import ZIP_ARCHIVE, Reply, documented
-from api.limits import limiter, write_limit
+from api.limits import write_budget
 from api.parsing import idempotency, json_body
 from api.responses import Batch, BatchAccepted
 from api.schemas import BatchRequest
@@ -31,7 +31,7 @@ batches.before_request(authenticate)
                  "deleted since",
             409: "original_expired, or idempotency_key_reused"},
 )
-@limiter.limit(write_limit)
+@write_budget
 def create() -> tuple[Response, int]:
     body = json_body(BatchRequest)
     principal = current_principal()

@@ -6,7 +6,7 @@ from flask import Blueprint, Response, jsonify
 
 from api.auth import authenticate, current_principal
 from api.documented import Reply, documented
-from api.limits import limiter, write_limit
+from api.limits import write_budget
 from api.parsing import query_args
 from api.responses import CreditHistoryPage, Me
 from api.schemas import CreditHistoryQuery
@@ -43,7 +43,7 @@ def history() -> Response:
             responses={204: Reply("originals, previews, results and thumbnails deleted, share "
                                   "links revoked, running headshots cancelled and refunded; the "
                                   "ledger and the balance stay. Idempotent")})
-@limiter.limit(write_limit)
+@write_budget
 def delete_my_data() -> tuple[str, int]:
     library.delete_my_data(user_id=current_principal().user_id)
     return "", 204

@@ -4,7 +4,7 @@
     @documented(operation_id="generateHeadshot", summary="...", tag="headshots",
                 responses={202: Reply("queued", r.Headshot, headers=("Location",))},
                 body=GenerateRequest, idempotency_key=True, rate_limited=True)
-    @limiter.limit(write_limit)
+    @write_budget
     def generate() -> ...:
 
 The decorator only attaches an `Operation` to the view function and returns the function itself:
@@ -88,6 +88,7 @@ class Operation:
     upload: bool = False  # multipart/form-data with one file field, `image`
     idempotency_key: bool = False  # accepts an `Idempotency-Key` header
     rate_limited: bool = False  # 429 with Retry-After past the caller's limit
+    byte_ranges: bool = False  # answers `Range`: 206 (Content-Range), or 416 if unsatisfiable
     errors: Mapping[int, str] = field(default_factory=dict)  # the route's own error statuses
     bad_input_status: int = 400  # what invalid parameters or bodies get
     description: str | None = None
@@ -97,13 +98,15 @@ def documented(*, operation_id: str, summary: str, tag: str, responses: Mapping[
                auth: Auth = "user", query: type[BaseModel] | None = None,
                body: type[BaseModel] | None = None, upload: bool = False,
                idempotency_key: bool = False, rate_limited: bool = False,
+               byte_ranges: bool = False,
                errors: Mapping[int, str] | None = None, bad_input_status: int = 400,
                description: str | None = None) -> Callable[[View], View]:
     """Attach the route's `Operation` to its view function (see the module's docstring)."""
     operation = Operation(
         operation_id=operation_id, summary=summary, tag=tag, responses=responses, auth=auth,
         query=query, body=body, upload=upload, idempotency_key=idempotency_key,
-        rate_limited=rate_limited, errors=errors or {}, bad_input_status=bad_input_status,
+        rate_limited=rate_limited, byte_ranges=byte_ranges, errors=errors or {},
+        bad_input_status=bad_input_status,
         description=description,
     )
 

@@ -50,8 +50,10 @@ HTTP_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    412: "precondition_failed",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    416: "range_not_satisfiable",
     429: "rate_limited",
 }
 
@@ -101,9 +103,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException) -> Response:
         status = error.code or 500
-        headers: dict[str, Any] = {}
-        if status == 405 and error.valid_methods:  # type: ignore[attr-defined]
-            headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
+        # The exception's own headers say what the status needs: `Allow` on a 405,
+        # `Content-Range` on a 416, `WWW-Authenticate` on a 401.
+        headers: dict[str, Any] = {name: value for name, value in error.get_headers()
+                                   if name.lower() != "content-type"}
         message = error.description or error.name
         if status == 404:
             message = "no such resource"

@@ -6,7 +6,7 @@ from flask import Blueprint, Response, jsonify, url_for
 
 from api.auth import authenticate, current_principal
 from api.documented import Reply, documented
-from api.limits import limiter, write_limit
+from api.limits import write_budget
 from api.parsing import idempotency, json_body, query_args
 from api.responses import Headshot, HeadshotPage, StyleList
 from api.schemas import FavoritesQuery, GenerateRequest, HistoryQuery
@@ -43,7 +43,7 @@ def _accepted(generation: HeadshotGeneration) -> tuple[Response, int, dict[str, 
                  "deleted since",
             409: "idempotency_key_reused: the key was used with a different request"},
 )
-@limiter.limit(write_limit)
+@write_budget
 def generate() -> tuple[Response, int, dict[str, str]]:
     body = json_body(GenerateRequest)
     principal = current_principal()
@@ -65,7 +65,7 @@ def generate() -> tuple[Response, int, dict[str, str]]:
             409: "not_failed (only a failed headshot can be retried), original_expired, or "
                  "idempotency_key_reused"},
 )
-@limiter.limit(write_limit)
+@write_budget
 def retry(generation_id: int) -> tuple[Response, int, dict[str, str]]:
     principal = current_principal()
     generation = resubmit_generation(
@@ -102,7 +102,7 @@ def history_item(generation_id: int) -> Response:
             tag="headshots", rate_limited=True,
             responses={204: Reply("deleted (a running one cancelled and refunded first), its "
                                   "share link revoked; later reads are 404")})
-@limiter.limit(write_limit)
+@write_budget
 def delete(generation_id: int) -> tuple[str, int]:
     library.delete_headshot(user_id=current_principal().user_id, generation_id=generation_id)
     return "", 204
@@ -124,7 +124,7 @@ def favorites() -> Response:
 @headshots.post("/<id:generation_id>/favorite")
 @documented(operation_id="addFavorite", summary="Mark a headshot as a favorite (idempotent)",
             tag="headshots", rate_limited=True, responses={200: Reply("the headshot", Headshot)})
-@limiter.limit(write_limit)
+@write_budget
 def add_favorite(generation_id: int) -> Response:
     return _favorite(generation_id, True)
 
@@ -132,7 +132,7 @@ def add_favorite(generation_id: int) -> Response:
 @headshots.delete("/<id:generation_id>/favorite")
 @documented(operation_id="removeFavorite", summary="Unmark a favorite (idempotent)",
             tag="headshots", rate_limited=True, responses={200: Reply("the headshot", Headshot)})
-@limiter.limit(write_limit)
+@write_budget
 def remove_favorite(generation_id: int) -> Response:
     return _favorite(generation_id, False)
 
@@ -148,7 +148,7 @@ def _favorite(generation_id: int, favorite: bool) -> Response:
             tag="headshots", rate_limited=True,
             responses={200: Reply("failed with error code `cancelled`, refunded", Headshot)},
             errors={409: "already_finished: it has completed or failed"})
-@limiter.limit(write_limit)
+@write_budget
 def cancel(generation_id: int) -> Response:
     generation = library.cancel(user_id=current_principal().user_id,
                                 generation_id=generation_id)

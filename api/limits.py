@@ -1,7 +1,12 @@
-"""Per-user rate limits on the write routes (Flask-Limiter on Redis): a `429` with `Retry-After`.
+"""Per-caller rate limits (Flask-Limiter on Redis): a `429` with `Retry-After`.
 
-(The status routes count their reads in the same Redis round trip that serves them: see
-`api/status.py`.)
+- Writes: ONE budget per user, `RATE_LIMIT_WRITES`, shared by every write route (DELETE
+  included). Each write route carries `@write_budget`, a shared limit whose scope is the same
+  name everywhere, so Flask-Limiter keeps one counter per user rather than one per route (which
+  let a user spend the whole budget on each route in turn).
+- Operators: every `/api/admin` route, `RATE_LIMIT_ADMIN` per operator (applied to the
+  blueprint, so a new admin route is limited too); apart from their writes as a user.
+- Status reads count in the same Redis round trip that serves them: see `api/status.py`.
 
 Limits are counted per user id from the bearer token (per address for requests without a valid
 one). If Redis is down the limits are not enforced rather than failing the request.
@@ -9,12 +14,16 @@ one). If Redis is down the limits are not enforced rather than failing the reque
 
 from __future__ import annotations
 
-from flask import Flask, request
-from flask_limiter import Limiter
+import time
+
+from flask import Blueprint, Flask, Response, request
+from flask_limiter import Limiter, RateLimitExceeded
 
 from api.auth import request_principal
-from api.errors import ApiError
+from api.errors import ApiError, error_response
 from config import get_settings
+
+WINDOW_SECONDS = 60  # every budget is "N/minute"; the fallback when the window is unknown
 
 
 def _caller() -> str:
@@ -26,15 +35,31 @@ def _caller() -> str:
 
 limiter = Limiter(
     key_func=_caller,
-    headers_enabled=True,
+    # Off: Flask-Limiter's headers put `Retry-After` on every response, successful ones
+    # included; a 429 gets it from `_limited` below, and nothing else does.
+    headers_enabled=False,
     swallow_errors=True,
     strategy="fixed-window",  # one counter per request, like the status routes' own count
     key_prefix="headshots-limits",
 )
 
 
-def write_limit() -> str:
+def _writes() -> str:
     return get_settings().rate_limit_writes
+
+
+def _admin() -> str:
+    return get_settings().rate_limit_admin
+
+
+write_budget = limiter.shared_limit(_writes, scope="writes")
+_admin_budget = limiter.shared_limit(_admin, scope="admin")
+
+
+def limit_admin_routes(blueprint: Blueprint) -> Blueprint:
+    """Every route of the operators' blueprint counts against the operator's one budget."""
+    _admin_budget(blueprint)
+    return blueprint
 
 
 def export_limit() -> str:
@@ -52,3 +77,15 @@ def init_limits(app: Flask) -> None:
     app.config["RATELIMIT_STORAGE_URI"] = settings.redis_url
     app.config["RATELIMIT_STORAGE_OPTIONS"] = {"socket_connect_timeout": 1, "socket_timeout": 1}
     limiter.init_app(app)
+    app.register_error_handler(RateLimitExceeded, _limited)
+
+
+def _limited(error: RateLimitExceeded) -> Response:
+    """The §3 429, with `Retry-After`: the seconds until the breached budget's window ends."""
+    breached = limiter.current_limit
+    try:
+        wait = breached.reset_at - int(time.time()) if breached else WINDOW_SECONDS
+    except Exception:  # noqa: BLE001 - Redis gone since the check: a safe upper bound
+        wait = WINDOW_SECONDS
+    return error_response(429, "rate_limited", f"rate limit exceeded: {error.description}",
+                          {"Retry-After": str(min(max(wait, 1), WINDOW_SECONDS))})

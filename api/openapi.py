@@ -10,7 +10,10 @@ the document: request bodies and query strings from the pydantic models that val
 
 Error responses are derived where they follow from the operation (a token -> 401 and 503, an
 admin route -> 403, a path parameter -> 404, a body -> 400 and 413, rate limited -> 429 with
-`Retry-After`), plus the route's own (`errors`: 402, 409, 415 ...).
+`Retry-After`, byte ranges -> 206 and 416), plus the route's own (`errors`: 402, 409, 415 ...).
+Every operation also lists the refusals any request can get before a route sees it: 400 (not
+valid HTTP), 405 (another method, with `Allow`), 414, 417 and 431 (gunicorn's, in the same
+error shape: `config/gunicorn.py`).
 """
 
 from __future__ import annotations
@@ -44,6 +47,10 @@ class UndocumentedRoutes(LookupError):
 # ---- shared pieces --------------------------------------------------------------------------
 
 HEADERS: dict[str, dict[str, Any]] = {
+    "Allow": {"description": "the methods the path answers", "required": True,
+              "schema": {"type": "string"}},
+    "Content-Range": {"description": "the bytes sent (206), or `bytes */<length>` (416)",
+                      "required": True, "schema": {"type": "string"}},
     "Location": {"description": "where the new job's status is", "required": True,
                  "schema": {"type": "string"}},
     "Retry-After": {"description": "seconds to wait before trying again", "required": True,
@@ -53,19 +60,32 @@ HEADERS: dict[str, dict[str, Any]] = {
 }
 
 ERRORS: dict[int, tuple[str, str]] = {  # status -> (component name, description)
-    400: ("BadRequest", "invalid input; the message names the offending field"),
+    400: ("BadRequest", "invalid input (the message names the offending field), or a request "
+                        "that is not valid HTTP (a broken request line, header or chunked body)"),
     401: ("Unauthorized", "missing, malformed, badly signed or expired bearer token"),
     402: ("PaymentRequired", "insufficient_credits: nothing was charged"),
     403: ("Forbidden", "forbidden: this route is for operators (role admin)"),
     404: ("NotFound", "no such resource, or not the caller's"),
+    405: ("MethodNotAllowed", "method_not_allowed: the path does not answer this method; "
+                              "`Allow` lists those it does"),
     409: ("Conflict", "the resource is not in a state that allows this"),
+    412: ("PreconditionFailed", "precondition_failed: a conditional header does not hold"),
     413: ("PayloadTooLarge", "the body is larger than the service accepts"),
+    414: ("UriTooLong", "uri_too_long: the request line is longer than the server reads"),
     415: ("UnsupportedMediaType", "not an image type the service accepts"),
-    429: ("TooManyRequests", "rate_limited: the caller's limit for this route is used up"),
+    416: ("RangeNotSatisfiable", "range_not_satisfiable: the `Range` is malformed, asks for "
+                                 "several ranges, or starts past the end"),
+    417: ("ExpectationFailed", "expectation_failed: an `Expect` other than 100-continue"),
+    429: ("TooManyRequests", "rate_limited: the caller's budget is used up"),
+    431: ("HeadersTooLarge", "headers_too_large: a header, or all of them, larger than the "
+                             "server reads"),
     503: ("ServiceUnavailable",
           "database or job queue unavailable: nothing was charged, try again"),
 }
-ERROR_HEADERS = {401: ("WWW-Authenticate",), 429: ("Retry-After",)}
+ERROR_HEADERS = {401: ("WWW-Authenticate",), 405: ("Allow",), 416: ("Content-Range",),
+                 429: ("Retry-After",)}
+# What any request may get before a route sees it, whatever the operation.
+REFUSED_BEFORE_ROUTING = (400, 405, 414, 417, 431)
 
 ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": 999_999_999_999_999_999}
 CONVERTERS: dict[str, dict[str, Any]] = {  # Flask converter -> schema of its value
@@ -169,10 +189,21 @@ def error_statuses(rule: str, op: Operation) -> dict[int, str | None]:
         statuses[413] = None
     if op.rate_limited:
         statuses[429] = None
+    if op.byte_ranges:
+        statuses[416] = None
     if op.auth != "public":
         statuses[503] = None
+    for status in REFUSED_BEFORE_ROUTING:
+        statuses.setdefault(status, None)
     statuses.update(op.errors)
     return dict(sorted(statuses.items()))
+
+
+def _ranged(op: Operation) -> dict[int, Reply]:
+    """A route that answers `Range` requests: its 206 is part of its 200's body."""
+    whole = op.responses[200]
+    return {206: Reply("one byte range of the body (a `Range` request)", whole.model,
+                       whole.content, headers=("Content-Range",))}
 
 
 def _operation(rule: str, op: Operation, components: dict[str, Any]) -> dict[str, Any]:
@@ -208,8 +239,9 @@ def _operation(rule: str, op: Operation, components: dict[str, Any]) -> dict[str
                                                     "description": "JPEG, PNG or WebP"}}},
             }},
         }
+    replies = {**(_ranged(op) if op.byte_ranges else {}), **op.responses}
     answers: dict[str, Any] = {str(status): _reply(reply) for status, reply in
-                               sorted(op.responses.items())}
+                               sorted(replies.items())}
     for status, own in error_statuses(rule, op).items():
         if str(status) in answers:
             continue

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, jsonify, render_template, send_file
 
 from api.auth import authenticate, current_principal
 from api.documented import HTML_PAGE, IMAGE_BYTES, Reply, documented
-from api.limits import export_limit, limiter, write_limit
+from api.limits import export_limit, limiter, write_budget
 from api.parsing import json_body, query_args
 from api.responses import ShareCreated
 from api.schemas import ExportQuery, ShareRequest
@@ -48,7 +48,7 @@ UNAVAILABLE_PAGES = {
             responses={201: Reply("a new link; any earlier one of this headshot is revoked",
                                   ShareCreated)},
             errors={409: "not_completed: only a completed headshot can be shared"})
-@limiter.limit(write_limit)
+@write_budget
 def share(generation_id: int) -> tuple[Response, int]:
     body = json_body(ShareRequest)
     link = sharing.share(user_id=current_principal().user_id, generation_id=generation_id,
@@ -60,7 +60,7 @@ def share(generation_id: int) -> tuple[Response, int]:
 @documented(operation_id="unshareHeadshot", summary="Revoke the headshot's public link",
             tag="headshots", rate_limited=True,
             responses={204: Reply("revoked (or there was none); the link answers 410")})
-@limiter.limit(write_limit)
+@write_budget
 def unshare(generation_id: int) -> tuple[str, int]:
     sharing.unshare(user_id=current_principal().user_id, generation_id=generation_id)
     return "", 204
@@ -68,7 +68,7 @@ def unshare(generation_id: int) -> tuple[str, int]:
 
 @sharing_routes.get("/<id:generation_id>/export")
 @documented(operation_id="exportHeadshot", summary="The headshot as PNG, JPEG or WebP",
-            tag="headshots", query=ExportQuery, rate_limited=True,
+            tag="headshots", query=ExportQuery, rate_limited=True, byte_ranges=True,
             responses={200: Reply("the image, without metadata; Content-Disposition names it",
                                   content=IMAGE_BYTES)},
             errors={409: "not_completed: only a completed headshot can be exported"})
@@ -108,7 +108,7 @@ def page(token: str) -> tuple[str, int, dict[str, str]]:
 
 @public_links.get("/<token>/image")
 @documented(operation_id="getSharedImage", summary="The image of a share link",
-            tag="sharing", auth="public", bad_input_status=404,
+            tag="sharing", auth="public", bad_input_status=404, byte_ranges=True,
             responses={200: Reply("the headshot", content=IMAGE_BYTES), **UNAVAILABLE_PAGES})
 def image(token: str) -> Response | tuple[str, int, dict[str, str]]:
     link = sharing.open_link(token)

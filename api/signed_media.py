@@ -21,8 +21,11 @@ media = Blueprint("media", __name__)
 @media.get("/media/<path:storage_key>")
 @documented(
     operation_id="getMedia", summary="A stored image, for whoever holds its unexpired signed URL",
-    tag="media", auth="public", query=MediaQuery, bad_input_status=404,
-    responses={200: Reply("the image", content=IMAGE_BYTES)},
+    tag="media", auth="public", query=MediaQuery, bad_input_status=404, byte_ranges=True,
+    responses={200: Reply("the image", content=IMAGE_BYTES),
+               304: Reply("not modified: the `If-None-Match` or `If-Modified-Since` the "
+                          "client sent still holds")},
+    errors={412: "precondition_failed: `If-Match` or `If-Unmodified-Since` does not hold"},
     description="Any wrong, missing or expired signature, or a key that does not exist, "
                 "is the same 404.",
 )
@@ -37,6 +40,10 @@ def serve(storage_key: str) -> Response:
         response = send_file(path, mimetype=content_type_for_key(storage_key), conditional=True)
     except (StorageNotFound, FileNotFoundError, InvalidKey):  # InvalidKey: a symlinked folder
         raise ApiError(404, "not_found", "no such image, or its link has expired") from None
+    if response.status_code == 412:  # werkzeug's 412 would still carry the image as its body
+        response.close()
+        raise ApiError(412, "precondition_failed",
+                       "the image does not meet the request's If-Match or If-Unmodified-Since")
     remaining = max(0, int(exp) - int(time.time()))
     response.headers["Cache-Control"] = f"private, max-age={remaining}"
     response.headers["X-Content-Type-Options"] = "nosniff"

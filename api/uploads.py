@@ -7,7 +7,7 @@ from flask import Blueprint, Response, jsonify, request
 from api.auth import authenticate, current_principal
 from api.documented import Reply, documented
 from api.errors import ApiError
-from api.limits import limiter, write_limit
+from api.limits import write_budget
 from api.responses import UploadCreated
 from config import get_settings
 from media import get_signer
@@ -26,7 +26,7 @@ uploads.before_request(authenticate)
                           UploadCreated)},
     errors={415: "not a JPEG, PNG or WebP image"},
 )
-@limiter.limit(write_limit)
+@write_budget
 def create() -> tuple[Response, int]:
     file = request.files.get("image")
     if file is None:

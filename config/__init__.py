@@ -64,8 +64,9 @@ class Settings(BaseSettings):
     # Per user. The app polls each job's status about once a second; a batch of five with
     # margin fits the status limit.
     rate_limit_enabled: bool = True
-    rate_limit_writes: str = "30/minute"
-    rate_limit_events: str = "240/minute"
+    rate_limit_writes: str = "30/minute"  # one budget across all of a user's write routes
+    rate_limit_admin: str = "120/minute"  # per operator, across the /api/admin routes
+    rate_limit_events: str = "240/minute"  # the app reports events as the user taps around
     rate_limit_exports: str = "60/minute"  # each one decodes and re-encodes a full image
     rate_limit_status_per_minute: int = Field(default=1200, ge=1)
     # Extra bases whose signed media URLs `generate` accepts (an operator allow-list).

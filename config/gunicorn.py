@@ -50,8 +50,9 @@ def child_exit(server: Any, worker: Any) -> None:
 # Requests gunicorn refuses before Flask sees them (a header over 8 KB, a broken request line)
 # get the service's error shape too, not gunicorn's HTML page: gunicorn writes those through
 # this one function.
-PROTOCOL_ERROR_CODES = {400: "bad_request", 414: "uri_too_long", 431: "headers_too_large",
-                        500: "internal_error", 501: "not_implemented"}
+PROTOCOL_ERROR_CODES = {400: "bad_request", 414: "uri_too_long", 417: "expectation_failed",
+                        431: "headers_too_large", 500: "internal_error",
+                        501: "not_implemented"}
 
 
 def _write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:

@@ -55,7 +55,10 @@ def list_generations(
 def retry_generation(db_session: Session, *, user_id: int, generation_id: int
                      ) -> HeadshotGeneration:
     """Queue a failed job again from its original, and charge for it again (a new round)."""
-    generation = get_generation(db_session, user_id=user_id, generation_id=generation_id)
+    # Locked, so a delete racing this retry either goes first (then this is a 404) or waits:
+    # a deleted headshot, whose original may be gone with it, is never charged and requeued.
+    generation = get_generation(db_session, user_id=user_id, generation_id=generation_id,
+                                lock=True)
     if generation.status != GenerationStatus.FAILED:
         raise Conflict(f"only a failed headshot can be retried; this one is {generation.status}",
                        code="not_failed")
@@ -92,10 +95,14 @@ def delete_generation(db_session: Session, *, user_id: int, generation_id: int) 
 
     A job still queued or processing is cancelled (and refunded) first. The row itself stays
     (soft delete) so the ledger keeps pointing at what was paid for; its share link is revoked,
-    and the before preview goes with the last headshot that needed it.
+    and the original and its before preview go with the last headshot made from them.
     """
     generation = get_generation(db_session, user_id=user_id, generation_id=generation_id,
                                 lock=True)
+    if generation.upload_id is not None:
+        # Locked before the refund locks the user's row: generate locks the upload, then the
+        # user, and taking them in the same order never deadlocks against it.
+        _locked_upload(db_session, generation.upload_id)
     if generation.status in IN_FLIGHT:
         cancel_generation(db_session, generation_id)
         generation = get_generation(db_session, user_id=user_id, generation_id=generation_id)
@@ -106,22 +113,46 @@ def delete_generation(db_session: Session, *, user_id: int, generation_id: int) 
     db_session.flush()
     revoke_shares(db_session, generation_id)
     if generation.upload_id is not None:
+        keys += release_original_if_unused(db_session, generation.upload_id)
         keys += release_preview_if_unused(db_session, generation.upload_id)
     record_change(db_session, generation, Change.DELETED)
     return keys
 
 
+def _locked_upload(db_session: Session, upload_id: object) -> Upload | None:
+    # `populate_existing`: the row as it is now, not a copy loaded before the lock was granted
+    # (the transaction we waited for may have changed it).
+    return db_session.get(Upload, upload_id, with_for_update=True, populate_existing=True)
+
+
+def _made_into_live_headshots(db_session: Session, upload: Upload) -> bool:
+    return db_session.scalar(
+        select(HeadshotGeneration.id).where(HeadshotGeneration.upload_id == upload.id,
+                                            HeadshotGeneration.user_id == upload.user_id,
+                                            HeadshotGeneration.deleted_at.is_(None)).limit(1)
+    ) is not None
+
+
+def release_original_if_unused(db_session: Session, upload_id: object) -> list[str]:
+    """The upload's original, once the user deleted the last headshot made from it: the row is
+    marked deleted (so generate and retry refuse it, 409 original_expired) and its key returned,
+    to delete after the commit. An upload no headshot was ever made from waits for the
+    retention clean-up: the user may still be about to use it."""
+    upload = _locked_upload(db_session, upload_id)
+    if upload is None or upload.deleted_at is not None \
+            or _made_into_live_headshots(db_session, upload):
+        return []
+    upload.deleted_at = utcnow()
+    return [upload.storage_key]
+
+
 def release_preview_if_unused(db_session: Session, upload_id: object) -> list[str]:
     """The upload's before preview, once nothing needs it (its original is gone and no live
     headshot was made from it): its key, to delete after the commit; the row forgets it."""
-    upload = db_session.get(Upload, upload_id, with_for_update=True)
+    upload = _locked_upload(db_session, upload_id)
     if upload is None or upload.preview_key is None or upload.available:
         return []  # an original still there may make more headshots
-    still_shown = db_session.scalar(
-        select(HeadshotGeneration.id).where(HeadshotGeneration.upload_id == upload.id,
-                                            HeadshotGeneration.deleted_at.is_(None)).limit(1)
-    )
-    if still_shown is not None:
+    if _made_into_live_headshots(db_session, upload):
         return []
     key, upload.preview_key = upload.preview_key, None
     return [key]

@@ -65,9 +65,15 @@ def record_upload(
 
 
 def find_usable_upload(db_session: Session, *, user_id: int, storage_key: str) -> Upload:
-    """The caller's own, still-present original behind `storage_key`, or a 400-class error."""
+    """The caller's own, still-present original behind `storage_key`, or a 400-class error.
+
+    The row is share-locked until the caller's transaction ends: a racing delete of the last
+    headshot made from it (which takes the original with it) either commits first, and this
+    sees the upload deleted, or waits and then sees the new headshot still using it.
+    """
     upload = db_session.execute(
         select(Upload).where(Upload.storage_key == storage_key, Upload.user_id == user_id)
+        .with_for_update(read=True)
     ).scalar_one_or_none()
     if upload is None:
         raise InvalidRequest(

@@ -120,8 +120,8 @@ def test_malformed_keys_are_400(client: Any, key: str) -> None:
 
 def test_write_routes_are_rate_limited_per_user(client: Any) -> None:
     user_id = new_user_id()
-    url = uploaded_url(client, user_id)
-    statuses = [generate(client, user_id, url).status_code for _ in range(30)]
+    url = uploaded_url(client, user_id)  # one write of the user's budget of 30
+    statuses = [generate(client, user_id, url).status_code for _ in range(29)]
     assert set(statuses) == {402}  # no credits: refused, but counted
     limited = generate(client, user_id, url)
     body = assert_error(limited, 429, "rate_limited")
