@@ -187,7 +187,7 @@ def error_statuses(rule: str, op: Operation) -> dict[int, str | None]:
         statuses[404] = None
     if op.body or op.upload:
         statuses[413] = None
-    if op.rate_limited:
+    if op.rate_limited or op.auth == "admin":  # every admin route spends the operator's budget
         statuses[429] = None
     if op.byte_ranges:
         statuses[416] = None

@@ -7,11 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.assets import SELFIE
-from tests.support.users import ADMIN, auth
+from tests.support.users import auth
 
 
 def grant(client: Any, user_id: int, amount: int) -> Any:
-    response = client.post(f"/api/admin/users/{user_id}/credits", headers=ADMIN,
+    """An operator's grant; each by an operator of its own, so the operators' per-operator
+    budget (RATE_LIMIT_ADMIN) never runs out across a test run's many grants."""
+    response = client.post(f"/api/admin/users/{user_id}/credits",
+                           headers=auth(new_user_id(), role="admin"),
                            json={"amount": amount, "reason": "test grant"})
     assert response.status_code == 201, response.get_json()
     return response.get_json()

@@ -33,6 +33,9 @@ class LiveServer:
         self.jwt_secret = jwt_secret
         self.status_codes: Counter[int] = Counter()
         self._local = threading.local()
+        # An operator of its own: each operator has a budget (RATE_LIMIT_ADMIN) that another
+        # test's admin traffic (schemathesis, say) must not have spent.
+        self.operator_id = new_user_id()
 
     def headers(self, user_id: int, *, role: str | None = None) -> dict[str, str]:
         token = make_token(user_id, role=role, secret=self.jwt_secret)
@@ -53,8 +56,9 @@ class LiveServer:
         return response
 
     def grant(self, user_id: int, amount: int, reason: str = "test") -> dict[str, Any]:
-        response = self.call("POST", f"/api/admin/users/{user_id}/credits", user_id=1,
-                             role="admin", json={"amount": amount, "reason": reason})
+        response = self.call("POST", f"/api/admin/users/{user_id}/credits",
+                             user_id=self.operator_id, role="admin",
+                             json={"amount": amount, "reason": reason})
         assert response.status_code == 201, response.text
         body: dict[str, Any] = response.json()
         return body
