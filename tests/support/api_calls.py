@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.assets import SELFIE
-from tests.support.users import auth
+from tests.support.users import auth, new_user_id
 
 
 def grant(client: Any, user_id: int, amount: int) -> Any:
