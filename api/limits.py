@@ -6,6 +6,9 @@
   let a user spend the whole budget on each route in turn).
 - Operators: every `/api/admin` route, `RATE_LIMIT_ADMIN` per operator (applied to the
   blueprint, so a new admin route is limited too); apart from their writes as a user.
+- Apart, each a budget of its own per user: behaviour events (`RATE_LIMIT_EVENTS`: the app
+  reports them as the user taps around, and they must never use up the budget of the user's
+  real actions) and exports (`RATE_LIMIT_EXPORTS`: each decodes and re-encodes a whole image).
 - Status reads count in the same Redis round trip that serves them: see `api/status.py`.
 
 Limits are counted per user id from the bearer token (per address for requests without a valid

@@ -25,6 +25,10 @@ from tests.support.users import auth, new_user_id
 pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+# Write routes with a budget of their own, by design, and its setting: the app reports events
+# as the user taps around, which must never use up the budget of their real actions. Each is
+# checked below to be limited all the same; any other write route must share the one budget.
+OWN_BUDGETS = {("POST", "/api/events"): "rate_limit_events"}
 
 
 def _budget(setting: str) -> int:
@@ -36,11 +40,11 @@ def _budget(setting: str) -> int:
 @pytest.fixture(scope="module")
 def write_routes(app: Any) -> list[tuple[str, Rule]]:
     """(method, rule) of every write route of a user (the admin ones have their own budget, and
-    so do the app's behaviour events, reported as the user taps around: RATE_LIMIT_EVENTS)."""
+    so do those of OWN_BUDGETS: the app's behaviour events, reported as the user taps around)."""
     routes = [(method, rule) for rule in app.url_map.iter_rules()
               for method in sorted((rule.methods or set()) & WRITE_METHODS)
               if rule.rule.startswith("/api/") and not rule.rule.startswith("/api/admin/")
-              and rule.rule != "/api/events"]
+              and (method, rule.rule) not in OWN_BUDGETS]
     methods = {method for method, _ in routes}
     assert {"POST", "DELETE"} <= methods and len(routes) >= 10, routes
     return sorted(routes, key=lambda route: (route[1].rule, route[0]))
@@ -128,3 +132,26 @@ def test_admin_routes_have_a_budget_per_operator(client: Any) -> None:
     # The operator's own writes as a user are a budget apart.
     assert send(client, "DELETE", "/api/headshots/history/1", theme="write budget",
                 headers=auth(operator)).status_code == 404
+
+
+@pytest.mark.parametrize("route", sorted(OWN_BUDGETS))
+def test_a_route_with_a_budget_of_its_own_is_limited_and_apart(
+        client: Any, write_routes: list[tuple[str, Rule]], route: tuple[str, str]) -> None:
+    """Its own budget runs out into the §3 429, and spending it leaves the write budget whole
+    (and the other way round)."""
+    method, path = route
+    budget = _budget(OWN_BUDGETS[route])
+    user_id = new_user_id()
+    for write_method, rule in islice(cycle(write_routes), _budget("rate_limit_writes")):
+        _write(client, user_id, write_method, rule)
+    assert send(client, method, path, theme="write budget", headers=auth(user_id),
+                json={}).status_code != 429  # the write budget is spent, this one is not
+    for _ in range(budget - 1):
+        send(client, method, path, theme="write budget", headers=auth(user_id), json={})
+    assert_error(send(client, method, path, theme="write budget", headers=auth(user_id),
+                      json={}), 429, "rate_limited", context=route)
+    other = new_user_id()
+    for _ in range(budget + 1):
+        send(client, method, path, theme="write budget", headers=auth(other), json={})
+    assert send(client, "DELETE", "/api/headshots/history/1", theme="write budget",
+                headers=auth(other)).status_code == 404  # their writes are untouched
