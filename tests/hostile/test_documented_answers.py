@@ -1,8 +1,8 @@
 """Every answer an attacker can provoke is one `/openapi.json` documents, with the body and
 headers it documents: a wrong method (405 and `Allow`), a request line or headers too large for
-gunicorn (414, 431), broken HTTP (400, 417), and `/media`'s range and conditional requests (206
-with `Content-Range`, 304, 412, 416). Provoked over the real server, on every path of the
-document.
+gunicorn (414, 431), broken HTTP (400, 417), `/media`'s range and conditional requests (206
+with `Content-Range`, 304, 412, 416), an operator past their budget (429 on every admin route).
+Provoked over the real server, on every path of the document.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from tests.support.domain import funded_user, make_job, signed_url, stored_upload
 from tests.support.hostile import tried
-from tests.support.users import auth
+from tests.support.users import auth, new_user_id
 
 pytestmark = pytest.mark.usefixtures("stack")
 
@@ -219,3 +219,27 @@ def test_ranges_on_exports_and_shared_images_are_documented(web: str,
             answer = of(requests.get(url, headers={**headers, "Range": ranges}, timeout=30))
             assert answer.status == status, (path, ranges, answer.status, answer.body[:200])
             assert_documented(document, "GET", path, answer, (path, ranges))
+
+
+def test_an_operator_past_their_budget_gets_a_documented_429_on_every_admin_route(
+        web: str, document: dict[str, Any]) -> None:
+    """The operators' budget covers the whole admin API, reads included: each of its
+    operations documents the 429 (and its `Retry-After`) that it then answers."""
+    from limits import parse
+
+    from config import get_settings
+
+    operator = auth(new_user_id(), role="admin")
+    with requests.Session() as session:
+        for _ in range(int(parse(get_settings().rate_limit_admin).amount)):
+            session.post(f"{web}/api/admin/users/1/credits", headers=operator, json={},
+                         timeout=10)  # a 400, counted all the same
+        admin = [(method, path) for method, path in operations(document)
+                 if path.startswith("/api/admin/")]
+        assert len(admin) >= 2, admin
+        for method, path in admin:
+            tried("documented answers")
+            answer = of(session.request(method, web + concrete(path), headers=operator,
+                                        json={}, timeout=10))
+            assert answer.status == 429, (method, path, answer.status)
+            assert_documented(document, method, path, answer, (method, path))
