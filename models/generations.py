@@ -25,11 +25,12 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    func,
     select,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
-from sqlalchemy.orm import Mapped, mapped_column, relationship, selectinload
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload
 from sqlalchemy.sql import Select
 
 from models.base import Base
@@ -123,3 +124,12 @@ def live_of(user_id: int, *, include_deleted: bool = False) -> Select[HeadshotGe
         .where(HeadshotGeneration.user_id == user_id)
     )
     return query if include_deleted else query.where(HeadshotGeneration.deleted_at.is_(None))
+
+
+def oldest_queued_since(db_session: Session) -> datetime | None:
+    """When the job waiting longest in the queue entered it (created, retried or requeued: a
+    queued job's progress_at is that moment), or None when none waits (read by /metrics)."""
+    oldest: datetime | None = db_session.scalar(
+        select(func.min(HeadshotGeneration.progress_at))
+        .where(HeadshotGeneration.status == GenerationStatus.QUEUED.value))
+    return oldest

@@ -388,15 +388,3 @@ def release_overdue_generation(db_session: Session, generation_id: int
         db_session, generation_id, code="timed_out",
         message="The headshot could not be generated in time; your credits were refunded.",
     )
-
-
-# ---- what the metrics read at scrape time ------------------------------------------------------
-
-
-def oldest_queued_since(db_session: Session) -> datetime | None:
-    """When the job waiting longest in the queue entered it (created, retried or requeued: a
-    queued job's progress_at is that moment), or None when none waits."""
-    oldest: datetime | None = db_session.scalar(
-        select(func.min(HeadshotGeneration.progress_at))
-        .where(HeadshotGeneration.status == GenerationStatus.QUEUED.value))
-    return oldest

@@ -17,7 +17,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from models.clock import utcnow
-from models.jobs import oldest_queued_since
+from models.generations import oldest_queued_since
 from models.outbox import pending_backlog
 from services import worker_heartbeat
 from services.redis_client import get_redis
