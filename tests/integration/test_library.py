@@ -230,7 +230,10 @@ def test_a_share_link_shows_the_headshot_until_revoked(client: Any) -> None:
     assert response.status_code == 201, response.get_json()
     share_url = response.get_json()["shareUrl"]
     token = share_url.rsplit("/", 1)[1]
-    assert len(token) >= 22 and str(job_id) not in token and str(user_id) not in share_url
+    # The link names nothing but a random token (a substring check on the ids would be flaky:
+    # a random 32-character token contains a short job id by chance now and then).
+    assert urlsplit(share_url).path == f"/s/{token}" and len(token) >= 22
+    assert re.fullmatch(r"[A-Za-z0-9_-]+", token) and token not in (str(job_id), str(user_id))
     page = client.get(urlsplit(share_url).path)
     assert page.status_code == 200 and page.mimetype == "text/html"
     tags = dict(OG_TAG.findall(page.get_data(as_text=True)))
