@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from flask import Flask
 from werkzeug.routing import BaseConverter
 
@@ -41,13 +39,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     from api.health import health
     from api.limits import init_limits
     from api.metrics import init_request_metrics, metrics
+    from api.request_log import init_request_log
     from api.sharing import public_links, sharing_routes
     from api.signed_media import media
     from api.status import status
     from api.uploads import uploads
+    from config.logs import configure_logging
     from workers.celery_app import celery_init
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(log_format=settings.log_format, level=settings.log_level)
     app = Flask(__name__)
     app.extensions["celery"] = celery_init(settings)
     app.url_map.converters["id"] = IdConverter
@@ -64,5 +64,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_error_handlers(app)
     init_limits(app)
     init_request_metrics(app)
+    init_request_log(app)
     app.wsgi_app = GuardBodyFraming(app.wsgi_app)  # type: ignore[method-assign]
     return app

@@ -239,6 +239,8 @@ class Analytics(Body):
     repeatUserRate: float | None = Field(description="share of the range's users with 2+")
     averageHeadshotsPerUser: float | None
     favoriteUsageRate: float | None = Field(description="share of users with a favorite")
+    historyViewRate: float | None = Field(
+        description="share of the range's users who opened their history in the range")
     funnel: Funnel = Field(description="headshots started, completed, downloaded, shared")
 
 

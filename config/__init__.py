@@ -14,7 +14,7 @@ import threading
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     rate_limit_status_per_minute: int = Field(default=1200, ge=1)
     # Extra bases whose signed media URLs `generate` accepts (an operator allow-list).
     allowed_image_bases: list[str] = []
+    # One JSON object per log line (config/logs.py); `text` is the classic line, for a terminal.
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="after")
     def _derive_defaults(self) -> Settings:

@@ -155,6 +155,10 @@ WITH jobs AS (
 SELECT (SELECT count(*) FROM per_user) AS users,
        (SELECT count(*) FROM per_user WHERE n >= 2) AS repeat_users,
        (SELECT count(*) FROM per_user WHERE fav) AS favoriting_users,
+       (SELECT count(*) FROM per_user WHERE EXISTS (
+            SELECT 1 FROM events WHERE events.user_id = per_user.user_id
+            AND name = 'history_viewed' AND created_at >= :start AND created_at < :end)
+       ) AS history_viewing_users,
        (SELECT count(*) FROM jobs) AS headshots
 """
 _PEAK_HOURS = """

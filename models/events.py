@@ -7,7 +7,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Index, String
+from sqlalchemy import BigInteger, DateTime, Index, String, exists, insert, literal, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -22,6 +22,7 @@ class EventName(enum.StrEnum):
     HEADSHOT_DOWNLOADED = "headshot_downloaded"
     USER_SHARED = "user_shared"
     STYLE_SELECTED = "style_selected"
+    HISTORY_VIEWED = "history_viewed"  # the service's, at most once a user and UTC day
 
 
 CLIENT_EVENTS = (EventName.HEADSHOT_DOWNLOADED, EventName.USER_SHARED, EventName.STYLE_SELECTED)
@@ -46,6 +47,20 @@ class Event(Base):
     generation_id: Mapped[int | None] = mapped_column(BigInteger)
     properties: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+def record_history_view(db_session: Session, *, user_id: int) -> None:
+    """Note that the user opened their history today, unless already noted (the roadmap's
+    "share of users who viewed history": one row a user and day keeps the table small)."""
+    today = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+    db_session.execute(
+        insert(Event).from_select(
+            ["name", "source", "user_id", "properties", "created_at"],
+            select(literal(EventName.HISTORY_VIEWED.value), literal(Source.SERVICE.value),
+                   literal(user_id), literal({}, JSONB), literal(utcnow()))
+            .where(~exists().where(Event.name == EventName.HISTORY_VIEWED.value,
+                                   Event.user_id == user_id, Event.created_at >= today)),
+        ))
 
 
 def record_event(db_session: Session, name: EventName, *, user_id: int,

@@ -30,6 +30,7 @@ def handle_committed(changes: Sequence[JobChange]) -> None:
         return
     cache = get_status_cache()
     for job_change in changes:
+        _log_change(job_change)
         _quietly(count_job_change, job_change)
         if job_change.change is Change.DELETED:
             cache.forget(job_change.snapshot.id)
@@ -40,6 +41,17 @@ def handle_committed(changes: Sequence[JobChange]) -> None:
                 enqueue_webhook(event_id)
             except BROKER_FAULTS:
                 log.warning("webhook event %s: not enqueued; the sweeper will", event_id)
+
+
+def _log_change(job_change: JobChange) -> None:
+    # One line per committed change, in the process that made it (the request id, when bound,
+    # ties it to the request that started the job: config/logs.py).
+    snapshot = job_change.snapshot
+    log.info("headshot %s %s", snapshot.id, job_change.change, extra={
+        "generation_id": snapshot.id, "change": str(job_change.change),
+        "status": snapshot.status, "progress": snapshot.progress, "style": job_change.style,
+        "user_id": snapshot.user_id, "error_code": snapshot.error_code,
+    })
 
 
 def ledger_committed(movements: Sequence[Movement]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from models import events as models_events
 from models.events import EventName, Source, record_event
 from models.headshots import get_generation
 from services.unit_of_work import unit_of_work
@@ -18,6 +19,12 @@ def record_client_event(*, user_id: int, name: EventName, generation_id: int | N
             get_generation(db_session, user_id=user_id, generation_id=generation_id)
         record_event(db_session, name, user_id=user_id, generation_id=generation_id,
                      properties=properties, source=Source.CLIENT)
+        db_session.commit()
+
+
+def record_history_view(*, user_id: int) -> None:
+    with unit_of_work() as db_session:
+        models_events.record_history_view(db_session, user_id=user_id)
         db_session.commit()
 
 

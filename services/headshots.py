@@ -11,7 +11,7 @@ from models.errors import Conflict, NotFound
 from models.generations import GenerationStatus, HeadshotGeneration
 from models.headshots import delete_generation, get_generation, list_generations
 from models.styles import Style, list_styles
-from services.events import record_download
+from services.events import record_download, record_history_view
 from services.pagination import Page, one_page
 from services.unit_of_work import read_only, unit_of_work
 
@@ -29,6 +29,10 @@ def headshot(*, user_id: int, generation_id: int) -> HeadshotGeneration:
 def history(*, user_id: int, limit: int, before_id: int | None = None,
             status: GenerationStatus | None = None, style: str | None = None,
             favorite: bool | None = None) -> Page[HeadshotGeneration]:
+    """A page of the user's headshots; opening the first page counts as viewing the history
+    (the analytics' `historyViewRate`)."""
+    if before_id is None:
+        record_history_view(user_id=user_id)
     with read_only() as db_session:
         return one_page(
             lambda count: list_generations(

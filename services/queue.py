@@ -17,7 +17,14 @@ BROKER_FAULTS = (BrokerError, RedisError, OSError)
 
 def enqueue_generation(generation_id: int) -> None:
     """Publish the job's task (ids only: the worker reads the row). Raises BROKER_FAULTS."""
-    celery_app.send_task(GENERATE_TASK, args=[generation_id])
+    # The shadow name is what Flower and the worker's log show for the task (kept on retries):
+    # an operator finds a headshot's task by its id. The worker runs the task by its real name.
+    celery_app.send_task(GENERATE_TASK, args=[generation_id],
+                         shadow=generation_task_title(generation_id))
+
+
+def generation_task_title(generation_id: int) -> str:
+    return f"{GENERATE_TASK} headshot={generation_id}"
 
 
 def enqueue_webhook(event_id: int) -> None:

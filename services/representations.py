@@ -190,6 +190,8 @@ def analytics_json(report: Report) -> dict[str, Any]:
         "repeatUserRate": round(activity["repeat_users"] / users, 4) if users else None,
         "averageHeadshotsPerUser": round(activity["headshots"] / users, 2) if users else None,
         "favoriteUsageRate": round(activity["favoriting_users"] / users, 4) if users else None,
+        "historyViewRate": round(activity["history_viewing_users"] / users, 4) if users
+        else None,
         "funnel": {"started": funnel.get("headshot_started", 0),
                    "completed": funnel.get("headshot_completed", 0),
                    "downloaded": funnel.get("headshot_downloaded", 0),

@@ -31,6 +31,10 @@ AVERAGE_KEY = "headshots:avg-processing-seconds"
 UNFINISHED_TTL_SECONDS = 30
 FINISHED_TTL_SECONDS = 24 * 3600
 AVERAGE_WEIGHT = 0.2  # exponential moving average: weight of the newest job
+# What a deleted job's key holds for a day: newer than any snapshot, so a poll that read the row
+# before the delete committed cannot put the job back into the cache after it (the script below
+# refuses anything older); a reader sees no snapshot and asks the database, which says 404.
+TOMBSTONE = json.dumps({"deleted": True, "progress_at": 1e300})
 
 
 # Writes a snapshot unless the cache already holds a newer one (by `progress_at`, which every
@@ -99,7 +103,8 @@ class StatusCache:
         except RedisError:
             log.warning("status cache: could not read job %s", generation_id, exc_info=True)
             return CachedStatus(None, None, None)
-        snapshot = StatusSnapshot(**json.loads(raw)) if raw else None
+        held = json.loads(raw) if raw else None
+        snapshot = StatusSnapshot(**held) if held and not held.get("deleted") else None
         return CachedStatus(
             snapshot, int(rank) if rank is not None else None,
             float(average) if average else None, int(polls),
@@ -108,7 +113,7 @@ class StatusCache:
     def forget(self, generation_id: int) -> None:
         try:
             with self._redis.pipeline(transaction=False) as pipe:
-                pipe.delete(status_key(generation_id))
+                pipe.set(status_key(generation_id), TOMBSTONE, ex=FINISHED_TTL_SECONDS)
                 pipe.zrem(QUEUE_KEY, str(generation_id))
                 pipe.execute()
         except RedisError:

@@ -151,11 +151,11 @@ def _dispatch(user_id: int, accepted: Accepted) -> None:
     with unit_of_work() as db_session:
         for generation in refused:
             fail_generation(db_session, generation.id, code="service_unavailable",
-                            message="The job queue is unavailable; you were not charged.")
+                            message="The job queue is unavailable; your credits were refunded.")
         if nothing_queued:
             forget_result(db_session, user_id=user_id, resource_id=accepted.resource_id)
         db_session.commit()
     if nothing_queued:
         raise ServiceUnavailable(
-            "the job queue is unavailable; nothing was charged, try again shortly"
+            "the job queue is unavailable; the credits were refunded, try again shortly"
         ) from fault

@@ -7,10 +7,17 @@ Built from the same settings object as the web app: `celery_init(settings)` poin
 
 from typing import Any
 
-from celery import Celery
-from celery.signals import celeryd_init
+from celery import Celery, Task
+from celery.signals import (
+    before_task_publish,
+    celeryd_init,
+    setup_logging,
+    task_postrun,
+    task_prerun,
+)
 
 from config import Settings, get_settings
+from config.logs import bind_request_id, configure_logging, current_request_id
 
 # Task names: the web process publishes by name, without importing the tasks' code.
 GENERATE_TASK = "headshots.generate"
@@ -38,3 +45,30 @@ def _refuse_to_run_without_getimg_key(**_: Any) -> None:
         raise SystemExit(
             "GETIMG_API_KEY is not set and GETIMG_API_URL is not a local fake: refusing to start"
         )
+
+
+@setup_logging.connect
+def _log_as_json(**_: Any) -> None:
+    # Connected, so Celery leaves the root logger to us: the worker's and beat's lines (Celery's
+    # own included) come out in the same JSON as the web's.
+    settings = get_settings()
+    configure_logging(log_format=settings.log_format, level=settings.log_level)
+
+
+# The request id travels with every task a request (or a task) publishes, in the message's
+# headers, and is bound while the worker runs it: config/logs.py.
+@before_task_publish.connect
+def _carry_request_id(headers: dict[str, Any] | None = None, **_: Any) -> None:
+    request_id = current_request_id()
+    if headers is not None and request_id is not None:
+        headers.setdefault("request_id", request_id)
+
+
+@task_prerun.connect
+def _bind_request_id(task: Task | None = None, **_: Any) -> None:
+    bind_request_id(task.request.get("request_id") if task is not None else None)
+
+
+@task_postrun.connect
+def _unbind_request_id(**_: Any) -> None:
+    bind_request_id(None)

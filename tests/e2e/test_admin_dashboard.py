@@ -27,6 +27,7 @@ from models.jobs import claim_generation, complete_generation, create_generation
 from models.styles import get_active_style
 from models.uploads import Upload
 from services import analytics
+from services.events import record_history_view
 from services.unit_of_work import unit_of_work
 from tests.support.domain import funded_user, stored_upload
 from tests.support.users import ADMIN, auth, make_token
@@ -100,6 +101,8 @@ def history() -> dict[str, Any]:
     newest_failure = _headshot(users[1], uploads[users[1]], "creative",
                                last_day.replace(hour=23), None, code="getimg_rejected")
     made += [target, newest_failure]
+    with frozen_clock(last_day.replace(hour=12)):  # one user of three opens the history
+        record_history_view(user_id=users[0])
     analytics.backfill(first, first + timedelta(days=DAYS - 1))
     return {"first": first, "last": first + timedelta(days=DAYS - 1), "made": made,
             "target": target, "target_user": users[0], "newest_failure": newest_failure}
@@ -245,6 +248,12 @@ def test_the_charts_draw_the_rows_and_a_refund_moves_the_balance(
                                  for day in days])
     for canvas in CANVASES:
         assert _colored_pixels(page, canvas) > 500, f"{canvas} drew no data"
+    report = requests.get(f"{web}/api/admin/analytics", params={"from": first, "to": last},
+                          headers=ADMIN, timeout=10).json()
+    for tile, rate in (("repeat", "repeatUserRate"), ("favorites", "favoriteUsageRate"),
+                       ("history", "historyViewRate")):
+        assert page.inner_text(f"#kpi-{tile}") == f"{100 * report[rate]:.1f} %", tile
+    assert page.inner_text("#kpi-history") == "33.3 %"
 
     newest = history["newest_failure"]
     first_failure = page.locator("#failures tbody tr").first

@@ -8,7 +8,6 @@ Flower runs as the real process, from the Procfile's own line, on the test run's
 from __future__ import annotations
 
 import base64
-import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,16 +15,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from devstack.processes import BIN, REPO_ROOT, Service, free_port
-from devstack.waiting import wait_until
+from devstack.processes import free_port
+from tests.support.flower import PASSWORD, USER, start_flower
 from tests.support.hostile import tried
 
 pytestmark = pytest.mark.usefixtures("stack")
 
-USER, PASSWORD = "ops", "s3cret-" + os.urandom(4).hex()
-PROCFILE = dict(
-    line.split(": ", 1) for line in (REPO_ROOT / "Procfile").read_text().splitlines() if line
-)
 # What an outsider would ask for: the pages, the API (reads and a control command), the
 # Prometheus metrics and the health check, a static file, the login and a made-up page.
 PATHS = ["/", "/workers", "/tasks", "/broker", "/api/workers", "/api/tasks",
@@ -45,22 +40,6 @@ BAD_CREDENTIALS = {
     "empty basic": "Basic ",
     "raw pair": f"Basic {USER}:{PASSWORD}",
 }
-
-
-def start_flower(tmp_dir: Path, port: int, **env: str) -> Service:
-    service = Service(f"flower-{port}", ["bash", "-c", PROCFILE["flower"]], log_dir=tmp_dir,
-                      env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}",
-                           "FLOWER_PORT": str(port), "FLOWER_BASIC_AUTH": f"{USER}:{PASSWORD}",
-                           **env})
-    service.start()
-
-    def answering() -> bool:
-        if not service.running:
-            raise RuntimeError(f"flower exited:\n{service.log_tail()}")
-        return requests.get(f"http://127.0.0.1:{port}/healthcheck", timeout=2).status_code > 0
-
-    wait_until(answering, timeout=30, message="flower", ignore=(requests.ConnectionError,))
-    return service
 
 
 @pytest.fixture(scope="module")

@@ -84,3 +84,19 @@ def test_a_savepoint_neither_publishes_early_nor_drops_the_transactions_changes(
         db_session.commit()
     published = cached(job_id)
     assert published is not None and published.status == "queued"
+
+
+def test_a_poll_that_read_the_row_before_the_delete_cannot_bring_the_job_back() -> None:
+    user_id = new_user_id()
+    with unit_of_work() as db_session:
+        ensure_user(db_session, user_id=user_id)
+        grant_credits(db_session, user_id=user_id, amount=1, reason="test")
+        job_id = new_job(db_session, user_id).id
+        db_session.commit()
+    stale = cached(job_id)  # what a slow poll read from the row, before the delete
+    assert stale is not None
+    with unit_of_work() as db_session:
+        delete_generation(db_session, user_id=user_id, generation_id=job_id)
+        db_session.commit()
+    get_status_cache().publish(stale)  # the slow poll's refill lands after the delete
+    assert cached(job_id) is None

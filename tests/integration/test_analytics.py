@@ -12,12 +12,14 @@ from sqlalchemy import select
 
 from models.analytics import DailyStyleFigures
 from models.clock import frozen_clock
+from models.events import Event, EventName
 from models.jobs import cancel_generation, claim_generation, complete_generation, fail_generation
 from services import analytics
+from services.pagination import encode_cursor
 from services.unit_of_work import read_only, unit_of_work
 from tests.support.domain import funded_user, make_job, stored_upload
 from tests.support.errors import assert_error
-from tests.support.users import ADMIN
+from tests.support.users import ADMIN, auth, new_user_id
 
 pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")
 
@@ -91,6 +93,10 @@ def test_the_analytics_route_reports_rolled_up_days_and_today(client: Any) -> No
             _finish(make_job(repeat_user, stored_upload(repeat_user), "queued")["id"], 5.0)
         once = funded_user(1)
         _finish(make_job(once, stored_upload(once), "queued")["id"], 4.0)
+        # One of the three users opens their history (twice: still one viewer).
+        for _ in range(2):
+            assert client.get("/api/headshots/history", headers=auth(repeat_user)
+                              ).status_code == 200
     analytics.roll_up(day.date())
     iso = day.date().isoformat()
     with frozen_clock(day.replace(hour=23)):  # "today" is the day itself: live rows
@@ -107,7 +113,31 @@ def test_the_analytics_route_reports_rolled_up_days_and_today(client: Any) -> No
     assert [d["date"] for d in body["daily"]] == [iso]
     assert body["peakHours"] == [{"hour": 14, "generations": 5}]
     assert body["repeatUserRate"] == 0.6667 and body["averageHeadshotsPerUser"] == 1.67
+    assert body["historyViewRate"] == 0.3333
     assert body["funnel"] == {"started": 5, "completed": 4, "downloaded": 0, "shared": 0}
+
+
+def history_views(user_id: int) -> list[datetime]:
+    with read_only() as db_session:
+        return list(db_session.scalars(
+            select(Event.created_at).where(Event.user_id == user_id,
+                                           Event.name == EventName.HISTORY_VIEWED.value)
+            .order_by(Event.id)))
+
+
+def test_opening_the_history_is_noted_once_a_day(client: Any) -> None:
+    user_id = new_user_id()
+    day = datetime(2033, random.randint(1, 12), random.randint(1, 28), 10, tzinfo=UTC)
+    with frozen_clock(day) as clock:
+        for _ in range(3):
+            assert client.get("/api/headshots/history", headers=auth(user_id)).status_code == 200
+        # A later page is the same visit, not a new one.
+        assert client.get(f"/api/headshots/history?cursor={encode_cursor(9)}",
+                          headers=auth(user_id)).status_code == 200
+        assert history_views(user_id) == [day]
+        clock.advance(seconds=24 * 3600)
+        assert client.get("/api/headshots/history", headers=auth(user_id)).status_code == 200
+    assert history_views(user_id) == [day, day + timedelta(days=1)]
 
 
 @pytest.mark.parametrize("query", [

@@ -157,8 +157,13 @@
     $("kpi-time").textContent = sum.completed ? Math.round(sum.seconds / sum.completed) + " s" : "–";
     $("kpi-cost").textContent = "$" + sum.cost.toFixed(2);
     $("kpi-credits").textContent = sum.charged + " / " + sum.refunded;
-    $("kpi-repeat").textContent = report.repeatUserRate === null ? "–"
-      : (100 * report.repeatUserRate).toFixed(1) + " %";
+    $("kpi-repeat").textContent = percent(report.repeatUserRate);
+    $("kpi-favorites").textContent = percent(report.favoriteUsageRate);
+    $("kpi-history").textContent = percent(report.historyViewRate);
+  }
+
+  function percent(rate) {
+    return rate === null || rate === undefined ? "–" : (100 * rate).toFixed(1) + " %";
   }
 
   // ---- charts -------------------------------------------------------------------------------
