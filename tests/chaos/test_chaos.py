@@ -5,17 +5,10 @@ A headshot you paid for either arrives or your credits come back, exactly once, 
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import urlsplit
 
-import pytest
-
-from devstack.database import ADMIN_DATABASE_URL
 from tests.support.assets import SELFIE
 from tests.support.chaos.promise import (
     SUMMARY_LINES,
@@ -92,29 +85,9 @@ def test_redis_restart_with_jobs_in_flight(chaos: Chaos) -> None:
     assert summary.failed == len(rows), summary
 
 
-def _postgres_cluster() -> tuple[str, str]:
-    """The local cluster the tests' PostgreSQL runs in (version, name), or skip."""
-    if os.geteuid() != 0 or shutil.which("pg_ctlcluster") is None:
-        pytest.skip("restarting PostgreSQL needs root and pg_ctlcluster")
-    port = str(urlsplit(ADMIN_DATABASE_URL).port or 5432)
-    listing = subprocess.run(["pg_lsclusters", "--no-header"], check=True, capture_output=True,
-                             text=True).stdout
-    for line in listing.splitlines():
-        fields = line.split()
-        if len(fields) >= 4 and fields[2] == port and fields[3].startswith("online"):
-            return fields[0], fields[1]
-    pytest.skip(f"no online local PostgreSQL cluster on port {port}")
-
-
-def _pg_ctlcluster(version: str, name: str, action: str) -> None:
-    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, name, action],
-                   check=True, capture_output=True, timeout=60)
-
-
 def test_postgres_restart_with_jobs_in_flight(chaos: Chaos) -> None:
     """PostgreSQL goes away with jobs in flight and comes back. Meanwhile every route that needs
     it answers 503, never 500; afterwards every job finishes, paid for exactly once."""
-    version, cluster = _postgres_cluster()
     stack = chaos("postgres-restart", concurrency=4, fake={"latency_ms": 1000})
     user = stack.user(credits=20)
     jobs = [user.submit() for _ in range(8)]
@@ -122,7 +95,7 @@ def test_postgres_restart_with_jobs_in_flight(chaos: Chaos) -> None:
 
     worker = stack.workers[0]
     seen = len(worker.log_tail(10**7))
-    _pg_ctlcluster(version, cluster, "stop")
+    stack.postgres.stop()  # the suite's own server, never the machine's
     try:
         probes: list[tuple[str, str, dict[str, Any]]] = [
             ("GET", "/api/me", {}),
@@ -143,7 +116,7 @@ def test_postgres_restart_with_jobs_in_flight(chaos: Chaos) -> None:
         poll(lambda: " crashed" in worker.log_tail(10**7)[seen:], timeout=15,
              message="an attempt to lose its database")
     finally:
-        _pg_ctlcluster(version, cluster, "start")
+        stack.postgres.start()
         poll(lambda: stack.db.value("SELECT 1") == 1, timeout=60, message="PostgreSQL back")
 
     jobs.append(user.submit())  # new work is accepted again

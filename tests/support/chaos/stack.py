@@ -20,6 +20,7 @@ from devstack.database import (
     migrate,
     postgres_answers,
 )
+from devstack.postgres_cluster import PostgresCluster
 from devstack.processes import (
     BIN,
     Service,
@@ -67,7 +68,8 @@ def _base_environment() -> dict[str, str]:
 class ChaosStack:
     """A whole service of its own for one scenario. Use `start()`, then `close()` (always)."""
 
-    def __init__(self, name: str, run_dir: Path, *, workers: int = 1, concurrency: int = 8,
+    def __init__(self, name: str, run_dir: Path, *, postgres: PostgresCluster,
+                 workers: int = 1, concurrency: int = 8,
                  fake: dict[str, Any] | None = None, env: dict[str, str] | None = None,
                  watch_interval: float = 0.3, watch_threads: int = 2) -> None:
         self.name = name
@@ -80,7 +82,8 @@ class ChaosStack:
         self.fake_config = fake or {}
         self.started_at = time.monotonic()
         self.db_name = f"headshots_chaos_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-        self.database_url = database_url(self.db_name)
+        self.postgres = postgres  # the suite's own server: a scenario may restart it
+        self.database_url = database_url(self.db_name, admin_url=postgres.admin_url)
         self.ports = {"redis": free_port(), "getimg": free_port(), "web": free_port()}
         self.base = f"http://127.0.0.1:{self.ports['web']}"
         self.getimg_url = f"http://127.0.0.1:{self.ports['getimg']}"
@@ -125,7 +128,7 @@ class ChaosStack:
         self.getimg = self._started(Service(
             "getimg", fake_getimg_command(self.ports["getimg"]), log_dir=self.log_dir,
             base_env=self.env, env={"GETIMG_FAKE_CONFIG": json.dumps(self.fake_config)}))
-        create_database(self.db_name)
+        create_database(self.db_name, admin_url=self.postgres.admin_url)
         self._database_created = True
         migrate(self.database_url, base_env=self.env)  # the Procfile's `release`, first
         wait_for_redis(self.ports["redis"])
@@ -157,8 +160,9 @@ class ChaosStack:
             service.stop(timeout=15)
         self.db.close()
         if self._database_created:
-            wait_until(postgres_answers, timeout=60, message="PostgreSQL to answer")
-            drop_database(self.db_name)
+            wait_until(lambda: postgres_answers(self.postgres.admin_url), timeout=60,
+                       message="PostgreSQL to answer")
+            drop_database(self.db_name, admin_url=self.postgres.admin_url)
 
     def add_worker(self, *, wait: bool = True) -> Service:
         worker = self._started(worker_service(f"worker{len(self.workers) + 1}", self.log_dir,
