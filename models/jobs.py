@@ -22,7 +22,7 @@ from models.clock import utcnow
 from models.credits import charge_for_generation, refund_generation
 from models.generations import IN_FLIGHT, GenerationStatus, HeadshotGeneration
 from models.job_changes import Change, record_change
-from models.leases import this_process
+from models.leases import NO_LEASE, lease_ran_out, new_lease
 from models.progress import (
     PROGRESS_CLAIMED,
     PROGRESS_DONE,
@@ -152,22 +152,10 @@ def _merged_meta(extra: dict[str, Any]) -> Any:
     return HeadshotGeneration.meta.op("||")(literal(extra, JSONB))
 
 
-def _lease_from(now: datetime) -> datetime:
-    return now + timedelta(seconds=get_settings().job_lease_seconds)
-
-
 def _overdue(now: datetime) -> Any:
     """In flight past its deadline, or processing by an attempt whose lease ran out."""
-    status = HeadshotGeneration.status
-    return and_(
-        status.in_(IN_FLIGHT),
-        or_(HeadshotGeneration.deadline_at < now,
-            and_(status == GenerationStatus.PROCESSING,
-                 HeadshotGeneration.lease_expires_at < now)),
-    )
-
-
-NO_LEASE = {"lease_expires_at": None, "lease_owner": None}
+    return and_(HeadshotGeneration.status.in_(IN_FLIGHT),
+                or_(HeadshotGeneration.deadline_at < now, lease_ran_out(now)))
 
 
 def _claimable(now: datetime) -> tuple[Any, ...]:
@@ -201,8 +189,7 @@ def claim_generation(db_session: Session, generation_id: int, *,
         attempts=HeadshotGeneration.attempts + 1,
         started_at=func.coalesce(HeadshotGeneration.started_at, now),
         deadline_at=now + timedelta(seconds=get_settings().job_processing_timeout_seconds),
-        lease_expires_at=_lease_from(now),
-        lease_owner=(lease_owner or this_process())[:200],
+        **new_lease(now, lease_owner),
         progress=_progress_from_now(db_session, generation_id, PROGRESS_CLAIMED),
         progress_at=now,
     )

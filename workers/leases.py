@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,7 +93,7 @@ class LeaseKeeper:
     def _run(self) -> None:
         interval = get_settings().job_lease_renew_seconds
         while True:
-            threading.Event().wait(interval)
+            time.sleep(interval)
             try:
                 self.renew_now()
             except Exception:  # the keeper must outlive any one bad renewal
