@@ -53,12 +53,28 @@ class Settings(BaseSettings):
     # What a GetImg call usually takes: drives the progress shown while we wait on it.
     getimg_expected_seconds: float = Field(default=20.0, gt=0)
     job_queue_timeout_seconds: int = 300
+    # The longest one attempt may hold a job, alive or hung; a dead worker's jobs go back
+    # sooner, when their lease runs out.
     job_processing_timeout_seconds: int = 300
+    # A running attempt's lease on its job, renewed every JOB_LEASE_RENEW_SECONDS while it
+    # works: a worker that dies (SIGKILL, host lost) loses its jobs a lease later.
+    job_lease_seconds: float = Field(default=30, gt=0)
+    job_lease_renew_seconds: float = Field(default=10, gt=0)
+    # GetImg calls in flight at once across every worker (contract §1): a Redis semaphore.
+    getimg_max_concurrency: int = Field(default=8, ge=1)
+    # How long a task waits for a free GetImg slot before it gives the job back to the queue
+    # (the job stays queued; no attempt is spent).
+    getimg_slot_wait_seconds: float = Field(default=20, gt=0)
+    # SIGTERM to a worker: its attempts get this long to finish, then it hands their jobs
+    # back to the queue (under the platforms' usual 30 s before SIGKILL).
+    worker_shutdown_grace_seconds: float = Field(default=20, ge=0)
     worker_concurrency: int = 16
     # The Celery worker's own /metrics (workers/metrics.py); unset: none.
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     worker_metrics_host: str = "127.0.0.1"
-    reaper_interval_seconds: float = Field(default=60, gt=0)
+    # Takes over the jobs of dead workers (expired leases) and republishes the queue after
+    # Redis lost it: a few times per lease.
+    reaper_interval_seconds: float = Field(default=10, gt=0)
     cleanup_interval_seconds: float = Field(default=300, gt=0)
     upload_max_bytes: int = 10 * 1024 * 1024
     # Per user. The app polls each job's status about once a second; a batch of five with
@@ -85,6 +101,9 @@ class Settings(BaseSettings):
         if self.notify_webhook_url and not (self.notify_webhook_secret or "").startswith("whsec_"):
             raise ValueError("NOTIFY_WEBHOOK_SECRET (whsec_...) is required with "
                              "NOTIFY_WEBHOOK_URL")
+        if self.job_lease_renew_seconds * 2 > self.job_lease_seconds:
+            raise ValueError("JOB_LEASE_RENEW_SECONDS must be at most half of "
+                             "JOB_LEASE_SECONDS: one late renewal must not lose the lease")
         if self.jwt_secret == DEV_JWT_SECRET:
             warnings.warn(
                 "JWT_SECRET is not set: using the development-only default. "

@@ -1,7 +1,8 @@
 """A database of its own on the local PostgreSQL: created empty, migrated, dropped at the end.
 
 The server is the one `./run services` keeps up (127.0.0.1:5432, postgres/postgres);
-`TEST_DATABASE_ADMIN_URL` points elsewhere.
+`TEST_DATABASE_ADMIN_URL` points elsewhere, and each function's `admin_url` at another server
+(the chaos suite's own, `devstack/postgres_cluster.py`).
 """
 
 from __future__ import annotations
@@ -17,16 +18,16 @@ ADMIN_DATABASE_URL = os.environ.get(
 )
 
 
-def database_url(name: str) -> str:
+def database_url(name: str, *, admin_url: str = ADMIN_DATABASE_URL) -> str:
     """The URL of database `name` on the admin URL's server."""
-    return ADMIN_DATABASE_URL.rsplit("/", 1)[0] + "/" + name
+    return admin_url.rsplit("/", 1)[0] + "/" + name
 
 
-def _admin_execute(statement: str, name: str) -> None:
+def _admin_execute(statement: str, name: str, admin_url: str) -> None:
     import psycopg2
     from psycopg2 import sql
 
-    connection = psycopg2.connect(ADMIN_DATABASE_URL)
+    connection = psycopg2.connect(admin_url)
     connection.autocommit = True  # CREATE/DROP DATABASE cannot run in a transaction
     try:
         with connection.cursor() as cursor:
@@ -35,14 +36,14 @@ def _admin_execute(statement: str, name: str) -> None:
         connection.close()
 
 
-def create_database(name: str) -> str:
-    """A new, empty database on the local server; returns its URL."""
-    _admin_execute("CREATE DATABASE {}", name)
-    return database_url(name)
+def create_database(name: str, *, admin_url: str = ADMIN_DATABASE_URL) -> str:
+    """A new, empty database on the server; returns its URL."""
+    _admin_execute("CREATE DATABASE {}", name, admin_url)
+    return database_url(name, admin_url=admin_url)
 
 
-def drop_database(name: str) -> None:
-    _admin_execute("DROP DATABASE IF EXISTS {} WITH (FORCE)", name)
+def drop_database(name: str, *, admin_url: str = ADMIN_DATABASE_URL) -> None:
+    _admin_execute("DROP DATABASE IF EXISTS {} WITH (FORCE)", name, admin_url)
 
 
 def migrate(url: str, *, base_env: Mapping[str, str] | None = None) -> None:
@@ -55,12 +56,12 @@ def migrate(url: str, *, base_env: Mapping[str, str] | None = None) -> None:
                    check=True, capture_output=True, timeout=60)
 
 
-def postgres_answers() -> bool:
+def postgres_answers(admin_url: str = ADMIN_DATABASE_URL) -> bool:
     """Whether the server takes connections (a scenario may have restarted it)."""
     import psycopg2
 
     try:
-        psycopg2.connect(ADMIN_DATABASE_URL, connect_timeout=2).close()
+        psycopg2.connect(admin_url, connect_timeout=2).close()
     except psycopg2.OperationalError:
         return False
     return True

@@ -74,6 +74,12 @@ class HeadshotGeneration(Base):
             "deadline_at",
             postgresql_where=text("status IN ('queued', 'processing')"),
         ),
+        # Reaper: running attempts whose lease ran out (a dead worker).
+        Index(
+            "ix_headshot_generations_processing_lease",
+            "lease_expires_at",
+            postgresql_where=text("status = 'processing'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -102,6 +108,10 @@ class HeadshotGeneration(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # While processing: the running attempt's lease, renewed while it works (models/leases.py),
+    # and who holds it (host and process, for operators; the attempt number is the fence).
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     upload: Mapped[Upload | None] = relationship(lazy="raise")
@@ -133,3 +143,13 @@ def oldest_queued_since(db_session: Session) -> datetime | None:
         select(func.min(HeadshotGeneration.progress_at))
         .where(HeadshotGeneration.status == GenerationStatus.QUEUED.value))
     return oldest
+
+
+def queued_generation_ids(db_session: Session, *, limit: int = 5000) -> list[int]:
+    """The jobs waiting in the queue, oldest first (to publish again after Redis lost them)."""
+    return list(db_session.scalars(
+        select(HeadshotGeneration.id)
+        .where(HeadshotGeneration.status == GenerationStatus.QUEUED.value,
+               HeadshotGeneration.deleted_at.is_(None))
+        .order_by(HeadshotGeneration.id)
+        .limit(limit)))

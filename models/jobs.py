@@ -22,6 +22,7 @@ from models.clock import utcnow
 from models.credits import charge_for_generation, refund_generation
 from models.generations import IN_FLIGHT, GenerationStatus, HeadshotGeneration
 from models.job_changes import Change, record_change
+from models.leases import NO_LEASE, lease_ran_out, new_lease
 from models.progress import (
     PROGRESS_CLAIMED,
     PROGRESS_DONE,
@@ -151,24 +152,44 @@ def _merged_meta(extra: dict[str, Any]) -> Any:
     return HeadshotGeneration.meta.op("||")(literal(extra, JSONB))
 
 
-def claim_generation(db_session: Session, generation_id: int) -> HeadshotGeneration | None:
-    """Take a queued job (or one whose worker missed its deadline) for one new attempt."""
+def _overdue(now: datetime) -> Any:
+    """In flight past its deadline, or processing by an attempt whose lease ran out."""
+    return and_(HeadshotGeneration.status.in_(IN_FLIGHT),
+                or_(HeadshotGeneration.deadline_at < now, lease_ran_out(now)))
+
+
+def _claimable(now: datetime) -> tuple[Any, ...]:
+    return (
+        HeadshotGeneration.deleted_at.is_(None),
+        _has_attempts_left(),
+        or_(HeadshotGeneration.status == GenerationStatus.QUEUED, _overdue(now)),
+    )
+
+
+def is_claimable(db_session: Session, generation_id: int) -> bool:
+    """Whether `claim_generation` would take the job now (a read: a duplicate message need
+    not wait for a GetImg slot only to find nothing to do)."""
+    return db_session.scalar(
+        select(HeadshotGeneration.id)
+        .where(HeadshotGeneration.id == generation_id, *_claimable(utcnow()))
+    ) is not None
+
+
+def claim_generation(db_session: Session, generation_id: int, *,
+                     lease_owner: str | None = None) -> HeadshotGeneration | None:
+    """Take a queued job (or one whose attempt missed its deadline or lost its lease) for one
+    new attempt, which holds the job's lease from now on (`models/leases.py`)."""
     now = utcnow()
-    status = HeadshotGeneration.status
     return _transition(
         db_session,
         generation_id,
         Change.CLAIMED,
-        HeadshotGeneration.deleted_at.is_(None),
-        _has_attempts_left(),
-        or_(
-            status == GenerationStatus.QUEUED,
-            and_(status == GenerationStatus.PROCESSING, HeadshotGeneration.deadline_at < now),
-        ),
+        *_claimable(now),
         status=GenerationStatus.PROCESSING.value,
         attempts=HeadshotGeneration.attempts + 1,
         started_at=func.coalesce(HeadshotGeneration.started_at, now),
         deadline_at=now + timedelta(seconds=get_settings().job_processing_timeout_seconds),
+        **new_lease(now, lease_owner),
         progress=_progress_from_now(db_session, generation_id, PROGRESS_CLAIMED),
         progress_at=now,
     )
@@ -219,6 +240,7 @@ def complete_generation(
         meta=_merged_meta(metadata),
         completed_at=now,
         deadline_at=None,
+        **NO_LEASE,
         error_code=None,
         error_message=None,
     )
@@ -285,6 +307,7 @@ def _end_refunded(db_session: Session, generation_id: int, change: Change, *cond
         meta=_merged_meta(metadata),
         completed_at=now,
         deadline_at=None,
+        **NO_LEASE,
     )
     if generation is not None:
         _round_entry(db_session, generation, refund_generation, f"refund: {message}"[:500])
@@ -315,6 +338,7 @@ def requeue_generation(
         progress=_progress_from_now(db_session, generation_id, 0),
         progress_at=now,
         deadline_at=queue_deadline(now + timedelta(seconds=retry_in_seconds)),
+        **NO_LEASE,
         meta=_merged_meta({"lastError": {"code": code, "message": message}}),
     )
 
@@ -347,11 +371,10 @@ def requeue_failed_generation(db_session: Session, generation_id: int
 
 
 def overdue_generation_ids(db_session: Session, *, limit: int = 500) -> list[int]:
-    """In-flight jobs past their deadline: a lost message, a dead or hung worker."""
+    """In-flight jobs past their deadline or lease: a lost message, a dead or hung worker."""
     return list(db_session.scalars(
         select(HeadshotGeneration.id)
-        .where(HeadshotGeneration.status.in_(IN_FLIGHT),
-               HeadshotGeneration.deadline_at < utcnow())
+        .where(_overdue(utcnow()))
         .order_by(HeadshotGeneration.deadline_at)
         .limit(limit)
     ))
@@ -365,7 +388,7 @@ def release_overdue_generation(db_session: Session, generation_id: int
     if it was no longer overdue (finished or taken meanwhile).
     """
     now = utcnow()
-    overdue = (HeadshotGeneration.status.in_(IN_FLIGHT), HeadshotGeneration.deadline_at < now)
+    overdue = (_overdue(now),)
     requeued = _transition(
         db_session,
         generation_id,
@@ -376,6 +399,7 @@ def release_overdue_generation(db_session: Session, generation_id: int
         progress=_progress_from_now(db_session, generation_id, 0),
         progress_at=now,
         deadline_at=queue_deadline(now),
+        **NO_LEASE,
     )
     if requeued is not None:
         return requeued

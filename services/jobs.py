@@ -15,9 +15,11 @@ from models.jobs import (
     claim_generation,
     complete_generation,
     fail_generation,
+    is_claimable,
     record_progress,
     requeue_generation,
 )
+from models.leases import renew_leases
 from models.styles import Style
 from models.uploads import Upload
 from services.unit_of_work import unit_of_work
@@ -38,6 +40,20 @@ class Claimed:
     original_content_type: str
     model: str
     prompt: str
+
+
+def claimable(generation_id: int) -> bool:
+    """Whether a new attempt could take the job now (queued, or its attempt's lease is gone)."""
+    with unit_of_work() as db_session:
+        return is_claimable(db_session, generation_id)
+
+
+def renew(held: list[Claimed]) -> set[int]:
+    """Renew these attempts' leases; the ids of the jobs still theirs."""
+    with unit_of_work() as db_session:
+        renewed = renew_leases(db_session, [(job.generation_id, job.attempt) for job in held])
+        db_session.commit()
+    return renewed
 
 
 def claim(generation_id: int) -> Claimed | None:

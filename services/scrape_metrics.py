@@ -1,6 +1,6 @@
 """The metrics read when Prometheus scrapes `/metrics`, not counted as things happen: the
 Redis queue's depth, how long the oldest queued job has waited, the webhook backlog, the live
-workers.
+workers, the GetImg slots in use and GetImg's pause.
 
 Each source is asked on its own; one that does not answer leaves its metrics out and says so in
 `headshots_scrape_source_up{source}` (0), so a Redis outage does not also cost the metrics
@@ -19,7 +19,7 @@ from prometheus_client.registry import Collector
 from models.clock import utcnow
 from models.generations import oldest_queued_since
 from models.outbox import pending_backlog
-from services import worker_heartbeat
+from services import getimg_slots, worker_heartbeat
 from services.redis_client import get_redis
 from services.unit_of_work import read_only
 
@@ -39,6 +39,10 @@ def _from_redis() -> list[GaugeMetricFamily]:
                "(not counting retries scheduled for later)", float(depth)),
         _gauge("headshots_workers_alive", "Celery workers whose heartbeat is fresh",
                float(worker_heartbeat.alive_count())),
+        _gauge("headshots_getimg_slots_in_use", "GetImg calls in flight across every worker "
+               "(at most GETIMG_MAX_CONCURRENCY)", float(getimg_slots.holders_now())),
+        _gauge("headshots_getimg_paused_seconds", "What is left of the pause GetImg asked for "
+               "(429 Retry-After, a spent rate window); 0 when none", getimg_slots.paused_for()),
     ]
 
 

@@ -1,8 +1,11 @@
-"""One attempt at a headshot: claim the job, ask GetImg, store the result, finish the job.
+"""One attempt at a headshot: take a GetImg slot, claim the job, ask GetImg, store the result,
+finish the job.
 
 The job always ends in a true state: completed, failed (and refunded), or back in the queue
 for a later attempt. The database steps are `services/jobs.py`'s, each committed before the
-next slow step starts.
+next slow step starts. The slot (GETIMG_MAX_CONCURRENCY across every worker) is taken before
+the claim, so waiting for one leaves the job queued and spends no attempt; from the claim on,
+the attempt holds the job's lease, renewed by `workers/leases.py` while it works.
 """
 
 from __future__ import annotations
@@ -27,12 +30,19 @@ from models.progress import (
     PROGRESS_STORED,
     PROGRESS_WAITING,
 )
-from services import jobs
+from services import getimg_slots, jobs
 from services.jobs import Claimed
 from services.metrics import GETIMG_ERRORS
 from services.status_cache import get_status_cache
 from workers.getimg_client import GenerationResponse, GetImgClient
-from workers.getimg_errors import AUTH_FAILED, QUOTA_EXCEEDED, USER_MESSAGES, GetImgError
+from workers.getimg_errors import (
+    AUTH_FAILED,
+    QUOTA_EXCEEDED,
+    RATE_LIMITED,
+    USER_MESSAGES,
+    GetImgError,
+)
+from workers.leases import KEEPER, HeldJob
 
 log = logging.getLogger(__name__)
 
@@ -63,16 +73,47 @@ def _getimg_client() -> GetImgClient:
 
 @dataclass(frozen=True)
 class AttemptOutcome:
-    retry_in_seconds: float | None = None  # set when the job went back to the queue
+    # Set when the task should run again that much later: the job went back to the queue,
+    # or it is still there because no GetImg slot came free in time.
+    retry_in_seconds: float | None = None
 
 
 class NoLongerOurs(Exception):
     """The job was cancelled, deleted or taken over while this attempt worked on it."""
 
 
-def _advance(job: Claimed, milestone: int) -> None:
-    if not jobs.progress(job, milestone):
-        raise NoLongerOurs(job.generation_id)
+def _advance(held: HeldJob, milestone: int) -> None:
+    if held.lost.is_set() or not jobs.progress(held.job, milestone):
+        raise NoLongerOurs(held.job.generation_id)
+
+
+class GetImgSlot:
+    """This attempt's place among the GetImg calls in flight; released once, early or last."""
+
+    def __init__(self) -> None:
+        self.holder = getimg_slots.new_holder()
+        self.held = False
+
+    def acquire(self) -> bool:
+        self.held = getimg_slots.acquire(
+            self.holder, timeout=get_settings().getimg_slot_wait_seconds)
+        if self.held:
+            KEEPER.hold_slot(self.holder)
+        return self.held
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            KEEPER.drop_slot(self.holder)
+            getimg_slots.release(self.holder)
+
+
+def _slow_down_everyone(error: GetImgError | None, response: GenerationResponse | None) -> None:
+    """GetImg's 429, or a success that spent the window's last request: every worker waits."""
+    if error is not None and error.code == RATE_LIMITED:
+        getimg_slots.pause(error.retry_after or 1.0)
+    elif response is not None and response.pause_seconds:
+        getimg_slots.pause(response.pause_seconds)
 
 
 def retry_delay(attempt: int, retry_after: float | None) -> float:
@@ -118,10 +159,30 @@ def _store_results(job: Claimed, response: GenerationResponse, client: GetImgCli
 
 def run_attempt(generation_id: int) -> AttemptOutcome:
     """Run one attempt at the job; a job that is not claimable (done, taken) is left alone."""
-    job = jobs.claim(generation_id)
-    if job is None:
+    if not jobs.claimable(generation_id):
         log.info("job %s: nothing to do (already finished or taken)", generation_id)
         return AttemptOutcome()
+    slot = GetImgSlot()
+    if not slot.acquire():
+        log.info("job %s: no GetImg slot free; still queued, trying again shortly",
+                 generation_id)
+        return AttemptOutcome(retry_in_seconds=random.uniform(0.5, 2.0))
+    try:
+        job = jobs.claim(generation_id)
+        if job is None:
+            log.info("job %s: nothing to do (already finished or taken)", generation_id)
+            return AttemptOutcome()
+        held = KEEPER.hold_job(job)
+        try:
+            return _attempt(held, slot)
+        finally:
+            KEEPER.drop_job(job)
+    finally:
+        slot.release()
+
+
+def _attempt(held: HeldJob, slot: GetImgSlot) -> AttemptOutcome:
+    job = held.job
     started = time.monotonic()
     metadata: dict[str, Any] = {"attempts": job.attempt_in_round, "quality": QUALITY}
     if job.original_key is None:
@@ -130,17 +191,24 @@ def run_attempt(generation_id: int) -> AttemptOutcome:
     stored: list[str] = []
     try:
         original = get_storage().get(job.original_key)
-        _advance(job, PROGRESS_ORIGINAL_READY)
-        _advance(job, PROGRESS_WAITING)
+        _advance(held, PROGRESS_ORIGINAL_READY)
+        _advance(held, PROGRESS_WAITING)
         client = _getimg_client()
-        response = client.generate(
-            model=job.model, prompt=job.prompt, image=original,
-            mime_type=job.original_content_type, aspect_ratio=job.aspect_ratio,
-            resolution=RESOLUTION,
-        )
-        _advance(job, PROGRESS_RECEIVED)
+        try:
+            response = client.generate(
+                model=job.model, prompt=job.prompt, image=original,
+                mime_type=job.original_content_type, aspect_ratio=job.aspect_ratio,
+                resolution=RESOLUTION,
+            )
+        except GetImgError as error:
+            _slow_down_everyone(error, None)
+            raise
+        finally:
+            slot.release()  # the download and the storing are not GetImg calls in flight
+        _slow_down_everyone(None, response)
+        _advance(held, PROGRESS_RECEIVED)
         result_keys, thumbnail_key = _store_results(job, response, client, stored)
-        _advance(job, PROGRESS_STORED)
+        _advance(held, PROGRESS_STORED)
     except NoLongerOurs:  # cancelled meanwhile: whatever it stored is nobody's
         log.info("job %s: no longer this attempt's; stopping", job.generation_id)
         _delete_quietly(stored)

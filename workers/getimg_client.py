@@ -26,6 +26,7 @@ A `requests.Session` is not safe to share between threads: use one client per th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -75,6 +76,8 @@ class GenerationResponse:
     model: str
     images: list[GeneratedImage]
     total_cost: float | None
+    # Set when the answer's X-RateLimit-Remaining says the window is spent: seconds to its reset.
+    pause_seconds: float | None = None
 
 
 class GetImgClient:
@@ -155,7 +158,11 @@ class GetImgClient:
                 raise GetImgError(
                     MALFORMED, status=200, detail=f"not JSON: {self._snippet(response.text)}"
                 ) from None
-        return self._parse_generation(body)
+        parsed = self._parse_generation(body)
+        if response.headers.get("X-RateLimit-Remaining", "").strip() == "0":
+            pause = retry_after_from_headers(response.headers, rate_limited=True)
+            parsed = dataclasses.replace(parsed, pause_seconds=pause)
+        return parsed
 
     def download(self, url: str, *, max_bytes: int = 25 * 1024 * 1024) -> tuple[bytes, str]:
         """Fetch a result URL: (body, content type sniffed from the bytes).

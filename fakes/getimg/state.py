@@ -109,6 +109,9 @@ class FakeState:
             self.balance = Decimal(self.config["balance"])
             self.windows: dict[str, deque[float]] = {}
             self.in_flight: Counter[str] = Counter()
+            # The most generations in flight at once (all keys), and the 429s answered for
+            # max_concurrency: what a shared concurrency limit on our side must keep at 0.
+            self.peak_in_flight, self.over_concurrency = 0, 0
             self.calls, self.downloads = 0, 0
             self.by_status: Counter[str] = Counter()
             self.by_outcome: Counter[str] = Counter()
@@ -142,10 +145,12 @@ class FakeState:
                 raise ApiError(429, "rate_limit", "Rate limit exceeded. Please retry later.",
                                headers={"Retry-After": str(wait)})
             if self.in_flight[key] >= self.config["max_concurrency"]:
+                self.over_concurrency += 1
                 raise ApiError(429, "rate_limit", "Too many concurrent requests. Please wait "
                                "for current requests to finish.", headers={"Retry-After": "1"})
             window.append(now)
             self.in_flight[key] += 1
+            self.peak_in_flight = max(self.peak_in_flight, sum(self.in_flight.values()))
             return self.epoch
 
     def release(self, key: str, epoch: int) -> None:
@@ -213,6 +218,8 @@ class FakeState:
         with self.lock:
             return {"generation_calls": self.calls, "by_status": dict(self.by_status),
                     "by_outcome": dict(self.by_outcome), "in_flight": sum(self.in_flight.values()),
+                    "peak_in_flight": self.peak_in_flight,
+                    "over_concurrency": self.over_concurrency,
                     "downloads": self.downloads, "script_remaining": list(self.script),
                     "balance": str(self.balance), "recent": list(self.recent)}
 

@@ -287,6 +287,18 @@ def test_requests_per_minute_limit(client: GetImgClient, selfie: bytes, fake: Fa
     assert error.retry_after is not None and 0 < error.retry_after <= 60
 
 
+def test_the_window_s_last_request_says_how_long_to_pause(client: GetImgClient, selfie: bytes,
+                                                          fake: FakeGetImg) -> None:
+    """X-RateLimit-Remaining 0 on a success: the worker pauses everyone until the reset
+    instead of spending the next call on a 429."""
+    fake.configure(rate_limit_rpm=2)
+    assert generate(client, selfie).pause_seconds is None  # one request left
+    last = generate(client, selfie)
+    assert last.pause_seconds is not None and 0 < last.pause_seconds <= 61
+    fake_stats = fake.stats()
+    assert fake_stats["peak_in_flight"] == 1 and fake_stats["over_concurrency"] == 0
+
+
 def test_concurrency_limit(fake: FakeGetImg, selfie: bytes) -> None:
     fake.configure(max_concurrency=1, latency_ms=1000)
     first: list[str] = []
@@ -306,6 +318,7 @@ def test_concurrency_limit(fake: FakeGetImg, selfie: bytes) -> None:
     thread.join(timeout=10)
     assert error.retry_after == 1
     assert len(first) == 1
+    assert fake.stats()["over_concurrency"] == 1  # what the chaos suite's limit keeps at 0
 
 
 def test_balance_runs_out_into_quota_exceeded(

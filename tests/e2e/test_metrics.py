@@ -13,6 +13,7 @@ import requests
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
+from config import get_settings
 from devstack.processes import REPO_ROOT
 from devstack.waiting import wait_until
 from fakes.getimg.process import FakeGetImg
@@ -193,6 +194,10 @@ def test_worker_counts_jobs_and_getimg_errors(web: str, worker: Any,
 
     wait_until(lambda: value(web_samples(), "headshots_workers_alive") >= 1, timeout=30,
                message="the worker's heartbeat")
+    shared = web_samples()  # the GetImg limit shared through Redis, as the scrape sees it
+    limit = get_settings().getimg_max_concurrency
+    assert 0 <= value(shared, "headshots_getimg_slots_in_use") <= limit
+    assert value(shared, "headshots_getimg_paused_seconds") == 0
     # Tasks other tests queued run first, out of this test's way (the counts below are still
     # at-least: such a job may end while this one runs).
     wait_until(lambda: value(web_samples(), "headshots_queue_depth") == 0, timeout=60,

@@ -126,9 +126,13 @@ def check_promise(stack: ChaosStack, *, timeout: float = 90) -> Summary:
                           ("harness calls", stack.server.status_codes)):
         if codes[500]:
             problems.append(f"{codes[500]} answers of 500 to the {source}: {dict(codes)}")
+    if watcher.bad_answers:
+        problems.append(f"{len(watcher.bad_answers)} status polls answered a 5xx other than a "
+                        f"503 with the error body: {watcher.bad_answers[:5]}")
     assert stack.web is not None
-    if "unhandled error" in stack.web.log_tail(10**7):
-        problems.append("the web log has an unhandled error (a 500)")
+    for web in (*stack.retired_webs, stack.web):
+        if "unhandled error" in web.log_tail(10**7):
+            problems.append(f"the {web.name} log has an unhandled error (a 500)")
 
     statuses = Counter(job["status"] for job in jobs)
     summary = Summary(

@@ -20,6 +20,7 @@ from devstack.database import (
     migrate,
     postgres_answers,
 )
+from devstack.postgres_cluster import PostgresCluster
 from devstack.processes import (
     BIN,
     Service,
@@ -43,7 +44,11 @@ from tests.support.live import LiveServer, LiveUser
 FAST_KNOBS = {
     "JOB_PROCESSING_TIMEOUT_SECONDS": "6",
     "JOB_QUEUE_TIMEOUT_SECONDS": "8",
+    "JOB_LEASE_SECONDS": "4",
+    "JOB_LEASE_RENEW_SECONDS": "1",
     "REAPER_INTERVAL_SECONDS": "1",
+    "GETIMG_SLOT_WAIT_SECONDS": "5",
+    "WORKER_SHUTDOWN_GRACE_SECONDS": "3",
     "GETIMG_RETRY_BASE_SECONDS": "0.2",
     "GETIMG_RETRY_MAX_SECONDS": "1",
     "GETIMG_MAX_ATTEMPTS": "4",
@@ -67,7 +72,8 @@ def _base_environment() -> dict[str, str]:
 class ChaosStack:
     """A whole service of its own for one scenario. Use `start()`, then `close()` (always)."""
 
-    def __init__(self, name: str, run_dir: Path, *, workers: int = 1, concurrency: int = 8,
+    def __init__(self, name: str, run_dir: Path, *, postgres: PostgresCluster,
+                 workers: int = 1, concurrency: int = 8,
                  fake: dict[str, Any] | None = None, env: dict[str, str] | None = None,
                  watch_interval: float = 0.3, watch_threads: int = 2) -> None:
         self.name = name
@@ -80,7 +86,8 @@ class ChaosStack:
         self.fake_config = fake or {}
         self.started_at = time.monotonic()
         self.db_name = f"headshots_chaos_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-        self.database_url = database_url(self.db_name)
+        self.postgres = postgres  # the suite's own server: a scenario may restart it
+        self.database_url = database_url(self.db_name, admin_url=postgres.admin_url)
         self.ports = {"redis": free_port(), "getimg": free_port(), "web": free_port()}
         self.base = f"http://127.0.0.1:{self.ports['web']}"
         self.getimg_url = f"http://127.0.0.1:{self.ports['getimg']}"
@@ -108,6 +115,7 @@ class ChaosStack:
         self.web: Service | None = None
         self.beat: Service | None = None
         self.workers: list[Service] = []
+        self.retired_webs: list[Service] = []  # stopped by restart_web; their logs still count
         self._services: list[Service] = []
         self._database_created = False
         self.watcher: StatusWatcher | None = None
@@ -125,13 +133,13 @@ class ChaosStack:
         self.getimg = self._started(Service(
             "getimg", fake_getimg_command(self.ports["getimg"]), log_dir=self.log_dir,
             base_env=self.env, env={"GETIMG_FAKE_CONFIG": json.dumps(self.fake_config)}))
-        create_database(self.db_name)
+        create_database(self.db_name, admin_url=self.postgres.admin_url)
         self._database_created = True
         migrate(self.database_url, base_env=self.env)  # the Procfile's `release`, first
         wait_for_redis(self.ports["redis"])
         wait_until(self.fake_stats, timeout=15, message="fake GetImg",
                    ignore=(requests.RequestException,))
-        self.web = self._started(web_service(self.ports["web"], self.log_dir,
+        self.web = self._started(web_service(self.ports["web"], self.log_dir, reuse_port=True,
                                              base_env=self.env))
         for _ in range(self.worker_count):
             self.add_worker(wait=False)
@@ -157,16 +165,39 @@ class ChaosStack:
             service.stop(timeout=15)
         self.db.close()
         if self._database_created:
-            wait_until(postgres_answers, timeout=60, message="PostgreSQL to answer")
-            drop_database(self.db_name)
+            wait_until(lambda: postgres_answers(self.postgres.admin_url), timeout=60,
+                       message="PostgreSQL to answer")
+            drop_database(self.db_name, admin_url=self.postgres.admin_url)
 
     def add_worker(self, *, wait: bool = True) -> Service:
-        worker = self._started(worker_service(f"worker{len(self.workers) + 1}", self.log_dir,
+        worker = self._started(worker_service(f"worker{len(self._services)}", self.log_dir,
                                               concurrency=self.concurrency, base_env=self.env))
         self.workers.append(worker)
         if wait:
             wait_for_worker(worker)
         return worker
+
+    def restart_web(self) -> None:
+        """A rolling restart of web: the new server listens on the same port (SO_REUSEPORT)
+        and is ready before the old one gets SIGTERM and finishes its requests in flight."""
+        old = self.web
+        assert old is not None
+        new = self._started(web_service(self.ports["web"], self.log_dir,
+                                        name=f"web{len(self._services)}", reuse_port=True,
+                                        base_env=self.env))
+        wait_for_web(new, self.base)
+        wait_until(lambda: new.log_tail(10**6).count("Booting worker") >= 2, timeout=30,
+                   message=f"{new.name}'s workers")
+        old.stop(timeout=30)  # graceful: gunicorn's graceful_timeout bounds it
+        self.retired_webs.append(old)
+        self.web = new
+
+    def restart_worker(self, worker: Service) -> Service:
+        """SIGTERM (warm shutdown, bounded by WORKER_SHUTDOWN_GRACE_SECONDS), then a new
+        worker in its place."""
+        worker.stop(timeout=30)
+        self.workers.remove(worker)
+        return self.add_worker()
 
     def kill(self, service: Service) -> None:
         """SIGKILL the service's whole process group, as the OOM killer or a lost VM would."""

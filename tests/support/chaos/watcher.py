@@ -50,6 +50,13 @@ class _KeepAlive:
             self._connection = None
 
 
+def is_error_body(body: Any) -> bool:
+    """The contract's §3 error shape: {"error": {"code": str, "message": str}}."""
+    error = body.get("error") if isinstance(body, dict) else None
+    return (isinstance(error, dict) and isinstance(error.get("code"), str)
+            and isinstance(error.get("message"), str))
+
+
 @dataclass
 class Observation:
     at: float
@@ -76,6 +83,8 @@ class StatusWatcher:
         self.interval = interval
         self.jobs: dict[int, _Tracked] = {}
         self.codes: Counter[int] = Counter()
+        # 5xx answers other than a 503 with the contract's error body: (job, status, body).
+        self.bad_answers: list[tuple[int, int, Any]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._run, args=(index, threads), daemon=True,
@@ -119,6 +128,10 @@ class StatusWatcher:
             observation.code, body = answer
             if observation.code == 200:
                 observation.status, observation.progress = body["status"], body["progress"]
+            if observation.code >= 500 and not (observation.code == 503
+                                                 and is_error_body(body)):
+                with self._lock:
+                    self.bad_answers.append((job_id, observation.code, body))
         with self._lock:
             self.codes[observation.code] += 1
             tracked.seen.append(observation)

@@ -1,0 +1,185 @@
+"""A running attempt's lease on its job (models/leases.py, models/jobs.py): renewed while the
+attempt works, taken over by the reaper once it runs out, and fenced by the attempt number so
+the attempt that lost it can never finish, fail or refund the job."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from config import get_settings
+from models.clock import FrozenClock, frozen_clock
+from models.generations import HeadshotGeneration
+from models.jobs import (
+    claim_generation,
+    complete_generation,
+    fail_generation,
+    is_claimable,
+    overdue_generation_ids,
+    release_overdue_generation,
+)
+from models.leases import renew_leases
+from services import jobs
+from services.maintenance import BROKER_MARK_KEY, republish_if_queue_lost
+from services.redis_client import get_redis
+from services.unit_of_work import unit_of_work
+from tests.support.api_calls import grant, me
+from tests.support.domain import new_job
+from tests.support.users import new_user_id
+
+pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")
+
+
+@pytest.fixture
+def clock() -> Iterator[FrozenClock]:
+    with frozen_clock() as frozen:
+        yield frozen
+
+
+def _queued_job(client: Any) -> tuple[int, int]:
+    user_id = new_user_id()
+    grant(client, user_id, 1)
+    with unit_of_work() as db_session:
+        generation = new_job(db_session, user_id)
+        db_session.commit()
+    return user_id, generation.id
+
+
+def _claim(generation_id: int, owner: str = "host-a:1") -> HeadshotGeneration | None:
+    with unit_of_work() as db_session:
+        claimed = claim_generation(db_session, generation_id, lease_owner=owner)
+        db_session.commit()
+        return claimed
+
+
+def _row(generation_id: int) -> HeadshotGeneration:
+    with unit_of_work() as db_session:
+        row = db_session.get(HeadshotGeneration, generation_id)
+        assert row is not None
+        db_session.expunge(row)
+        return row
+
+
+def _renew(generation_id: int, attempt: int) -> set[int]:
+    with unit_of_work() as db_session:
+        renewed = renew_leases(db_session, [(generation_id, attempt)])
+        db_session.commit()
+    return renewed
+
+
+def _overdue(generation_id: int) -> bool:
+    with unit_of_work() as db_session:
+        return generation_id in overdue_generation_ids(db_session, limit=100000)
+
+
+def _reap(generation_id: int) -> HeadshotGeneration | None:
+    with unit_of_work() as db_session:
+        released = release_overdue_generation(db_session, generation_id)
+        db_session.commit()
+        return released
+
+
+def test_the_claim_takes_the_lease_and_renewal_extends_it(client: Any,
+                                                          clock: FrozenClock) -> None:
+    lease = get_settings().job_lease_seconds
+    _, job = _queued_job(client)
+    claimed = _claim(job, owner="worker1@host:42")
+    assert claimed is not None
+    row = _row(job)
+    assert row.lease_owner == "worker1@host:42"
+    assert row.lease_expires_at is not None
+    assert (row.lease_expires_at - clock.now()).total_seconds() == pytest.approx(lease)
+
+    clock.advance(seconds=lease * 0.8)
+    assert _renew(job, claimed.attempts) == {job}
+    clock.advance(seconds=lease * 0.8)  # past the first lease, inside the renewed one
+    assert not _overdue(job)
+    with unit_of_work() as db_session:
+        assert not is_claimable(db_session, job)
+
+
+def test_an_expired_lease_is_taken_over_long_before_the_processing_timeout(
+        client: Any, clock: FrozenClock) -> None:
+    settings = get_settings()
+    assert settings.job_lease_seconds < settings.job_processing_timeout_seconds
+    user_id, job = _queued_job(client)
+    dead = _claim(job)
+    assert dead is not None
+    clock.advance(seconds=settings.job_lease_seconds + 1)  # its worker stopped renewing
+    assert _overdue(job)
+
+    released = _reap(job)
+    assert released is not None and released.status == "queued"
+    assert released.lease_expires_at is None and released.lease_owner is None
+    taker = _claim(job, owner="host-b:2")
+    assert taker is not None and taker.attempts == dead.attempts + 1
+
+    # The dead attempt, should it wake up, owns nothing: no renewal, no result, no refund.
+    assert _renew(job, dead.attempts) == set()
+    with unit_of_work() as db_session:
+        assert complete_generation(db_session, job, attempt=dead.attempts, result_keys=[],
+                                   thumbnail_key="t", metadata={}) is None
+        assert fail_generation(db_session, job, code="x", message="x",
+                               attempt=dead.attempts) is None
+        db_session.commit()
+    assert _renew(job, taker.attempts) == {job}
+    assert me(client, user_id)["credits"] == 0  # charged once, not refunded
+
+
+def test_a_new_attempt_may_claim_a_job_whose_lease_ran_out(client: Any,
+                                                           clock: FrozenClock) -> None:
+    """A redelivered message (or the reaper's) takes the job at once, without waiting for a
+    sweep: the claim itself accepts an expired lease."""
+    _, job = _queued_job(client)
+    first = _claim(job)
+    assert first is not None
+    assert _claim(job) is None  # the lease is alive
+    clock.advance(seconds=get_settings().job_lease_seconds + 1)
+    second = _claim(job)
+    assert second is not None and second.attempts == first.attempts + 1
+    assert _renew(job, first.attempts) == set()
+
+
+def test_out_of_attempts_an_expired_lease_fails_and_refunds_once(client: Any,
+                                                                 clock: FrozenClock) -> None:
+    user_id, job = _queued_job(client)
+    released: HeadshotGeneration | None = None
+    for _ in range(get_settings().getimg_max_attempts):
+        assert _claim(job) is not None
+        clock.advance(seconds=get_settings().job_lease_seconds + 1)
+        released = _reap(job)
+        assert released is not None
+    assert released is not None
+    assert released.status == "failed" and released.error_code == "timed_out"
+    assert _reap(job) is None
+    assert me(client, user_id)["credits"] == 1
+
+
+def test_the_service_renewal_names_the_jobs_still_held(client: Any) -> None:
+    _, kept = _queued_job(client)
+    _, lost = _queued_job(client)
+    held = [jobs.claim(kept), jobs.claim(lost)]
+    assert held[0] is not None and held[1] is not None
+    with unit_of_work() as db_session:  # the owner cancels one meanwhile
+        from models.jobs import cancel_generation
+
+        assert cancel_generation(db_session, lost) is not None
+        db_session.commit()
+    assert jobs.renew([job for job in held if job is not None]) == {kept}
+
+
+def test_the_reaper_republishes_the_queue_when_redis_lost_it(client: Any) -> None:
+    from services.queue import enqueue_generation
+
+    _, job = _queued_job(client)
+    enqueue_generation(job)  # as the API does; then Redis loses everything
+    redis = get_redis()
+    redis.delete(BROKER_MARK_KEY, "headshots")
+    republished = republish_if_queue_lost()
+    assert republished >= 1
+    assert redis.llen("headshots") == republished
+    assert redis.exists(BROKER_MARK_KEY)
+    assert republish_if_queue_lost() == 0  # the queue is whole again: nothing more
+    redis.delete("headshots")  # no worker here: leave no messages for the e2e tier
