@@ -8,7 +8,7 @@ Built from the same settings object as the web app: `celery_init(settings)` poin
 from typing import Any
 
 from celery import Celery
-from celery.signals import celeryd_init
+from celery.signals import celeryd_init, worker_ready
 
 from config import Settings, get_settings
 
@@ -38,3 +38,11 @@ def _refuse_to_run_without_getimg_key(**_: Any) -> None:
         raise SystemExit(
             "GETIMG_API_KEY is not set and GETIMG_API_URL is not a local fake: refusing to start"
         )
+
+
+@worker_ready.connect
+def _warn_about_configuration(**_: Any) -> None:
+    # The broker's own Redis evicting keys would lose queued jobs: tell the operator loudly.
+    from services.health import warn_about_configuration
+
+    warn_about_configuration("worker")
