@@ -138,7 +138,8 @@ class S3Storage(Storage):
 
     def check(self) -> None:
         """Raises (botocore's errors) unless the bucket is there and these credentials reach it."""
-        self._client.head_bucket(Bucket=self._bucket)
+        with _store_errors(self._bucket):
+            self._client.head_bucket(Bucket=self._bucket)
 
     def keys(self, prefix: str = "") -> list[str]:
         found: list[str] = []
