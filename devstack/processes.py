@@ -103,13 +103,14 @@ def redis_service(port: int, log_dir: Path, *,
     )
 
 
-def web_service(port: int, log_dir: Path, *,
+def web_service(port: int, log_dir: Path, *, workers: int = 2,
                 base_env: Mapping[str, str] | None = None) -> Service:
-    """The Procfile's `web` process: gunicorn with two workers on `port`."""
+    """The Procfile's `web` process: gunicorn with `workers` processes on `port`."""
     return Service(
         "web",
         [str(BIN / "gunicorn"), "--config", "config/gunicorn.py", "api:create_app()"],
-        log_dir=log_dir, env={"PORT": str(port), "WEB_CONCURRENCY": "2"}, base_env=base_env,
+        log_dir=log_dir, env={"PORT": str(port), "WEB_CONCURRENCY": str(workers)},
+        base_env=base_env,
     )
 
 
