@@ -239,7 +239,7 @@ def test_a_share_link_shows_the_headshot_until_revoked(client: Any) -> None:
     tags = dict(OG_TAG.findall(page.get_data(as_text=True)))
     assert tags["og:image"] == share_url + "/image"
     assert tags["twitter:card"] == "summary_large_image" and tags["og:title"]
-    image = client.get(urlsplit(share_url).path + "/image")
+    image = fetch_media(client, share_url + "/image")
     assert image.status_code == 200 and image.data == SELFIE.read_bytes()
     assert "default-src 'none'" in page.headers["Content-Security-Policy"]
 

@@ -226,3 +226,20 @@ def test_an_unreachable_store_is_a_503_and_keeps_nothing(client: Any,
             get_storage().check()
     finally:
         use_settings(previous)
+
+
+def test_a_share_links_image_redirects_to_the_store_and_its_page_may_show_it(
+        client: Any, in_s3: S3Storage) -> None:
+    user_id = funded_user()
+    job = make_job(user_id, stored_upload(user_id), "completed")
+    share_url = client.post(f"/api/headshots/{job['id']}/share", headers=auth(user_id),
+                            json={}).get_json()["shareUrl"]
+    page = client.get(urlsplit(share_url).path)
+    store = get_settings().s3_endpoint_url
+    assert f"img-src 'self' {store};" in page.headers["Content-Security-Policy"]
+    answer = client.get(urlsplit(share_url).path + "/image")
+    assert answer.status_code == 302 and not answer.data
+    assert answer.headers["Location"].startswith(f"{store}/{TEST_BUCKET}/{job['result']}?")
+    assert requests.get(answer.headers["Location"], timeout=10).content == in_s3.get(job["result"])
+    in_s3.delete(job["result"])
+    assert client.get(urlsplit(share_url).path + "/image").status_code == 410
