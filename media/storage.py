@@ -37,8 +37,12 @@ class StorageNotFound(KeyError):
     """No object is stored under this key."""
 
 
-class StorageUnavailable(ServiceUnavailable):
-    """The object store did not answer, or refused us (a 503: nothing was changed)."""
+class StorageUnavailable(ServiceUnavailable, OSError):
+    """The object store did not answer, or refused us (a 503: nothing was changed).
+
+    Also an OSError, as a failing disk's errors are: code that copes with LocalStorage's I/O
+    failures (the worker's clean-up of half-stored results) copes with the store's the same way.
+    """
 
     code = "storage_unavailable"
 

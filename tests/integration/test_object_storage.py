@@ -243,3 +243,16 @@ def test_a_share_links_image_redirects_to_the_store_and_its_page_may_show_it(
     assert requests.get(answer.headers["Location"], timeout=10).content == in_s3.get(job["result"])
     in_s3.delete(job["result"])
     assert client.get(urlsplit(share_url).path + "/image").status_code == 410
+
+
+def test_a_store_outage_is_an_io_error_as_a_failing_disks_is() -> None:
+    from devstack.processes import free_port
+
+    down = S3Storage(TEST_BUCKET, endpoint_url=f"http://127.0.0.1:{free_port()}",
+                     region="us-east-1")
+    key = new_key("results", new_user_id(), "jpg", 0)
+    for call in (lambda: down.put(key, b"\xff\xd8", "image/jpeg"), lambda: down.get(key),
+                 lambda: down.delete(key), lambda: down.exists(key), down.check):
+        with pytest.raises(OSError) as raised:  # the worker's clean-up catches OSError
+            call()
+        assert isinstance(raised.value, StorageUnavailable)
