@@ -66,4 +66,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     init_request_metrics(app)
     init_request_log(app)
     app.wsgi_app = GuardBodyFraming(app.wsgi_app)  # type: ignore[method-assign]
+    from services.health import warn_about_configuration
+
+    warn_about_configuration("web")  # e.g. a Redis that may evict the job queue
     return app

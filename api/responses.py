@@ -273,13 +273,21 @@ class Health(Body):
 class ReadinessChecks(Body):
     postgres: str = Field(description='"ok" or "unavailable: <error>"')
     redis: str
+    storage: str | None = Field(default=None, description="with an object store "
+                                "(`STORAGE_BACKEND=s3`): its bucket, like the others")
+
+
+CONFIGURATION_WARNINGS = ("settings an operator must fix though everything answers, e.g. a "
+                          "Redis `maxmemory-policy` that may evict queued jobs")
 
 
 class Ready(Body):
     status: Literal["ready"]
     checks: ReadinessChecks
+    warnings: list[str] = Field(default_factory=list, description=CONFIGURATION_WARNINGS)
 
 
 class NotReady(Body):
     error: ErrorDetail
     checks: ReadinessChecks
+    warnings: list[str] = Field(default_factory=list, description=CONFIGURATION_WARNINGS)

@@ -103,21 +103,35 @@ def page(token: str) -> tuple[str, int, dict[str, str]]:
         description="A professional headshot, made with AI.", page_url=url,
         image_url=f"{url}/image", image_type=content_type_for_key(link.image_key),
     )
-    return html, 200, PAGE_SECURITY
+    store = sharing.image_store_origin(link)
+    if store is None:
+        return html, 200, PAGE_SECURITY
+    # The image redirects to the object store: the page may show images from there too.
+    policy = PAGE_SECURITY["Content-Security-Policy"].replace(
+        "img-src 'self'", f"img-src 'self' {store}")
+    return html, 200, {**PAGE_SECURITY, "Content-Security-Policy": policy}
 
 
 @public_links.get("/<token>/image")
 @documented(operation_id="getSharedImage", summary="The image of a share link",
             tag="sharing", auth="public", bad_input_status=404, byte_ranges=True,
-            responses={200: Reply("the headshot", content=IMAGE_BYTES), **UNAVAILABLE_PAGES})
+            responses={200: Reply("the headshot", content=IMAGE_BYTES),
+                       302: Reply("with an object store (`STORAGE_BACKEND=s3`): the headshot is "
+                                  "at `Location`, the store's presigned URL, which lives a few "
+                                  "minutes"),
+                       **UNAVAILABLE_PAGES})
 def image(token: str) -> Response | tuple[str, int, dict[str, str]]:
     link = sharing.open_link(token)
-    found = sharing.shared_image_bytes(link) if link.state is LinkState.LIVE else None
+    found = sharing.shared_image_file(link) if link.state is LinkState.LIVE else None
     if found is None:
         return _unavailable(link.state if link.state is not LinkState.LIVE else LinkState.GONE)
-    data, content_type = found
-    response = send_file(BytesIO(data), mimetype=content_type)
-    response.headers.update(PAGE_SECURITY)
+    if found.store_url is not None:  # an object store: it serves the bytes, for a few minutes
+        response = Response(status=302, headers={**PAGE_SECURITY, "Location": found.store_url,
+                                                 "Cache-Control": "no-store"})
+    else:
+        assert found.data is not None
+        response = send_file(BytesIO(found.data), mimetype=found.content_type)
+        response.headers.update(PAGE_SECURITY)
     return response
 
 

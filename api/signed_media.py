@@ -2,6 +2,9 @@
 
 The signature is the authorization (image tags cannot send a bearer token); anything else,
 including a key that does not exist, is the same 404 so nothing about other files leaks.
+With local storage the web process sends the file; with an object store (STORAGE_BACKEND=s3)
+it answers a redirect to the store's own presigned URL, which lives a few minutes, so image
+bytes never pass through the web process.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from flask import Blueprint, Response, request, send_file
 
 from api.documented import IMAGE_BYTES, MediaQuery, Reply, documented
 from api.errors import ApiError
+from config import get_settings
 from media import get_signer, get_storage
 from media.storage import InvalidKey, StorageNotFound, content_type_for_key, is_valid_key
 
@@ -23,6 +27,8 @@ media = Blueprint("media", __name__)
     operation_id="getMedia", summary="A stored image, for whoever holds its unexpired signed URL",
     tag="media", auth="public", query=MediaQuery, bad_input_status=404, byte_ranges=True,
     responses={200: Reply("the image", content=IMAGE_BYTES),
+               302: Reply("with an object store (`STORAGE_BACKEND=s3`): the image is at "
+                          "`Location`, the store's presigned URL, which lives a few minutes"),
                304: Reply("not modified: the `If-None-Match` or `If-Modified-Since` the "
                           "client sent still holds")},
     errors={412: "precondition_failed: `If-Match` or `If-Unmodified-Since` does not hold"},
@@ -33,9 +39,18 @@ def serve(storage_key: str) -> Response:
     exp, sig = request.args.get("exp", ""), request.args.get("sig", "")
     if not is_valid_key(storage_key) or not get_signer().verify(storage_key, exp, sig):
         raise ApiError(404, "not_found", "no such image, or its link has expired")
+    storage = get_storage()
+    remaining = max(0, int(exp) - int(time.time()))
     try:
-        path = get_storage().local_path(storage_key)
-        if path is None:  # an object store would redirect here instead
+        presign_ttl = get_settings().s3_presign_ttl_seconds
+        presigned = storage.presigned_url(storage_key, ttl_seconds=presign_ttl)
+        if presigned is not None:
+            # A HEAD first: a deleted image is our 404, not the store's XML error.
+            if not storage.exists(storage_key):
+                raise StorageNotFound(storage_key)
+            return _redirect_to_store(presigned, cache_seconds=min(remaining, presign_ttl // 2))
+        path = storage.local_path(storage_key)
+        if path is None:
             raise StorageNotFound(storage_key)
         response = send_file(path, mimetype=content_type_for_key(storage_key), conditional=True)
     except (StorageNotFound, FileNotFoundError, InvalidKey):  # InvalidKey: a symlinked folder
@@ -44,7 +59,16 @@ def serve(storage_key: str) -> Response:
         response.close()
         raise ApiError(412, "precondition_failed",
                        "the image does not meet the request's If-Match or If-Unmodified-Since")
-    remaining = max(0, int(exp) - int(time.time()))
     response.headers["Cache-Control"] = f"private, max-age={remaining}"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _redirect_to_store(presigned: str, *, cache_seconds: int) -> Response:
+    response = Response(status=302, headers={"Location": presigned})
+    # A browser may reuse the redirect while the URL it points at still has time to run.
+    response.headers["Cache-Control"] = f"private, max-age={cache_seconds}"
+    # The presigned URL is a bearer credential: never leak it onward as a Referer.
+    response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response

@@ -42,6 +42,15 @@ class Settings(BaseSettings):
     notify_webhook_url: str | None = None
     notify_webhook_secret: str | None = None  # `whsec_<base64>`, Standard Webhooks
     webhook_retry_base_seconds: float = Field(default=5.0, gt=0)  # doubles per attempt, to 1 h
+    # Where images live: `local` (under MEDIA_ROOT) or `s3` (any S3-compatible store; the
+    # credentials come the standard AWS way: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a
+    # profile, an instance role).
+    storage_backend: Literal["local", "s3"] = "local"
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None  # unset: AWS itself; R2, MinIO: their URL
+    s3_region: str | None = None  # unset: boto3's own default (AWS_DEFAULT_REGION, config)
+    # How long the store's presigned URL, that /media redirects to, lives.
+    s3_presign_ttl_seconds: int = Field(default=300, ge=1, le=7 * 24 * 3600)
 
     # Beyond the contract's list: tuning knobs with safe defaults.
     media_url_ttl_seconds: int = Field(default=3600, ge=60)
@@ -96,6 +105,8 @@ class Settings(BaseSettings):
         if not self.public_base_url:
             self.public_base_url = f"http://localhost:{self.port}"
         self.public_base_url = self.public_base_url.rstrip("/")
+        if self.storage_backend == "s3" and not self.s3_bucket:
+            raise ValueError("S3_BUCKET is required with STORAGE_BACKEND=s3")
         if self.notify_webhook_url == "":
             self.notify_webhook_url = None
         if self.notify_webhook_url and not (self.notify_webhook_secret or "").startswith("whsec_"):

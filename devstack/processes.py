@@ -103,9 +103,10 @@ def redis_service(port: int, log_dir: Path, *,
     )
 
 
-def web_service(port: int, log_dir: Path, *, name: str = "web", reuse_port: bool = False,
+def web_service(port: int, log_dir: Path, *, name: str = "web", workers: int = 2,
+                reuse_port: bool = False,
                 base_env: Mapping[str, str] | None = None) -> Service:
-    """The Procfile's `web` process: gunicorn with two workers on `port`.
+    """The Procfile's `web` process: gunicorn with `workers` processes on `port`.
 
     With `reuse_port` (SO_REUSEPORT) a second server can listen on the same port before the
     first one stops: a rolling restart on one machine, as a load balancer does across several.
@@ -114,7 +115,8 @@ def web_service(port: int, log_dir: Path, *, name: str = "web", reuse_port: bool
         name,
         [str(BIN / "gunicorn"), "--config", "config/gunicorn.py",
          *(["--reuse-port"] if reuse_port else []), "api:create_app()"],
-        log_dir=log_dir, env={"PORT": str(port), "WEB_CONCURRENCY": "2"}, base_env=base_env,
+        log_dir=log_dir, env={"PORT": str(port), "WEB_CONCURRENCY": str(workers)},
+        base_env=base_env,
     )
 
 

@@ -1,4 +1,5 @@
-"""Where images live: a small interface, and a local-folder implementation of it.
+"""Where images live: a small interface, and a local-folder implementation of it (the other one,
+for S3-compatible object stores, is media/s3_storage.py; media/__init__.py picks one).
 
 Keys are validated by one regex (`STORAGE_KEY_RE`) before they come near a path, so a key can
 never name anything outside the media root: no `..`, no absolute paths, no backslashes, no
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from media.formats import BY_EXTENSION, EXTENSIONS
+from models.errors import ServiceUnavailable
 
 KINDS = ("originals", "previews", "results", "thumbnails")
 
@@ -33,6 +35,16 @@ class InvalidKey(ValueError):
 
 class StorageNotFound(KeyError):
     """No object is stored under this key."""
+
+
+class StorageUnavailable(ServiceUnavailable, OSError):
+    """The object store did not answer, or refused us (a 503: nothing was changed).
+
+    Also an OSError, as a failing disk's errors are: code that copes with LocalStorage's I/O
+    failures (the worker's clean-up of half-stored results) copes with the store's the same way.
+    """
+
+    code = "storage_unavailable"
 
 
 def is_valid_key(key: object) -> bool:
@@ -93,6 +105,19 @@ class Storage(Protocol):
 
         StorageNotFound if the backend is local and the object is missing.
         """
+        ...
+
+    def presigned_url(self, key: str, *, ttl_seconds: int) -> str | None:
+        """A URL the store itself serves the object at for `ttl_seconds`, or None when the
+        backend has no such thing (local files are served by the web process)."""
+        ...
+
+    def check(self) -> None:
+        """Raises unless the store can be used now (readiness)."""
+        ...
+
+    def keys(self, prefix: str = "") -> list[str]:
+        """Every stored key starting with `prefix` (what the store holds: audits, tests)."""
         ...
 
 
@@ -171,6 +196,19 @@ class LocalStorage(Storage):
         if not _is_regular_file(path):
             raise StorageNotFound(key)
         return path
+
+    def presigned_url(self, key: str, *, ttl_seconds: int) -> str | None:
+        validate_key(key)
+        return None
+
+    def check(self) -> None:
+        if not self._root.is_dir():
+            raise FileNotFoundError(f"the media root {self._root} is gone")
+
+    def keys(self, prefix: str = "") -> list[str]:
+        found = (path.relative_to(self._root).as_posix() for path in self._root.rglob("*")
+                 if _is_regular_file(path))
+        return sorted(key for key in found if is_valid_key(key) and key.startswith(prefix))
 
 
 def _is_regular_file(path: Path) -> bool:

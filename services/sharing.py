@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from config import get_settings
 from media import get_storage
@@ -66,9 +67,34 @@ def open_link(token: str) -> SharedImage:
     return SharedImage(LinkState.LIVE, shared.generation.style, shared.generation.result_keys[0])
 
 
-def shared_image_bytes(link: SharedImage) -> tuple[bytes, str] | None:
-    """The image of a live link, or None if its file is gone (deleted meanwhile)."""
+def image_store_origin(link: SharedImage) -> str | None:
+    """The origin (`https://host[:port]`) the link's image is redirected to, or None when the
+    web process serves it itself (local storage). Signing a URL is local: no request is made."""
+    store_url = get_storage().presigned_url(link.image_key, ttl_seconds=60)
+    if store_url is None:
+        return None
+    parts = urlsplit(store_url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+@dataclass(frozen=True)
+class SharedImageFile:
+    """Where a live link's image is: its bytes (local storage), or the object store's presigned
+    URL for a few minutes (the web process then redirects, never carrying the bytes)."""
+
+    content_type: str
+    data: bytes | None = None
+    store_url: str | None = None
+
+
+def shared_image_file(link: SharedImage) -> SharedImageFile | None:
+    """The image of a live link, or None if it is gone (deleted meanwhile)."""
+    storage, key = get_storage(), link.image_key
+    content_type = content_type_for_key(key)
     try:
-        return get_storage().get(link.image_key), content_type_for_key(link.image_key)
+        store_url = storage.presigned_url(key, ttl_seconds=get_settings().s3_presign_ttl_seconds)
+        if store_url is None:
+            return SharedImageFile(content_type, data=storage.get(key))
+        return SharedImageFile(content_type, store_url=store_url) if storage.exists(key) else None
     except StorageNotFound:
         return None

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from devstack.database import create_database, drop_database, migrate
+from devstack.object_store import endpoint_url, s3_service, wait_for_s3
 from devstack.processes import (
     Service,
     redis_service,
@@ -32,6 +33,8 @@ from tests.support.session import (
     DB_NAME,
     PORTS,
     RUN_DIR,
+    STORAGE_BACKEND,
+    TEST_BUCKET,
     WEBHOOK_SECRET,
     drop_queued_tasks,
     install_test_settings,
@@ -78,8 +81,22 @@ def redis_server() -> Iterator[Service]:
 
 
 @pytest.fixture(scope="session")
-def stack(database: str, redis_server: Service) -> dict[str, int]:
-    """PostgreSQL + Redis: enough for in-process API and domain tests."""
+def object_store() -> Iterator[str]:
+    """The run's S3 server (moto's, on loopback) with the bucket TEST_BUCKET; its endpoint."""
+    service = s3_service(PORTS["s3"], RUN_DIR).start()
+    endpoint = endpoint_url(PORTS["s3"])
+    wait_for_s3(service, endpoint, bucket=TEST_BUCKET)
+    yield endpoint
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(request: pytest.FixtureRequest, database: str,
+          redis_server: Service) -> dict[str, int]:
+    """PostgreSQL + Redis (+ the S3 server when the run keeps its images there): enough for
+    in-process API and domain tests."""
+    if STORAGE_BACKEND == "s3":
+        request.getfixturevalue("object_store")
     return PORTS
 
 

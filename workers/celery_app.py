@@ -14,6 +14,7 @@ from celery.signals import (
     setup_logging,
     task_postrun,
     task_prerun,
+    worker_ready,
 )
 
 from config import Settings, get_settings
@@ -72,3 +73,11 @@ def _bind_request_id(task: Task | None = None, **_: Any) -> None:
 @task_postrun.connect
 def _unbind_request_id(**_: Any) -> None:
     bind_request_id(None)
+
+
+@worker_ready.connect
+def _warn_about_configuration(**_: Any) -> None:
+    # The broker's own Redis evicting keys would lose queued jobs: tell the operator loudly.
+    from services.health import warn_about_configuration
+
+    warn_about_configuration("worker")

@@ -3,19 +3,18 @@ reachable afterwards (the original selfie and its upload URL)."""
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 import requests
 from sqlalchemy import select
 
+from media import get_storage
 from tests.support.domain import funded_user, make_job, signed_url, stored_upload
 from tests.support.errors import assert_error
 from tests.support.hostile import assert_unchanged, footprint, tried
+from tests.support.media import fetch_media
 from tests.support.users import auth
 
 pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")
@@ -82,8 +81,7 @@ def _headshot(client: Any, user_id: int, job_id: int) -> dict[str, Any]:
 
 def _served(client: Any, url: str) -> bool:
     """The signed media URL serves its image (True) or is the §3 404 (False)."""
-    parts = urlsplit(url)
-    response = client.get(f"{parts.path}?{parts.query}")
+    response = fetch_media(client, url)
     if response.status_code == 200:
         return True
     assert_error(response, 404, "not_found")
@@ -115,7 +113,7 @@ def test_deleting_the_last_headshot_of_an_upload_takes_its_original(client: Any,
 
     _delete(client, user_id, job["id"])
     assert not _served(client, original) and not _served(client, before)
-    assert not (Path(os.environ["MEDIA_ROOT"]) / key).exists()
+    assert not get_storage().exists(key)
     before_state = footprint(user_id)
     assert_error(_generate(client, user_id, signed_url(key)), 409, "original_expired")
     assert_unchanged(before_state, footprint(user_id), "generate from a deleted original")
@@ -192,7 +190,7 @@ def test_a_generate_racing_the_last_delete_either_keeps_the_original_or_is_refus
         deleted, generated = pool.submit(delete), pool.submit(generate)
         assert deleted.result().status_code == 204
         answer = generated.result()
-    stored = (Path(os.environ["MEDIA_ROOT"]) / key).exists()
+    stored = get_storage().exists(key)
     if answer.status_code == 202:
         assert stored and _upload_available(key), "a new job was left on a deleted original"
     else:

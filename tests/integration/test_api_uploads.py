@@ -15,6 +15,7 @@ from services.unit_of_work import unit_of_work
 from tests.support.api_calls import upload
 from tests.support.assets import SELFIE, SELFIE_WITH_GPS
 from tests.support.errors import assert_error
+from tests.support.media import fetch_media
 from tests.support.users import auth, new_user_id
 
 pytestmark = pytest.mark.usefixtures("stack")
@@ -27,8 +28,7 @@ def _uploads_of(user_id: int) -> int:
 
 
 def _fetch(client: Any, url: str) -> Any:
-    parts = urlsplit(url)
-    return client.get(f"{parts.path}?{parts.query}")
+    return fetch_media(client, url)
 
 
 def test_upload_returns_a_signed_expiring_url_of_a_clean_upright_copy(client: Any) -> None:

@@ -35,6 +35,12 @@ def send(client: Any, method: str, path: str, *, theme: str, **kwargs: Any) -> A
 
 
 def media_files() -> frozenset[str]:
+    """Every stored image's key (and, with local storage, whatever else lies in MEDIA_ROOT)."""
+    from config import get_settings
+    from media import get_storage
+
+    if get_settings().storage_backend != "local":
+        return frozenset(get_storage().keys())
     root = Path(os.environ["MEDIA_ROOT"])
     if not root.exists():
         return frozenset()

@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 
 from devstack.database import database_url
+from devstack.object_store import TEST_CREDENTIALS, TEST_REGION, endpoint_url
 from devstack.processes import WORKER_QUEUES, free_port
 from fakes.webhook_receiver import webhook_url
 from tests.support.users import TEST_JWT_SECRET
@@ -22,6 +23,10 @@ PORTS: dict[str, int] = {}
 RUN_DIR = Path(tempfile.mkdtemp(prefix="headshots-test-"))  # service logs and media
 DB_NAME = f"headshots_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(os.urandom(24)).decode()
+# Where this run keeps images: `local` (RUN_DIR/media), or `s3` (the `object_store` fixture's
+# moto server). CI runs the storage-heavy tests a second time with HEADSHOTS_TEST_STORAGE=s3.
+STORAGE_BACKEND = os.environ.get("HEADSHOTS_TEST_STORAGE", "local")
+TEST_BUCKET = "headshots-test"
 
 
 def install_test_settings() -> None:
@@ -30,7 +35,17 @@ def install_test_settings() -> None:
     from config import Settings, use_settings
 
     PORTS.update(redis=free_port(), getimg=free_port(), web=free_port(), webhooks=free_port(),
-                 worker_metrics=free_port())
+                 worker_metrics=free_port(), s3=free_port())
+    if STORAGE_BACKEND not in ("local", "s3"):
+        raise ValueError(f"HEADSHOTS_TEST_STORAGE must be local or s3, not {STORAGE_BACKEND!r}")
+    object_store = {
+        "storage_backend": "s3", "s3_bucket": TEST_BUCKET,
+        "s3_endpoint_url": endpoint_url(PORTS["s3"]), "s3_region": TEST_REGION,
+    } if STORAGE_BACKEND == "s3" else {}
+    # The moto server's, in this process and every process it starts.
+    os.environ.update(TEST_CREDENTIALS)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        os.environ.pop(name, None)
     settings = use_settings(Settings(
         database_url=database_url(DB_NAME),
         redis_url=f"redis://127.0.0.1:{PORTS['redis']}/0",
@@ -49,6 +64,7 @@ def install_test_settings() -> None:
         notify_webhook_url=webhook_url(PORTS["webhooks"]),
         notify_webhook_secret=WEBHOOK_SECRET,
         webhook_retry_base_seconds=0.2,
+        **object_store,  # type: ignore[arg-type]
     ))
     os.environ.update(settings.as_environment())
 
