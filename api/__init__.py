@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from api.health import health
     from api.limits import init_limits
     from api.metrics import init_request_metrics, metrics
+    from api.request_arrival import BoundBodyArrival
     from api.sharing import public_links, sharing_routes
     from api.signed_media import media
     from api.status import status
@@ -64,5 +65,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_error_handlers(app)
     init_limits(app)
     init_request_metrics(app)
-    app.wsgi_app = GuardBodyFraming(app.wsgi_app)  # type: ignore[method-assign]
+    # Outermost: the body is read in time (or refused) before anything else sees it.
+    app.wsgi_app = BoundBodyArrival(  # type: ignore[method-assign]
+        GuardBodyFraming(app.wsgi_app), max_body_bytes=app.config["MAX_CONTENT_LENGTH"])
     return app

@@ -103,13 +103,16 @@ def redis_service(port: int, log_dir: Path, *,
     )
 
 
-def web_service(port: int, log_dir: Path, *,
+def web_service(port: int, log_dir: Path, *, name: str = "web",
+                env: Mapping[str, str] | None = None,
                 base_env: Mapping[str, str] | None = None) -> Service:
-    """The Procfile's `web` process: gunicorn with two workers on `port`."""
+    """The Procfile's `web` process: gunicorn with two workers on `port` (`env`: settings of
+    its own, on top of the inherited ones)."""
     return Service(
-        "web",
+        name,
         [str(BIN / "gunicorn"), "--config", "config/gunicorn.py", "api:create_app()"],
-        log_dir=log_dir, env={"PORT": str(port), "WEB_CONCURRENCY": "2"}, base_env=base_env,
+        log_dir=log_dir, env={"PORT": str(port), "WEB_CONCURRENCY": "2", **(env or {})},
+        base_env=base_env,
     )
 
 
