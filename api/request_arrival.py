@@ -83,7 +83,7 @@ class BoundBodyArrival:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         client = environ.get("gunicorn.socket")  # None in-process (tests): nothing to wait for
         length = _announced_length(environ)
-        chunked = bool(environ.get("wsgi.input_terminated")) and length is None
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
         if client is not None and (chunked or (length or 0) > 0):
             if length is not None and length > self.max_body_bytes:
                 return self._app(environ, start_response)  # Flask's 413, read nothing

@@ -61,10 +61,12 @@ def poll(generation_id: int) -> Response:
 @documented(
     operation_id="streamHeadshotStatus", tag="headshots", rate_limited=True,
     summary="Server-Sent Events: the status object at each change",
-    description="A user may have STREAM_MAX_PER_USER (5) streams open at once, the service "
-                "STREAM_MAX_OPEN in all; past either, `429` `too_many_streams` with "
-                "`Retry-After` (poll the status instead). A stream ends when the job ends, "
-                "or after 300 s (reconnect).",
+    description="A stream ends when the job ends, or after 300 s (reconnect then). A user "
+                "may have STREAM_MAX_PER_USER (5) streams open at once, the service "
+                "STREAM_MAX_OPEN (1000) in all.",
+    errors={429: "rate_limited: past the status-read budget; or too_many_streams: past "
+                 "STREAM_MAX_PER_USER streams open for the user, or STREAM_MAX_OPEN for the "
+                 "service (poll the status instead, or come back after `Retry-After`)"},
     responses={200: Reply("one `status` event per change, its data the status object; closed "
                           "when the job ends", content=STATUS_EVENTS)},
 )
@@ -100,8 +102,9 @@ def _hung_up(client: socket.socket) -> bool:
     """Whether the stream's client closed its end. It sends nothing after its request, so a
     readable socket is one at its end (recv gives b"") or broken; without this the server
     would notice only when a write failed, up to two keep-alives later."""
-    readable, _, _ = select.select([client], [], [], 0)
-    if not readable:
+    waiting = select.poll()  # not select.select: a worker's sockets go past its 1024 limit
+    waiting.register(client, select.POLLIN)
+    if not waiting.poll(0):
         return False
     try:
         return client.recv(1, socket.MSG_PEEK) == b""

@@ -27,6 +27,7 @@ class WebWorker(GeventWorker):
     def patch(self) -> None:
         super().patch()
         patch_psycopg()
+        self.log.info("gevent worker: standard library and psycopg2 (psycogreen) patched")
 
     def timeout_ctx(self) -> gevent.Timeout:
         from config import get_settings
