@@ -18,6 +18,8 @@ SQLAlchemy's pool and prometheus-client all wait in the gevent hub.
 
 from __future__ import annotations
 
+from typing import Any
+
 import gevent
 from gunicorn.workers.ggevent import GeventWorker
 from psycogreen.gevent import patch_psycopg
@@ -28,6 +30,14 @@ class WebWorker(GeventWorker):
         super().patch()
         patch_psycopg()
         self.log.info("gevent worker: standard library and psycopg2 (psycogreen) patched")
+
+    def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> None:
+        super().handle_request(listener_name, req, sock, addr)
+        # Let the other connections have their turn before this one's next request. gevent
+        # switches only when a read would wait, and a quick keep-alive client's next request
+        # is often there already: without this, one connection can be served again and again
+        # while the others wait for seconds (wrk at 64 connections: p99 1.5 s, timeouts).
+        gevent.sleep(0)
 
     def timeout_ctx(self) -> gevent.Timeout:
         from config import get_settings
