@@ -1,4 +1,4 @@
-"""The `web` process's gunicorn worker: gunicorn's gevent worker, with two additions.
+"""The `web` process's gunicorn worker: gunicorn's gevent worker, with three additions.
 
 gevent: each connection is a greenlet, so an open status stream or a client that sends slowly
 costs a little memory, never one of a few threads (gthread's 2 x 8 were all it took for 16
@@ -14,6 +14,8 @@ SQLAlchemy's pool and prometheus-client all wait in the gevent hub.
    which it sizes by `keepalive`; here it is the setting, so a slowloris client is closed when
    it runs out. (An idle keep-alive connection gets the same time to send its next request.)
    The body's deadline is the app's: api/request_arrival.py.
+3. Fair turns: after each request the connection's greenlet yields (`handle_request`), so the
+   process serves its connections in turn rather than one quick client again and again.
 """
 
 from __future__ import annotations
