@@ -19,6 +19,8 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_connections = int(os.environ.get("WEB_CONNECTIONS", "1000"))
 timeout = 60
 graceful_timeout = 20
+# Keep-alive on; how long an idle connection may wait for its next request's head is
+# REQUEST_ARRIVAL_SECONDS (config/web_worker.py), not this number.
 keepalive = 5
 accesslog = os.environ.get("WEB_ACCESS_LOG") or None
 # gunicorn 27's control socket defaults to one path per user ($HOME/.gunicorn/gunicorn.ctl),
