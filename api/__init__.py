@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from api.limits import init_limits
     from api.metrics import init_request_metrics, metrics
     from api.request_log import init_request_log
+    from api.request_arrival import BoundBodyArrival
     from api.sharing import public_links, sharing_routes
     from api.signed_media import media
     from api.status import status
@@ -65,7 +66,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     init_limits(app)
     init_request_metrics(app)
     init_request_log(app)
-    app.wsgi_app = GuardBodyFraming(app.wsgi_app)  # type: ignore[method-assign]
+    # Outermost: the body is read in time (or refused) before anything else sees it.
+    app.wsgi_app = BoundBodyArrival(  # type: ignore[method-assign]
+        GuardBodyFraming(app.wsgi_app), max_body_bytes=app.config["MAX_CONTENT_LENGTH"])
     from services.health import warn_about_configuration
 
     warn_about_configuration("web")  # e.g. a Redis that may evict the job queue

@@ -12,8 +12,9 @@ Error responses are derived where they follow from the operation (a token -> 401
 admin route -> 403, a path parameter -> 404, a body -> 400 and 413, rate limited -> 429 with
 `Retry-After`, byte ranges -> 206 and 416), plus the route's own (`errors`: 402, 409, 415 ...).
 Every operation also lists the refusals any request can get before a route sees it: 400 (not
-valid HTTP), 405 (another method, with `Allow`), 414, 417 and 431 (gunicorn's, in the same
-error shape: `config/gunicorn.py`).
+valid HTTP), 405 (another method, with `Allow`), 408 (a body that did not arrive in time:
+`api/request_arrival.py`), 414, 417 and 431 (gunicorn's, in the same error shape:
+`config/gunicorn.py`).
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ ERRORS: dict[int, tuple[str, str]] = {  # status -> (component name, description
     404: ("NotFound", "no such resource, or not the caller's"),
     405: ("MethodNotAllowed", "method_not_allowed: the path does not answer this method; "
                               "`Allow` lists those it does"),
+    408: ("RequestTimeout", "request_timeout: the request's body did not arrive within "
+                            "REQUEST_ARRIVAL_SECONDS (plus time for its length); the "
+                            "connection is closed"),
     409: ("Conflict", "the resource is not in a state that allows this"),
     412: ("PreconditionFailed", "precondition_failed: a conditional header does not hold"),
     413: ("PayloadTooLarge", "the body is larger than the service accepts"),
@@ -85,7 +89,7 @@ ERRORS: dict[int, tuple[str, str]] = {  # status -> (component name, description
 ERROR_HEADERS = {401: ("WWW-Authenticate",), 405: ("Allow",), 416: ("Content-Range",),
                  429: ("Retry-After",)}
 # What any request may get before a route sees it, whatever the operation.
-REFUSED_BEFORE_ROUTING = (400, 405, 414, 417, 431)
+REFUSED_BEFORE_ROUTING = (400, 405, 408, 414, 417, 431)
 
 ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": 999_999_999_999_999_999}
 CONVERTERS: dict[str, dict[str, Any]] = {  # Flask converter -> schema of its value

@@ -70,7 +70,7 @@ def main() -> None:
             worker.stop()
             web.stop()
     baseline = sorted(r.requests_per_second for r in results["/healthz (bare baseline)"])[1]
-    print(f"gunicorn gthread 2x8, wrk -t2 -c32 -d5s, {RUNS} runs, median (range)")
+    print(f"gunicorn gevent, 2 workers, wrk -t2 -c32 -d5s, {RUNS} runs, median (range)")
     print(f"{'route':32} {'req/s':>20} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'vs bare':>8}")
     for name, runs in results.items():
         rps = [r.requests_per_second for r in runs]

@@ -94,6 +94,19 @@ class Settings(BaseSettings):
     rate_limit_events: str = "240/minute"  # the app reports events as the user taps around
     rate_limit_exports: str = "60/minute"  # each one decodes and re-encodes a full image
     rate_limit_status_per_minute: int = Field(default=1200, ge=1)
+    # How long a request may take to arrive (the `web` process; api/request_arrival.py):
+    # its head (request line and headers), then its body: REQUEST_ARRIVAL_SECONDS plus the
+    # time its Content-Length takes at REQUEST_BODY_MIN_BYTES_PER_SECOND, at most
+    # REQUEST_BODY_MAX_SECONDS. A client that misses it gets its connection closed.
+    request_arrival_seconds: float = Field(default=10, gt=0)
+    request_body_min_bytes_per_second: int = Field(default=32 * 1024, ge=1)
+    request_body_max_seconds: float = Field(default=120, gt=0)
+    # Open status streams (services/stream_slots.py), counted in Redis across every web
+    # process: per user, and in all. Each holds a lease renewed while it streams, so the
+    # slots of a process that died free themselves within STREAM_LEASE_SECONDS.
+    stream_max_per_user: int = Field(default=5, ge=1)
+    stream_max_open: int = Field(default=1000, ge=1)
+    stream_lease_seconds: float = Field(default=30, ge=3)
     # Extra bases whose signed media URLs `generate` accepts (an operator allow-list).
     allowed_image_bases: list[str] = []
     # One JSON object per log line (config/logs.py); `text` is the classic line, for a terminal.

@@ -10,12 +10,17 @@ from typing import Any
 from gunicorn import util as gunicorn_util
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
-# gthread: a slow client or a long status stream holds a thread, not a whole process.
-worker_class = "gthread"
+# gevent (config/web_worker.py): a status stream or a slow client holds a greenlet, not a
+# thread, so a few hundred of them cannot starve the other requests. Each worker serves at
+# most WEB_CONNECTIONS connections at once (streams included; STREAM_MAX_OPEN bounds those
+# across the service); past that, connections wait in the listen backlog.
+worker_class = "config.web_worker.WebWorker"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("WEB_THREADS", "8"))
+worker_connections = int(os.environ.get("WEB_CONNECTIONS", "1000"))
 timeout = 60
 graceful_timeout = 20
+# Keep-alive on; how long an idle connection may wait for its next request's head is
+# REQUEST_ARRIVAL_SECONDS (config/web_worker.py), not this number.
 keepalive = 5
 accesslog = os.environ.get("WEB_ACCESS_LOG") or None
 # gunicorn 27's control socket defaults to one path per user ($HOME/.gunicorn/gunicorn.ctl),

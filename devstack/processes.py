@@ -104,9 +104,10 @@ def redis_service(port: int, log_dir: Path, *,
 
 
 def web_service(port: int, log_dir: Path, *, name: str = "web", workers: int = 2,
-                reuse_port: bool = False,
+                reuse_port: bool = False, env: Mapping[str, str] | None = None,
                 base_env: Mapping[str, str] | None = None) -> Service:
-    """The Procfile's `web` process: gunicorn with `workers` processes on `port`.
+    """The Procfile's `web` process: gunicorn with `workers` processes on `port` (`env`:
+    settings of its own, on top of the inherited ones).
 
     With `reuse_port` (SO_REUSEPORT) a second server can listen on the same port before the
     first one stops: a rolling restart on one machine, as a load balancer does across several.
@@ -115,7 +116,8 @@ def web_service(port: int, log_dir: Path, *, name: str = "web", workers: int = 2
         name,
         [str(BIN / "gunicorn"), "--config", "config/gunicorn.py",
          *(["--reuse-port"] if reuse_port else []), "api:create_app()"],
-        log_dir=log_dir, env={"PORT": str(port), "WEB_CONCURRENCY": str(workers)},
+        log_dir=log_dir,
+        env={"PORT": str(port), "WEB_CONCURRENCY": str(workers), **(env or {})},
         base_env=base_env,
     )
 
