@@ -39,8 +39,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     from api.health import health
     from api.limits import init_limits
     from api.metrics import init_request_metrics, metrics
-    from api.request_log import init_request_log
     from api.request_arrival import BoundBodyArrival
+    from api.request_log import init_request_log
     from api.sharing import public_links, sharing_routes
     from api.signed_media import media
     from api.status import status

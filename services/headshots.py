@@ -5,6 +5,7 @@ from __future__ import annotations
 from media import get_storage
 from media.export import ExportedImage, export_image
 from media.formats import ImageFormat
+from media.off_loop import off_the_event_loop
 from media.storage import StorageNotFound
 from models import headshots as models_headshots
 from models.errors import Conflict, NotFound
@@ -95,7 +96,8 @@ def export(*, user_id: int, generation_id: int, fmt: ImageFormat, long_side: int
         source = get_storage().get(generation.result_keys[0])
     except StorageNotFound:  # deleted a moment ago
         raise NotFound(f"headshot {generation_id} not found") from None
-    exported = export_image(source, fmt=fmt, long_side=long_side, watermark=watermark)
+    exported = off_the_event_loop(export_image, source, fmt=fmt, long_side=long_side,
+                                  watermark=watermark)
     record_download(user_id=user_id, generation_id=generation_id,
                     properties={"format": fmt.extension, "watermark": bool(watermark)})
     return exported
