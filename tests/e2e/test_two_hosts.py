@@ -149,4 +149,4 @@ def test_both_hosts_warned_at_start_about_an_evicting_redis(two_hosts: tuple[Hos
 def _generations_run(host: Host) -> int:
     """How many `headshots.generate` tasks the host's worker ran to the end (Celery's log)."""
     return sum(1 for line in host.worker.log_tail(200_000).splitlines()
-               if "headshots.generate[" in line and "succeeded" in line)
+               if "headshots.generate" in line and "succeeded" in line)
