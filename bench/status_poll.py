@@ -13,7 +13,7 @@ import time
 import requests
 
 from bench.accounts import BenchUser, make_users
-from bench.harness import BenchStack, bench_stack
+from bench.harness import BenchStack, bench_stack, cpu_seconds
 from bench.load import Call, WrkResult, wrk
 from bench.table import Row
 from devstack.processes import wait_for_worker
@@ -74,10 +74,25 @@ def _transactions(database_url: str) -> int:
         connection.close()
 
 
+def _no_autovacuum(database_url: str) -> None:
+    """Autovacuum's transactions count in pg_stat_database too: none in the bench's database."""
+    import psycopg2
+
+    connection = psycopg2.connect(database_url)
+    try:
+        with connection, connection.cursor() as cursor:
+            cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            for (table,) in cursor.fetchall():
+                cursor.execute(f'ALTER TABLE "{table}" SET (autovacuum_enabled = false)')
+    finally:
+        connection.close()
+
+
 def _transactions_per_cached_poll(stack: BenchStack, calls: list[Call]) -> tuple[float, int, int]:
     """PostgreSQL transactions (any statement, a pool pre-ping included, opens one) while the
     web answers `calls`, per call. A backend flushes its counters when it exits, so the web is
     restarted before and stopped after; the counting connections' own are subtracted."""
+    _no_autovacuum(stack.database_url)
     stack.restart_web()
     wrk(stack.web_url, calls, seconds=1, connections=CONNECTIONS)  # every key cached again
     time.sleep(2)  # an idle backend flushes its counters within a second or so
@@ -108,9 +123,14 @@ def run(runs: int) -> list[Row]:
         for url, calls in targets.values():  # warm-up: connections, imports, cache
             wrk(url, calls, seconds=1, connections=CONNECTIONS)
         results: dict[str, list[WrkResult]] = {name: [] for name in targets}
+        cpu_ms: dict[str, list[float]] = {name: [] for name in targets}
         for _ in range(runs):
             for name, (url, calls) in targets.items():
-                results[name].append(wrk(url, calls, seconds=SECONDS, connections=CONNECTIONS))
+                service = stack.bare if url == stack.bare_url else stack.web
+                cpu_start = cpu_seconds(service)
+                result = wrk(url, calls, seconds=SECONDS, connections=CONNECTIONS)
+                cpu_ms[name].append((cpu_seconds(service) - cpu_start) * 1000 / result.requests)
+                results[name].append(result)
         per_poll, counted, polled = _transactions_per_cached_poll(stack, cached)
 
     def rps(name: str) -> list[float]:
@@ -126,6 +146,8 @@ def run(runs: int) -> list[Row]:
             "bare /redis", rps("redis"), "≥ 0.8×", ratio_redis >= 0.8 and errors == 0),
         Row("status poll", "p99", p99("poll"), "ms", "bare /redis", p99("redis"),
             "≤ 2× bare p99", _ratio(p99("poll"), p99("redis")) <= 2),
+        Row("status poll", "server CPU per request", cpu_ms["poll"], "ms", "bare /redis",
+            cpu_ms["redis"]),
         Row("status poll", "req/s vs /ping (stretch)", poll_rps, "", "bare /ping", rps("ping"),
             "≥ 0.8×", _ratio(poll_rps, rps("ping")) >= 0.8),
         Row("status poll, cached job", "PG transactions per poll", [per_poll], "",
