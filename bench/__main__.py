@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,8 +47,9 @@ def _machine() -> str:
         if line.startswith("model name"):
             cpu = line.split(":", 1)[1].strip()
             break
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, check=False).stdout.strip()
+    commit = os.environ.get("BENCH_COMMIT") or subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False,
+    ).stdout.strip()
     return (f"{os.cpu_count()} vCPU ({cpu}), Python {platform.python_version()}, "
             f"commit {commit or '?'}")
 
@@ -72,7 +74,12 @@ def main() -> None:
     for name in chosen:
         print(f"==> bench {name} (load {_load()})", flush=True)
         began = time.monotonic()
-        rows += {**BENCHMARKS, **EXTRA}[name](arguments.runs)
+        try:
+            rows += {**BENCHMARKS, **EXTRA}[name](arguments.runs)
+        except Exception as error:  # noqa: BLE001 - the other benchmarks' figures still count
+            traceback.print_exc()
+            rows.append(Row(name, f"failed: {type(error).__name__}: {error}"[:200], [0.0],
+                            passed=False))
         print(f"    {name}: {time.monotonic() - began:.0f} s", flush=True)
     header.append(f"load average at end: {_load()}; whole run {time.monotonic() - started:.0f} s; "
                   f"{arguments.runs} interleaved runs (baseline, then path)")

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import time
 
+import psycopg2
+
 from bench.harness import WORKER_CONCURRENCY, BenchStack, bench_stack, cpu_seconds, rss_mib
 from bench.table import Row
 from devstack.processes import REPO_ROOT, wait_for_worker
 from devstack.waiting import wait_until
 
+# The shared PostgreSQL may refuse a connection for a moment (max_connections): not yet.
+POLL_FAULTS: tuple[type[BaseException], ...] = (psycopg2.OperationalError,)
 JOBS = 1000
 LATENCY_SECONDS = 2.0
 MEMORY_JOBS = 5000  # `bench/run memory`: the worker's RSS over this many jobs
@@ -55,8 +59,6 @@ def queue_jobs(count: int, user_id: int) -> list[int]:
 
 def finished_count(database_url: str, ids: list[int]) -> tuple[int, int]:
     """(completed, failed) among `ids`."""
-    import psycopg2
-
     connection = psycopg2.connect(database_url)
     try:
         with connection.cursor() as cursor:
@@ -80,10 +82,12 @@ def _drain(stack: BenchStack, count: int, timeout: float) -> tuple[float, float,
         # RSS from once the first tenth is done: its threads, pools and Pillow are warm by
         # then; growth after that is what would keep growing.
         wait_until(lambda: sum(finished_count(stack.database_url, ids)) >= count // 10,
-                   timeout=timeout, interval=0.2, message=f"{count // 10} jobs to finish")
+                   timeout=timeout, interval=0.2, message=f"{count // 10} jobs to finish",
+                   ignore=POLL_FAULTS)
         rss_start = rss_mib(worker)
         wait_until(lambda: sum(finished_count(stack.database_url, ids)) == count,
-                   timeout=timeout, interval=0.2, message=f"{count} jobs to finish")
+                   timeout=timeout, interval=0.2, message=f"{count} jobs to finish",
+                   ignore=POLL_FAULTS)
         took = time.monotonic() - start
         cpu_ms = (cpu_seconds(worker) - cpu_start) * 1000 / count
         rss_end = rss_mib(worker)

@@ -13,7 +13,7 @@ import time
 import requests
 
 from bench.accounts import BenchUser, make_users
-from bench.drain import finished_count
+from bench.drain import POLL_FAULTS, finished_count
 from bench.harness import BenchStack, bench_stack, cpu_seconds
 from bench.load import Call, WrkResult, wrk
 from bench.table import Row
@@ -59,7 +59,7 @@ def _submit_steadily(stack: BenchStack, users: list[BenchUser]) -> list[tuple[Be
 
 def _wait_finished(stack: BenchStack, ids: list[int]) -> None:
     wait_until(lambda: sum(finished_count(stack.database_url, ids)) == len(ids),
-               timeout=300, interval=0.2, message="the jobs")
+               timeout=300, interval=0.2, message="the jobs", ignore=POLL_FAULTS)
 
 
 def _overheads_ms(database_url: str, ids: list[int]) -> list[float]:
