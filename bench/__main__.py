@@ -2,7 +2,7 @@
 then one markdown table: medians of the interleaved runs, ranges, the ratio to the bare
 baseline measured in the same run, the target and whether it was met.
 
-    bench/run                     # status, accept, drain, overhead (under 10 minutes)
+    bench/run                     # status, accept, drain, overhead (565 s on a quiet-ish box)
     bench/run status accept       # just those
     bench/run memory              # the worker's RSS over 5000 jobs (a few minutes of its own)
     bench/run --runs 1 status     # a quick look
