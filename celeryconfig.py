@@ -36,9 +36,11 @@ task_routes = {
     "webhooks.*": {"queue": "maintenance"},
 }
 
-# Flower shows every task with its arguments (the headshot id).
+# Flower shows every task with its arguments (the headshot id): the worker's task-received
+# event carries them. No task-sent event from the publisher: it was a second Redis PUBLISH in
+# every accept request (about a tenth of its time under load, bench/run) for a PENDING->SENT
+# state nobody reads.
 worker_send_task_events = True
-task_send_sent_event = True
 
 timezone = "UTC"
 enable_utc = True

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import re
+import time
 from dataclasses import dataclass
 
 import jwt
@@ -32,10 +34,21 @@ def principal_from_header(header: str | None) -> Principal:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise _unauthorized("the Authorization header must be 'Bearer <token>'")
+    principal, expiry = _verified(token.strip(), get_settings().jwt_secret)
+    if expiry <= time.time():  # as PyJWT decides it, for a token verified earlier
+        raise _unauthorized("the token has expired")
+    return principal
+
+
+# The app polls every second or two with the same token: its signature is checked once, and
+# only its expiry on each later request. A refused token raises, and is never remembered.
+@functools.lru_cache(maxsize=4096)
+def _verified(token: str, secret: str) -> tuple[Principal, float]:
+    """The token's principal and its expiry (a Unix time), once its signature checks out."""
     try:
         claims = jwt.decode(
-            token.strip(),
-            get_settings().jwt_secret,
+            token,
+            secret,
             algorithms=["HS256"],  # never "none", never an algorithm the token picks
             options={"require": ["exp", "sub"]},
         )
@@ -50,12 +63,13 @@ def principal_from_header(header: str | None) -> Principal:
     if not isinstance(subject, str) or not USER_ID_PATTERN.fullmatch(subject):
         raise _unauthorized("the token's sub must be a user id as a decimal string")
     email = claims.get("email")
-    return Principal(
+    principal = Principal(
         user_id=int(subject),
         email=email if isinstance(email, str) and len(email) <= 320 and "\x00" not in email
         else None,  # PostgreSQL text cannot hold NUL
         is_admin=claims.get("role") == "admin",
     )
+    return principal, float(expiry)
 
 
 def request_principal() -> Principal:

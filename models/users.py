@@ -23,6 +23,22 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+def register_user(db_session: Session, *, user_id: int, email: str | None = None) -> None:
+    """What `ensure_user` guarantees (the row exists, with this email when one is given), in
+    one statement and without loading the row: for the write paths, which only need it there.
+    An unchanged email is not rewritten (the WHERE), but the row stays locked until the
+    transaction ends, as the charge that follows would lock it anyway."""
+    statement = insert(User).values(id=user_id, email=email)
+    if email:
+        statement = statement.on_conflict_do_update(
+            index_elements=["id"], set_={"email": statement.excluded.email},
+            where=User.email.is_distinct_from(statement.excluded.email),
+        )
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=["id"])
+    db_session.execute(statement)
+
+
 def ensure_user(db_session: Session, *, user_id: int, email: str | None = None) -> User:
     """Return the user, creating it with 0 credits the first time its id is seen."""
     db_session.execute(

@@ -18,7 +18,7 @@ from models.idempotency import IdempotentRequest, forget_result, record_result, 
 from models.jobs import create_generation, fail_generation
 from models.styles import get_active_style
 from models.uploads import find_usable_upload
-from models.users import ensure_user
+from models.users import register_user
 from services.queue import BROKER_FAULTS, enqueue_generation
 from services.unit_of_work import unit_of_work
 
@@ -109,7 +109,7 @@ def _charge_and_dispatch(
     charge: Callable[[Session], Accepted], replay: Callable[[Session, int, str], Accepted],
 ) -> Accepted:
     with unit_of_work() as db_session:
-        ensure_user(db_session, user_id=user_id, email=email)
+        register_user(db_session, user_id=user_id, email=email)
         earlier = (
             reserve_key(db_session, user_id=user_id, request=idempotency) if idempotency else None
         )
