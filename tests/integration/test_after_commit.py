@@ -12,7 +12,7 @@ from models.snapshot import StatusSnapshot
 from models.users import ensure_user
 from services.status_cache import get_status_cache
 from services.unit_of_work import unit_of_work
-from tests.support.domain import new_job
+from tests.support.domain import funded_user, new_job
 from tests.support.users import new_user_id
 
 pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")
@@ -87,10 +87,8 @@ def test_a_savepoint_neither_publishes_early_nor_drops_the_transactions_changes(
 
 
 def test_a_poll_that_read_the_row_before_the_delete_cannot_bring_the_job_back() -> None:
-    user_id = new_user_id()
+    user_id = funded_user(1)
     with unit_of_work() as db_session:
-        ensure_user(db_session, user_id=user_id)
-        grant_credits(db_session, user_id=user_id, amount=1, reason="test")
         job_id = new_job(db_session, user_id).id
         db_session.commit()
     stale = cached(job_id)  # what a slow poll read from the row, before the delete
