@@ -2,7 +2,7 @@
 then one markdown table: medians of the interleaved runs, ranges, the ratio to the bare
 baseline measured in the same run, the target and whether it was met.
 
-    bench/run                     # status, accept, drain, overhead (565 s on a quiet-ish box)
+    bench/run                     # status, accept, drain, overhead, streams
     bench/run status accept       # just those
     bench/run memory              # the worker's RSS over 5000 jobs (a few minutes of its own)
     bench/run --runs 1 status     # a quick look
@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import accept, drain, overhead, status_poll  # noqa: E402
+from bench import accept, drain, overhead, status_poll, streams  # noqa: E402
 from bench.table import Row, markdown  # noqa: E402
 
 BENCHMARKS: dict[str, Callable[[int], list[Row]]] = {
@@ -32,6 +32,7 @@ BENCHMARKS: dict[str, Callable[[int], list[Row]]] = {
     "accept": accept.run,
     "drain": drain.run,
     "overhead": overhead.run,
+    "streams": streams.run,
 }
 EXTRA: dict[str, Callable[[int], list[Row]]] = {"memory": drain.run_memory}
 LATEST = Path(__file__).resolve().parents[1] / "var" / "bench" / "latest.md"
