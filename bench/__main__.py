@@ -5,6 +5,7 @@ baseline measured in the same run, the target and whether it was met.
     bench/run                     # status, accept, drain, overhead (565 s on a quiet-ish box)
     bench/run status accept       # just those
     bench/run memory              # the worker's RSS over 5000 jobs (a few minutes of its own)
+    bench/run streams streams-gthread  # 300 open streams: gevent, then gthread 2 x 8
     bench/run --runs 1 status     # a quick look
 """
 
@@ -24,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import accept, drain, overhead, status_poll  # noqa: E402
+from bench import accept, drain, overhead, status_poll, streams  # noqa: E402
 from bench.table import Row, markdown  # noqa: E402
 
 BENCHMARKS: dict[str, Callable[[int], list[Row]]] = {
@@ -33,7 +34,11 @@ BENCHMARKS: dict[str, Callable[[int], list[Row]]] = {
     "drain": drain.run,
     "overhead": overhead.run,
 }
-EXTRA: dict[str, Callable[[int], list[Row]]] = {"memory": drain.run_memory}
+EXTRA: dict[str, Callable[[int], list[Row]]] = {
+    "memory": drain.run_memory,
+    "streams": streams.run,  # ~70 s for one run
+    "streams-gthread": streams.run_gthread,  # `streams` on the worker class web had before
+}
 LATEST = Path(__file__).resolve().parents[1] / "var" / "bench" / "latest.md"
 
 
@@ -58,7 +63,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="bench/run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", metavar="NAME",
-                        help=f"of {', '.join([*BENCHMARKS, *EXTRA])} (default: all but memory)")
+                        help=f"of {', '.join([*BENCHMARKS, *EXTRA])} "
+                             f"(default: all but {', '.join(EXTRA)})")
     parser.add_argument("--runs", type=int, default=3, help="interleaved runs (default 3)")
     arguments = parser.parse_args()
     if shutil.which("wrk") is None:

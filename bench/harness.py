@@ -52,9 +52,13 @@ class BenchStack:
         """The Procfile's worker (threads pool, 16, both queues), not started yet."""
         return worker_service(name, self.run_dir, concurrency=WORKER_CONCURRENCY)
 
-    def restart_web(self) -> None:
+    def restart_web(self, *gunicorn_args: str) -> None:
+        """Stopped and started again; `gunicorn_args` go after the Procfile's (and win over
+        config/gunicorn.py), e.g. another worker class."""
         self.web.stop()
-        self.web = web_service(int(self.web_url.rsplit(":", 1)[1]), self.run_dir).start()
+        self.web = web_service(int(self.web_url.rsplit(":", 1)[1]), self.run_dir)
+        self.web.argv += gunicorn_args
+        self.web.start()
         wait_for_web(self.web, self.web_url, timeout=60)
 
 

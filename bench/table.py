@@ -24,9 +24,10 @@ class Row:
 
     @property
     def ratio(self) -> float | None:
-        if not self.baseline_values:
+        baseline = statistics.median(self.baseline_values) if self.baseline_values else 0
+        if not baseline:  # none measured, or nothing to divide by (an idle CPU's 0 ms)
             return None
-        return self.median / statistics.median(self.baseline_values)
+        return self.median / baseline
 
 
 def _number(value: float) -> str:
