@@ -24,12 +24,7 @@ from media.images import ImageRejected, make_thumbnail, read_result_image
 from media.storage import StorageNotFound, new_key
 from models.errors import OriginalExpired
 from models.jobs import may_attempt_again
-from models.progress import (
-    PROGRESS_ORIGINAL_READY,
-    PROGRESS_RECEIVED,
-    PROGRESS_STORED,
-    PROGRESS_WAITING,
-)
+from models.progress import PROGRESS_RECEIVED, PROGRESS_WAITING
 from services import getimg_slots, jobs
 from services.jobs import Claimed
 from services.metrics import GETIMG_ERRORS
@@ -191,7 +186,8 @@ def _attempt(held: HeldJob, slot: GetImgSlot) -> AttemptOutcome:
     stored: list[str] = []
     try:
         original = get_storage().get(job.original_key)
-        _advance(held, PROGRESS_ORIGINAL_READY)
+        # One milestone between the claim and the answer: each is a transaction, a publish
+        # and a log line, and the original read takes milliseconds (nobody sees a step there).
         _advance(held, PROGRESS_WAITING)
         client = _getimg_client()
         try:
@@ -207,8 +203,9 @@ def _attempt(held: HeldJob, slot: GetImgSlot) -> AttemptOutcome:
             slot.release()  # the download and the storing are not GetImg calls in flight
         _slow_down_everyone(None, response)
         _advance(held, PROGRESS_RECEIVED)
+        # Stored goes straight to completed (below): a milestone of its own would be one more
+        # transaction for a step that lasts milliseconds.
         result_keys, thumbnail_key = _store_results(job, response, client, stored)
-        _advance(held, PROGRESS_STORED)
     except NoLongerOurs:  # cancelled meanwhile: whatever it stored is nobody's
         log.info("job %s: no longer this attempt's; stopping", job.generation_id)
         _delete_quietly(stored)
