@@ -20,7 +20,7 @@ from typing import Any
 from config import get_settings
 from media import get_storage
 from media.formats import BY_CONTENT_TYPE
-from media.images import ImageRejected, make_thumbnail, read_result_image
+from media.images import ImageRejected, read_result_image, read_result_image_with_thumbnail
 from media.storage import StorageNotFound, new_key
 from models.errors import OriginalExpired
 from models.jobs import may_attempt_again
@@ -136,19 +136,21 @@ def _store_results(job: Claimed, response: GenerationResponse, client: GetImgCli
     so a failure half-way can delete what was already written."""
     storage = get_storage()
     result_keys: list[str] = []
-    first: bytes | None = None
+    thumbnail: bytes | None = None
     for index, image in enumerate(response.images):
         body, _ = client.download(image.url)
-        content_type, _, _ = read_result_image(body)
+        if thumbnail is None:  # the first result's: checked and shrunk from one decode
+            content_type, thumbnail = read_result_image_with_thumbnail(body)
+        else:
+            content_type, _, _ = read_result_image(body)
         key = new_key("results", job.user_id, BY_CONTENT_TYPE[content_type].extension, index)
         stored.append(key)
         storage.put(key, body, content_type)
         result_keys.append(key)
-        first = first or body
-    assert first is not None  # the client refuses a response without images
+    assert thumbnail is not None  # the client refuses a response without images
     thumbnail_key = new_key("thumbnails", job.user_id, "jpg")
     stored.append(thumbnail_key)
-    storage.put(thumbnail_key, make_thumbnail(first), "image/jpeg")
+    storage.put(thumbnail_key, thumbnail, "image/jpeg")
     return result_keys, thumbnail_key
 
 
