@@ -12,11 +12,10 @@ from models.generations import GenerationStatus
 
 # Stored progress milestones. While the worker waits on GetImg (stored progress in
 # [WAITING, RECEIVED)) readers show an estimate that rises towards RECEIVED with elapsed time.
+# An attempt stores CLAIMED, WAITING (original read, GetImg called), RECEIVED, then DONE.
 PROGRESS_CLAIMED = 5
-PROGRESS_ORIGINAL_READY = 10
 PROGRESS_WAITING = 15
 PROGRESS_RECEIVED = 85
-PROGRESS_STORED = 95
 PROGRESS_DONE = 100
 # A transition that freezes the estimate (requeue, fail, the reaper's release) stores the value
 # it will show this far ahead: readers keep seeing the rising estimate of the old snapshot until

@@ -22,11 +22,13 @@ import logging
 import random
 import time
 import uuid
+from dataclasses import dataclass
 from typing import cast
 
+from redis.commands.core import Script
 from redis.exceptions import RedisError
 
-from config import get_settings
+from config import get_settings, per_settings
 from services.redis_client import get_redis
 
 log = logging.getLogger(__name__)
@@ -35,8 +37,12 @@ HOLDERS_KEY = "headshots:getimg:slots"
 PAUSE_KEY = "headshots:getimg:paused"
 POLL_SECONDS = 0.2  # between tries for a slot: a GetImg call takes seconds
 
-# KEYS[1] holders; ARGV holder, limit, lease ms. 1 if the holder has a slot now.
+# KEYS[1] holders, KEYS[2] pause; ARGV holder, limit, lease ms. 1 if the holder has a slot
+# now, 0 if none is free, or minus the milliseconds left of a pause (then nothing is taken):
+# the pause check and the take in one round trip.
 _ACQUIRE = """
+local paused = redis.call('PTTL', KEYS[2])
+if paused > 0 then return -paused end
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local lease = tonumber(ARGV[3])
@@ -70,6 +76,22 @@ return redis.call('PTTL', KEYS[1])
 """
 
 
+@dataclass(frozen=True)
+class _Scripts:
+    """The Lua scripts, sent by SHA (EVALSHA) once Redis has them, not as text on every call."""
+
+    acquire: Script
+    renew: Script
+    pause: Script
+
+
+@per_settings
+def _scripts() -> _Scripts:
+    redis = get_redis()
+    return _Scripts(redis.register_script(_ACQUIRE), redis.register_script(_RENEW),
+                    redis.register_script(_PAUSE))
+
+
 def new_holder() -> str:
     return uuid.uuid4().hex
 
@@ -78,11 +100,17 @@ def _lease_ms() -> int:
     return max(1, int(get_settings().job_lease_seconds * 1000))
 
 
+def _take(holder: str) -> int:
+    """1: `holder` has a slot; 0: none free; negative: paused that many milliseconds more."""
+    return cast(int, _scripts().acquire(
+        keys=[HOLDERS_KEY, PAUSE_KEY],
+        args=[holder, get_settings().getimg_max_concurrency, _lease_ms()]))
+
+
 def try_acquire(holder: str) -> bool:
-    """Take a slot for `holder` if one is free (or it already has one). Raises RedisError."""
-    taken = get_redis().eval(_ACQUIRE, 1, HOLDERS_KEY, holder,
-                             get_settings().getimg_max_concurrency, _lease_ms())
-    return bool(taken)
+    """Take a slot for `holder` if one is free (or it already has one) and no pause is on.
+    Raises RedisError."""
+    return _take(holder) == 1
 
 
 def paused_for() -> float:
@@ -93,18 +121,19 @@ def paused_for() -> float:
 
 def acquire(holder: str, *, timeout: float) -> bool:
     """Wait up to `timeout` seconds for the pause to pass and a slot to be free; True once
-    `holder` has one (or Redis is unreachable), False if the wait ran out."""
+    `holder` has one (or Redis is unreachable), False if the wait ran out. One round trip a
+    try (a free slot: one per job)."""
     deadline = time.monotonic() + timeout
     try:
         while True:
             left = deadline - time.monotonic()
-            pause = paused_for()
-            if pause <= 0 and try_acquire(holder):
+            taken = _take(holder)
+            if taken == 1:
                 return True
             if left <= 0:
                 return False
             # Jitter, so the waiting workers do not all try again in the same instant.
-            wait = pause if pause > 0 else POLL_SECONDS * random.uniform(0.5, 1.5)
+            wait = -taken / 1000 if taken < 0 else POLL_SECONDS * random.uniform(0.5, 1.5)
             time.sleep(min(wait, left))
     except RedisError:
         log.warning("GetImg slots: Redis unreachable; calling GetImg without a slot",
@@ -116,7 +145,7 @@ def renew(holders: list[str]) -> int:
     """Extend the leases of these holders' slots; how many were still held. Raises RedisError."""
     if not holders:
         return 0
-    return cast(int, get_redis().eval(_RENEW, 1, HOLDERS_KEY, _lease_ms(), *holders))
+    return cast(int, _scripts().renew(keys=[HOLDERS_KEY], args=[_lease_ms(), *holders]))
 
 
 def release(holder: str) -> None:
@@ -131,7 +160,7 @@ def pause(seconds: float) -> None:
     if seconds <= 0:
         return
     try:
-        get_redis().eval(_PAUSE, 1, PAUSE_KEY, max(1, int(seconds * 1000)))
+        _scripts().pause(keys=[PAUSE_KEY], args=[max(1, int(seconds * 1000))])
     except RedisError:
         log.warning("GetImg pause: Redis unreachable; not shared", exc_info=True)
 

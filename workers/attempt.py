@@ -20,16 +20,11 @@ from typing import Any
 from config import get_settings
 from media import get_storage
 from media.formats import BY_CONTENT_TYPE
-from media.images import ImageRejected, make_thumbnail, read_result_image
+from media.images import ImageRejected, read_result_image, read_result_image_with_thumbnail
 from media.storage import StorageNotFound, new_key
 from models.errors import OriginalExpired
 from models.jobs import may_attempt_again
-from models.progress import (
-    PROGRESS_ORIGINAL_READY,
-    PROGRESS_RECEIVED,
-    PROGRESS_STORED,
-    PROGRESS_WAITING,
-)
+from models.progress import PROGRESS_RECEIVED, PROGRESS_WAITING
 from services import getimg_slots, jobs
 from services.jobs import Claimed
 from services.metrics import GETIMG_ERRORS
@@ -141,19 +136,21 @@ def _store_results(job: Claimed, response: GenerationResponse, client: GetImgCli
     so a failure half-way can delete what was already written."""
     storage = get_storage()
     result_keys: list[str] = []
-    first: bytes | None = None
+    thumbnail: bytes | None = None
     for index, image in enumerate(response.images):
         body, _ = client.download(image.url)
-        content_type, _, _ = read_result_image(body)
+        if thumbnail is None:  # the first result's: checked and shrunk from one decode
+            content_type, thumbnail = read_result_image_with_thumbnail(body)
+        else:
+            content_type, _, _ = read_result_image(body)
         key = new_key("results", job.user_id, BY_CONTENT_TYPE[content_type].extension, index)
         stored.append(key)
         storage.put(key, body, content_type)
         result_keys.append(key)
-        first = first or body
-    assert first is not None  # the client refuses a response without images
+    assert thumbnail is not None  # the client refuses a response without images
     thumbnail_key = new_key("thumbnails", job.user_id, "jpg")
     stored.append(thumbnail_key)
-    storage.put(thumbnail_key, make_thumbnail(first), "image/jpeg")
+    storage.put(thumbnail_key, thumbnail, "image/jpeg")
     return result_keys, thumbnail_key
 
 
@@ -191,7 +188,8 @@ def _attempt(held: HeldJob, slot: GetImgSlot) -> AttemptOutcome:
     stored: list[str] = []
     try:
         original = get_storage().get(job.original_key)
-        _advance(held, PROGRESS_ORIGINAL_READY)
+        # One milestone between the claim and the answer: each is a transaction, a publish
+        # and a log line, and the original read takes milliseconds (nobody sees a step there).
         _advance(held, PROGRESS_WAITING)
         client = _getimg_client()
         try:
@@ -207,8 +205,9 @@ def _attempt(held: HeldJob, slot: GetImgSlot) -> AttemptOutcome:
             slot.release()  # the download and the storing are not GetImg calls in flight
         _slow_down_everyone(None, response)
         _advance(held, PROGRESS_RECEIVED)
+        # Stored goes straight to completed (below): a milestone of its own would be one more
+        # transaction for a step that lasts milliseconds.
         result_keys, thumbnail_key = _store_results(job, response, client, stored)
-        _advance(held, PROGRESS_STORED)
     except NoLongerOurs:  # cancelled meanwhile: whatever it stored is nobody's
         log.info("job %s: no longer this attempt's; stopping", job.generation_id)
         _delete_quietly(stored)

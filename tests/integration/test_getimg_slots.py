@@ -109,5 +109,7 @@ def test_a_pause_holds_everyone_and_is_never_shortened() -> None:
     assert getimg_slots.paused_for() > 20
     assert getimg_slots.holders_now() == 0
     assert not getimg_slots.acquire(getimg_slots.new_holder(), timeout=0.2)  # slots are free
+    assert not getimg_slots.try_acquire(getimg_slots.new_holder())
+    assert getimg_slots.holders_now() == 0  # a paused try takes nothing
     get_redis().delete(getimg_slots.PAUSE_KEY)
     assert getimg_slots.acquire(getimg_slots.new_holder(), timeout=1)

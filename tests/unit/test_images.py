@@ -20,6 +20,7 @@ from media.images import (
     SanitizedImage,
     make_thumbnail,
     read_result_image,
+    read_result_image_with_thumbnail,
     sanitize_upload,
 )
 from tests.support.assets import SELFIE, SELFIE_WITH_GPS
@@ -524,6 +525,24 @@ def test_read_result_image_refuses_non_images_and_truncated_ones() -> None:
     with pytest.raises(ImageRejected) as caught:
         read_result_image(bomb_png(50_000, 50_000))
     assert http_status(caught.value) == 413
+
+
+@pytest.mark.parametrize(
+    ("fmt", "content_type"), [("PNG", "image/png"), ("JPEG", "image/jpeg"), ("WEBP", "image/webp")]
+)
+def test_a_result_is_checked_and_thumbnailed_from_one_decode(fmt: str, content_type: str
+                                                             ) -> None:
+    raw = encode(gradient((1024, 768)), fmt)
+    checked, thumbnail = read_result_image_with_thumbnail(raw)
+    assert checked == content_type
+    assert open_image(thumbnail).size == open_image(make_thumbnail(raw)).size == (320, 240)
+    assert open_image(thumbnail).format == "JPEG"
+    with pytest.raises(ImageRejected) as caught:
+        read_result_image_with_thumbnail(raw[: len(raw) // 2])
+    assert caught.value.code == "invalid_image"
+    with pytest.raises(ImageRejected) as caught:
+        read_result_image_with_thumbnail(b'{"error": "model overloaded"}')
+    assert http_status(caught.value) == 415
 
 
 def test_data_url_round_trips() -> None:
