@@ -22,9 +22,9 @@ from media.formats import FORMATS, JPEG, ImageFormat
 from media.images import (
     DEFAULT_MAX_PIXELS,
     RESULT_MAX_BYTES,
-    _encode,
-    _open_checked,
     clean_pixels,
+    encode_image,
+    open_checked,
 )
 from models.errors import InvalidRequest
 
@@ -71,7 +71,7 @@ def export_image(
     _check_long_side(long_side)
     text = _check_watermark(watermark)
 
-    image, _ = _open_checked(source, max_bytes=RESULT_MAX_BYTES, max_pixels=DEFAULT_MAX_PIXELS)
+    image, _ = open_checked(source, max_bytes=RESULT_MAX_BYTES, max_pixels=DEFAULT_MAX_PIXELS)
     # No JPEG draft-mode decoding here (unlike thumbnails): exports are rare and are the
     # quality people pay for, so LANCZOS works from full-resolution pixels.
     # JPEG has no alpha: transparent areas are flattened on white; PNG and WebP keep it.
@@ -79,7 +79,7 @@ def export_image(
     pixels = _resize(pixels, long_side)
     if text:
         pixels = _draw_watermark(pixels, text)
-    return ExportedImage(_encode(pixels, fmt), fmt, pixels.width, pixels.height)
+    return ExportedImage(encode_image(pixels, fmt), fmt, pixels.width, pixels.height)
 
 
 def _check_long_side(long_side: int | None) -> None:

@@ -87,7 +87,7 @@ def _sniff(raw: bytes) -> ImageFormat:
     )
 
 
-def _open_checked(raw: bytes, *, max_bytes: int, max_pixels: int
+def open_checked(raw: bytes, *, max_bytes: int, max_pixels: int
                   ) -> tuple[Image.Image, ImageFormat]:
     """Open (header only) and check size, format and declared dimensions. No pixels decoded."""
     if not isinstance(raw, bytes | bytearray | memoryview):
@@ -192,7 +192,7 @@ def _normalise_mode(image: Image.Image, *, keep_alpha: bool) -> Image.Image:
     return image.convert("RGB")
 
 
-def _encode(image: Image.Image, fmt: ImageFormat, *, quality: int = JPEG_QUALITY) -> bytes:
+def encode_image(image: Image.Image, fmt: ImageFormat, *, quality: int = JPEG_QUALITY) -> bytes:
     # Encoders fall back to image.info for the ICC profile, comments and transparency; clear it
     # so only pixels are written.
     image.info = {}
@@ -227,14 +227,14 @@ def sanitize_upload(
     JPEG stays JPEG, PNG stays PNG, WebP stays WebP. Animated PNG/WebP and multi-picture JPEG
     keep their first frame. Raises ImageRejected (415 / 413 / 400).
     """
-    image, fmt = _open_checked(raw, max_bytes=max_bytes, max_pixels=max_pixels)
+    image, fmt = open_checked(raw, max_bytes=max_bytes, max_pixels=max_pixels)
     width, height = image.size
     if min(width, height) < MIN_SIDE:
         raise InvalidImage(
             f"The image is {width}x{height} pixels; each side must be at least {MIN_SIDE} pixels."
         )
     clean = clean_pixels(image, keep_alpha=fmt is not JPEG)
-    data = _encode(clean, fmt)
+    data = encode_image(clean, fmt)
     return SanitizedImage(
         data=data,
         content_type=fmt.content_type,
@@ -248,7 +248,7 @@ def make_thumbnail(data: bytes, *, long_side: int = 320) -> bytes:
     """A JPEG whose longer side is at most `long_side` pixels (never upscaled)."""
     if long_side < 1:
         raise ValueError("long_side must be positive")
-    image, _ = _open_checked(data, max_bytes=RESULT_MAX_BYTES, max_pixels=DEFAULT_MAX_PIXELS)
+    image, _ = open_checked(data, max_bytes=RESULT_MAX_BYTES, max_pixels=DEFAULT_MAX_PIXELS)
     # Let the JPEG decoder downscale by a power of two while decoding (a no-op for PNG/WebP).
     image.draft(None, (long_side * 2, long_side * 2))
     _decode(image)
@@ -258,7 +258,7 @@ def make_thumbnail(data: bytes, *, long_side: int = 320) -> bytes:
 def _thumbnail_of(decoded: Image.Image, long_side: int) -> bytes:
     upright = _apply_orientation(decoded)
     upright.thumbnail((long_side, long_side), Image.Resampling.LANCZOS)
-    return _encode(_normalise_mode(upright, keep_alpha=False), JPEG, quality=THUMBNAIL_QUALITY)
+    return encode_image(_normalise_mode(upright, keep_alpha=False), JPEG, quality=THUMBNAIL_QUALITY)
 
 
 def read_result_image(
@@ -268,7 +268,7 @@ def read_result_image(
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> tuple[str, int, int]:
     """Check that generator output is a complete JPEG/PNG/WebP; return (content type, w, h)."""
-    image, fmt = _open_checked(data, max_bytes=max_bytes, max_pixels=max_pixels)
+    image, fmt = open_checked(data, max_bytes=max_bytes, max_pixels=max_pixels)
     _decode(image)
     return fmt.content_type, image.width, image.height
 
@@ -287,6 +287,6 @@ def read_result_image_with_thumbnail(
     downscaling to skip anything)."""
     if long_side < 1:
         raise ValueError("long_side must be positive")
-    image, fmt = _open_checked(data, max_bytes=max_bytes, max_pixels=max_pixels)
+    image, fmt = open_checked(data, max_bytes=max_bytes, max_pixels=max_pixels)
     _decode(image)
     return fmt.content_type, _thumbnail_of(image, long_side)
