@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
 from media.images import ImageTooLarge, InvalidImage, UnsupportedImage
@@ -128,6 +129,14 @@ def register_error_handlers(app: Flask) -> None:
         log.error("database unavailable: %s", error)
         return error_response(503, "database_unavailable",
                               "the database is unavailable; nothing was charged, try again")
+
+    @app.errorhandler(PoolTimeoutError)
+    def _database_busy(error: PoolTimeoutError) -> Response:
+        # Every pooled connection stayed busy past the pool's timeout: the database is slow,
+        # and a gevent process can have far more requests waiting than it has connections.
+        log.error("database pool exhausted: %s", error)
+        return error_response(503, "database_unavailable",
+                              "the database is busy; nothing was charged, try again")
 
     @app.errorhandler(RedisConnectionError)
     @app.errorhandler(RedisTimeoutError)

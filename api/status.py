@@ -79,19 +79,24 @@ def stream(generation_id: int) -> Response:
     except TooManyStreams as refused:
         raise ApiError(429, refused.code, refused.message,
                        {"Retry-After": str(refused.retry_after_seconds)}) from None
-    signer = get_signer()
-    client = request.environ.get("gunicorn.socket")
+    try:
+        signer = get_signer()
+        client = request.environ.get("gunicorn.socket")
 
-    def still_wanted() -> bool:
-        slot.renew(time.monotonic())
-        return client is None or not _hung_up(client)
+        def still_wanted() -> bool:
+            slot.renew(time.monotonic())
+            return client is None or not _hung_up(client)
 
-    def events() -> Iterator[str]:
-        with contextlib.closing(status_updates(generation_id, timeout=STREAM_SECONDS)) as updates:
-            yield from _changes(user_id, generation_id, updates, signer, still_wanted)
+        def events() -> Iterator[str]:
+            with contextlib.closing(status_updates(generation_id, timeout=STREAM_SECONDS)
+                                    ) as updates:
+                yield from _changes(user_id, generation_id, updates, signer, still_wanted)
 
-    response = Response(stream_with_context(events()), mimetype="text/event-stream",
-                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        response = Response(stream_with_context(events()), mimetype="text/event-stream",
+                            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    except BaseException:
+        slot.release()  # no response will ever close it
+        raise
     # Called by the server when the stream ends, however it ends (the job ended, the client
     # left, the lifetime ran out): the slot is free for the user's next stream at once.
     response.call_on_close(slot.release)

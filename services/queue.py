@@ -15,11 +15,12 @@ from workers.celery_app import DELIVER_WEBHOOK_TASK, GENERATE_TASK, celery_app
 BROKER_FAULTS = (BrokerError, RedisError, OSError)
 
 
-def enqueue_generation(generation_id: int) -> None:
-    """Publish the job's task (ids only: the worker reads the row). Raises BROKER_FAULTS."""
+def enqueue_generation(generation_id: int, *, countdown: float | None = None) -> None:
+    """Publish the job's task (ids only: the worker reads the row), to run now or `countdown`
+    seconds from now. Raises BROKER_FAULTS."""
     # The shadow name is what Flower and the worker's log show for the task (kept on retries):
     # an operator finds a headshot's task by its id. The worker runs the task by its real name.
-    celery_app.send_task(GENERATE_TASK, args=[generation_id],
+    celery_app.send_task(GENERATE_TASK, args=[generation_id], countdown=countdown,
                          shadow=generation_task_title(generation_id))
 
 

@@ -69,8 +69,9 @@ def _getimg_client() -> GetImgClient:
 @dataclass(frozen=True)
 class AttemptOutcome:
     # Set when the task should run again that much later: the job went back to the queue,
-    # or it is still there because no GetImg slot came free in time.
+    # or it is still there because no GetImg slot came free in time (`waiting_for_slot`).
     retry_in_seconds: float | None = None
+    waiting_for_slot: bool = False
 
 
 class NoLongerOurs(Exception):
@@ -163,7 +164,7 @@ def run_attempt(generation_id: int) -> AttemptOutcome:
     if not slot.acquire():
         log.info("job %s: no GetImg slot free; still queued, trying again shortly",
                  generation_id)
-        return AttemptOutcome(retry_in_seconds=random.uniform(0.5, 2.0))
+        return AttemptOutcome(retry_in_seconds=random.uniform(0.5, 2.0), waiting_for_slot=True)
     try:
         job = jobs.claim(generation_id)
         if job is None:

@@ -29,6 +29,7 @@ from celery.signals import worker_shutting_down
 from redis.exceptions import RedisError
 
 from config import get_settings
+from models.jobs import may_attempt_again
 from services import getimg_slots, jobs
 from services.jobs import Claimed
 from services.queue import BROKER_FAULTS, enqueue_generation
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 
 HANDED_BACK = "worker_shutdown"
 HANDED_BACK_MESSAGE = "The worker making your headshot restarted; it is being retried."
+HANDED_BACK_FAILED_MESSAGE = ("The worker making your headshot restarted on its last attempt; "
+                              "you were refunded.")
 
 
 @dataclass
@@ -134,6 +137,11 @@ class LeaseKeeper:
         for entry in held:
             entry.lost.set()
             try:
+                if not may_attempt_again(entry.job.attempt_in_round):
+                    # Its last attempt: no worker may claim it again, so it would sit queued
+                    # until the reaper. It ends now, refunded, as a crash on it would.
+                    jobs.fail(entry.job, HANDED_BACK, HANDED_BACK_FAILED_MESSAGE, {})
+                    continue
                 if not jobs.requeue(entry.job, retry_in_seconds=0, code=HANDED_BACK,
                                     message=HANDED_BACK_MESSAGE):
                     continue

@@ -3,6 +3,7 @@
 from celery import Task
 
 from models.db import CONNECTION_FAULTS
+from services.queue import enqueue_generation
 from workers.attempt import run_attempt
 from workers.celery_app import GENERATE_TASK, celery_app
 
@@ -20,6 +21,11 @@ from workers.celery_app import GENERATE_TASK, celery_app
 )
 def generate_headshot(self: Task, generation_id: int) -> None:
     outcome = run_attempt(generation_id)
+    if outcome.waiting_for_slot:
+        # Not a fault: a fresh message for later, so a long wait for GetImg capacity never
+        # spends the retry budget that is there for faults (a retry would count against it).
+        enqueue_generation(generation_id, countdown=outcome.retry_in_seconds)
+        return
     if outcome.retry_in_seconds is not None:
         # The row is already back in `queued`; this only schedules the next attempt.
         raise self.retry(countdown=outcome.retry_in_seconds)
