@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from celery.signals import worker_shutting_down
+from celery.signals import worker_ready, worker_shutting_down
 from redis.exceptions import RedisError
 
 from config import get_settings
@@ -160,8 +160,30 @@ class LeaseKeeper:
 KEEPER = LeaseKeeper()
 
 
+# The worker's consumer (Celery's `worker_ready` sender), for what it took from the broker.
+_consumer: Any = None
+
+
+@worker_ready.connect
+def _remember_the_consumer(sender: Any = None, **_: Any) -> None:
+    global _consumer
+    _consumer = sender
+
+
+def _restore_reserved_messages() -> None:
+    """Put back in the queue every message this worker took and has not acknowledged (a task
+    waiting for its countdown, one not started): `os._exit` skips kombu's own restore at
+    shutdown, and they would wait out the broker's visibility timeout. A duplicate of a job
+    handed back is harmless: the claim is conditional."""
+    try:
+        _consumer.task_consumer.channel.qos.restore_unacked_once()
+    except Exception:  # no consumer yet, or the broker away: the reaper republishes later
+        log.exception("warm shutdown: could not give the reserved messages back")
+
+
 def _hand_back_and_exit() -> None:
     handed = KEEPER.hand_back_all()
+    _restore_reserved_messages()
     log.warning("warm shutdown: grace over; %s jobs handed back to the queue; exiting", handed)
     logging.shutdown()
     os._exit(0)  # noqa: SLF001 - the attempts still running write nothing that counts
