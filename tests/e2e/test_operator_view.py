@@ -91,7 +91,9 @@ def test_flower_names_each_task_by_its_headshot(web: str, flower: str) -> None:
         tasks = requests.get(f"{flower}/api/tasks", auth=(USER, PASSWORD), timeout=10,
                              params={"limit": 1000}).json()
         for task in tasks.values():
-            if task.get("name") == f"headshots.generate headshot={generation_id}":
+            # Flower applies the worker's events as they come: wait for the task's last one.
+            if (task.get("name") == f"headshots.generate headshot={generation_id}"
+                    and task.get("state") == "SUCCESS"):
                 return dict(task)
         return None
 
