@@ -66,7 +66,10 @@ class GuardBodyFraming:
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        if "wsgi.input" in environ:
+        # Only a request with a body has framing to break (HTTP/1.1: a Content-Length or a
+        # Transfer-Encoding); a GET without either, a status poll, is left as it came.
+        if "wsgi.input" in environ and (environ.get("CONTENT_LENGTH") not in (None, "", "0")
+                                        or "HTTP_TRANSFER_ENCODING" in environ):
             environ["wsgi.input"] = _GuardedInput(environ["wsgi.input"])
         result: Iterable[bytes] = self.app(environ, start_response)
         return result

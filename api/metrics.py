@@ -7,9 +7,11 @@ that matched no rule (404, 405) counts as route `unmatched`.
 
 from __future__ import annotations
 
+import functools
 import time
 
 from flask import Blueprint, Flask, Response, g, request
+from prometheus_client import Counter, Histogram
 
 from api.auth import require_admin
 from api.documented import Reply, documented
@@ -43,11 +45,25 @@ def _started() -> None:
 
 def _answered(response: Response) -> Response:
     route = request.url_rule.rule if request.url_rule is not None else UNMATCHED
-    HTTP_REQUESTS.labels(route, request.method, str(response.status_code)).inc()
+    method = request.method
+    _requests(route, method, response.status_code).inc()
     started = g.get("metrics_started")
     if started is not None:
-        HTTP_DURATION.labels(route, request.method).observe(time.perf_counter() - started)
+        _duration(route, method).observe(time.perf_counter() - started)
     return response
+
+
+# Each series' child, looked up once per process: `labels()` validates the label values and
+# takes the metric's lock on every call. The keys are bounded (a route's rule, a method, a
+# status), as the labels are.
+@functools.cache
+def _requests(route: str, method: str, status: int) -> Counter:
+    return HTTP_REQUESTS.labels(route, method, str(status))
+
+
+@functools.cache
+def _duration(route: str, method: str) -> Histogram:
+    return HTTP_DURATION.labels(route, method)
 
 
 def init_request_metrics(app: Flask) -> None:
