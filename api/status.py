@@ -10,7 +10,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 
-from flask import Blueprint, Response, jsonify, request, stream_with_context
+from flask import Blueprint, Response, request, stream_with_context
 
 from api.auth import authenticate, current_principal
 from api.documented import STATUS_EVENTS, Reply, documented
@@ -36,6 +36,9 @@ status.before_request(authenticate)
 
 STREAM_SECONDS = 300  # then the client reconnects
 KEEPALIVE_SECONDS = 15
+# The poll's body as Flask's jsonify writes it (compact, keys in order, a final newline), from
+# one encoder made once: jsonify builds a new encoder per call (30 us of 90 per response).
+POLL_BODY = json.JSONEncoder(separators=(",", ":"))
 
 
 def _status_within_limit(generation_id: int) -> JobStatus:
@@ -54,7 +57,8 @@ def _status_within_limit(generation_id: int) -> JobStatus:
             rate_limited=True, responses={200: Reply("current status", HeadshotStatus)})
 def poll(generation_id: int) -> Response:
     """What the app polls every second or two: one Redis round trip while the job is known."""
-    return jsonify(status_json(_status_within_limit(generation_id), get_signer()))
+    body = status_json(_status_within_limit(generation_id), get_signer())
+    return Response(POLL_BODY.encode(body) + "\n", mimetype="application/json")
 
 
 @status.get("/<id:generation_id>/stream")
