@@ -90,9 +90,11 @@ class GetImgSlot:
         self.holder = getimg_slots.new_holder()
         self.held = False
 
-    def acquire(self) -> bool:
-        self.held = getimg_slots.acquire(
-            self.holder, timeout=get_settings().getimg_slot_wait_seconds)
+    def acquire(self, *, wait: bool = True) -> bool:
+        """Take a slot, waiting up to GETIMG_SLOT_WAIT_SECONDS for one (or, without `wait`,
+        only if one is free now)."""
+        timeout = get_settings().getimg_slot_wait_seconds if wait else 0
+        self.held = getimg_slots.acquire(self.holder, timeout=timeout)
         if self.held:
             KEEPER.hold_slot(self.holder)
         return self.held
@@ -157,14 +159,20 @@ def _store_results(job: Claimed, response: GenerationResponse, client: GetImgCli
 
 def run_attempt(generation_id: int) -> AttemptOutcome:
     """Run one attempt at the job; a job that is not claimable (done, taken) is left alone."""
-    if not jobs.claimable(generation_id):
-        log.info("job %s: nothing to do (already finished or taken)", generation_id)
-        return AttemptOutcome()
     slot = GetImgSlot()
-    if not slot.acquire():
-        log.info("job %s: no GetImg slot free; still queued, trying again shortly",
-                 generation_id)
-        return AttemptOutcome(retry_in_seconds=random.uniform(0.5, 2.0), waiting_for_slot=True)
+    # A free slot is taken at once, and the claim says whether there is anything to do. Only
+    # an attempt that would have to wait for a slot checks the job first: a duplicate message
+    # need not wait only to find nothing to do. (Checking every job was a transaction each,
+    # ~7 % of the worker's time.)
+    if not slot.acquire(wait=False):
+        if not jobs.claimable(generation_id):
+            log.info("job %s: nothing to do (already finished or taken)", generation_id)
+            return AttemptOutcome()
+        if not slot.acquire():
+            log.info("job %s: no GetImg slot free; still queued, trying again shortly",
+                     generation_id)
+            return AttemptOutcome(retry_in_seconds=random.uniform(0.5, 2.0),
+                                  waiting_for_slot=True)
     try:
         job = jobs.claim(generation_id)
         if job is None:
