@@ -45,7 +45,6 @@ from models.generations import IN_FLIGHT, GenerationStatus, HeadshotGeneration, 
 from models.job_changes import Change, record_change
 from models.leases import NO_LEASE, lease_ran_out, new_lease
 from models.progress import (
-    PROGRESS_CLAIMED,
     PROGRESS_DONE,
     PROGRESS_FREEZE_LEAD_SECONDS,
     PROGRESS_RECEIVED,
@@ -284,10 +283,12 @@ _CLAIM = _update(
 def claim_generation(db_session: Session, generation_id: int, *,
                      lease_owner: str | None = None) -> ClaimedRow | None:
     """Take a queued job (or one whose attempt missed its deadline or lost its lease) for one
-    new attempt, which holds the job's lease from now on (`models/leases.py`)."""
+    new attempt, which holds the job's lease from now on (`models/leases.py`). It stores
+    PROGRESS_WAITING: the attempt calls GetImg at once, and readers show the estimate rising
+    from there."""
     now = utcnow()
     params = _params(
-        generation_id, now, milestone=PROGRESS_CLAIMED,
+        generation_id, now, milestone=PROGRESS_WAITING,
         deadline_at=now + timedelta(seconds=get_settings().job_processing_timeout_seconds),
         **new_lease(now, lease_owner))
     claimed: ClaimedRow | None = _transition(db_session, _CLAIM, Change.CLAIMED, params,

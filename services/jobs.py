@@ -16,7 +16,6 @@ from models.jobs import (
     complete_generation,
     fail_generation,
     is_claimable,
-    record_progress,
     requeue_generation,
 )
 from models.leases import renew_leases
@@ -72,16 +71,6 @@ def claim(generation_id: int) -> Claimed | None:
         model=claimed.model,
         prompt=claimed.prompt,
     )
-
-
-def progress(job: Claimed, milestone: int) -> bool:
-    """Record a milestone; False if the job is no longer this attempt's (cancelled, deleted,
-    taken over): the attempt should stop."""
-    with unit_of_work() as db_session:
-        moved = record_progress(db_session, job.generation_id, attempt=job.attempt,
-                                progress=milestone)
-        db_session.commit()
-    return moved is not None
 
 
 def fail(job: Claimed, code: str, message: str, metadata: dict[str, Any]) -> None:

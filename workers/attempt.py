@@ -24,7 +24,6 @@ from media.images import ImageRejected, read_result_image, read_result_image_wit
 from media.storage import StorageNotFound, new_key
 from models.errors import OriginalExpired
 from models.jobs import may_attempt_again
-from models.progress import PROGRESS_RECEIVED, PROGRESS_WAITING
 from services import getimg_slots, jobs
 from services.jobs import Claimed
 from services.metrics import GETIMG_ERRORS
@@ -78,8 +77,10 @@ class NoLongerOurs(Exception):
     """The job was cancelled, deleted or taken over while this attempt worked on it."""
 
 
-def _advance(held: HeldJob, milestone: int) -> None:
-    if held.lost.is_set() or not jobs.progress(held.job, milestone):
+def _still_ours(held: HeldJob) -> None:
+    """Stop if the lease keeper found the job taken from this attempt (cancelled, taken over):
+    a local check; the writes that follow are fenced by the attempt number anyway."""
+    if held.lost.is_set():
         raise NoLongerOurs(held.job.generation_id)
 
 
@@ -197,9 +198,9 @@ def _attempt(held: HeldJob, slot: GetImgSlot) -> AttemptOutcome:
     stored: list[str] = []
     try:
         original = get_storage().get(job.original_key)
-        # One milestone between the claim and the answer: each is a transaction, a publish
-        # and a log line, and the original read takes milliseconds (nobody sees a step there).
-        _advance(held, PROGRESS_WAITING)
+        # No milestone between the claim (which stored PROGRESS_WAITING: GetImg is called
+        # milliseconds later) and the end: each would be a transaction, a publish and a log
+        # line, for a step the estimate already shows rising (models/progress.py).
         client = _getimg_client()
         try:
             response = client.generate(
@@ -213,9 +214,7 @@ def _attempt(held: HeldJob, slot: GetImgSlot) -> AttemptOutcome:
         finally:
             slot.release()  # the download and the storing are not GetImg calls in flight
         _slow_down_everyone(None, response)
-        _advance(held, PROGRESS_RECEIVED)
-        # Stored goes straight to completed (below): a milestone of its own would be one more
-        # transaction for a step that lasts milliseconds.
+        _still_ours(held)
         result_keys, thumbnail_key = _store_results(job, response, client, stored)
     except NoLongerOurs:  # cancelled meanwhile: whatever it stored is nobody's
         log.info("job %s: no longer this attempt's; stopping", job.generation_id)
