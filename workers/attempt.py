@@ -259,7 +259,8 @@ def _attempt(held: HeldJob, slot: GetImgSlot) -> AttemptOutcome:
     except BaseException:  # not recorded as completed: the files belong to no job
         _delete_quietly(stored)
         raise
-    if not completed:  # deleted or taken over meanwhile: our copy is nobody's
+    if not completed:  # cancelled, deleted or taken over meanwhile: our copy is nobody's
+        log.info("job %s: no longer this attempt's; deleting what it stored", job.generation_id)
         _delete_quietly(stored)
     else:
         get_status_cache().record_processing_time(metadata["processingTime"])
