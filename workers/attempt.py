@@ -216,6 +216,17 @@ def _attempt(held: HeldJob, slot: GetImgSlot) -> AttemptOutcome:
         _slow_down_everyone(None, response)
         _still_ours(held)
         result_keys, thumbnail_key = _store_results(job, response, client, stored)
+        processing_time = round(time.monotonic() - started, 3)
+        outcome = {
+            "getimgCost": response.total_cost,
+            "getimgRequestId": response.request_id,
+            "modelUsed": response.model,
+            "processingTime": processing_time,
+        }
+        # Inside the try: losing the database here is a crash of the attempt like any other
+        # (its files deleted, the job requeued), as when a progress write followed GetImg.
+        completed = jobs.complete(job, result_keys=result_keys, thumbnail_key=thumbnail_key,
+                                  metadata=metadata | outcome)
     except NoLongerOurs:  # cancelled meanwhile: whatever it stored is nobody's
         log.info("job %s: no longer this attempt's; stopping", job.generation_id)
         _delete_quietly(stored)
@@ -247,23 +258,11 @@ def _attempt(held: HeldJob, slot: GetImgSlot) -> AttemptOutcome:
                   metadata)
         return AttemptOutcome()
 
-    metadata |= {
-        "getimgCost": response.total_cost,
-        "getimgRequestId": response.request_id,
-        "modelUsed": response.model,
-        "processingTime": round(time.monotonic() - started, 3),
-    }
-    try:
-        completed = jobs.complete(job, result_keys=result_keys, thumbnail_key=thumbnail_key,
-                                  metadata=metadata)
-    except BaseException:  # not recorded as completed: the files belong to no job
-        _delete_quietly(stored)
-        raise
     if not completed:  # cancelled, deleted or taken over meanwhile: our copy is nobody's
         log.info("job %s: no longer this attempt's; deleting what it stored", job.generation_id)
         _delete_quietly(stored)
     else:
-        get_status_cache().record_processing_time(metadata["processingTime"])
+        get_status_cache().record_processing_time(processing_time)
     return AttemptOutcome()
 
 
