@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, get_args
 
@@ -123,6 +124,45 @@ class HeadshotGeneration(Base):
     @property
     def stored_keys(self) -> list[str]:
         return [*self.result_keys, *([self.thumbnail_key] if self.thumbnail_key else [])]
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """A job's row as a plain value: what a transition of `models/jobs.py` reads back from its
+    UPDATE (RETURNING), without building an ORM object. The readers of a job's state
+    (`record_change`, the status snapshot, the ledger) take either."""
+
+    id: int
+    user_id: int
+    upload_id: uuid.UUID | None
+    style: str
+    aspect_ratio: str
+    status: str
+    progress: int
+    progress_at: datetime
+    result_keys: list[str]
+    thumbnail_key: str | None
+    is_favorite: bool
+    error_code: str | None
+    error_message: str | None
+    retry_count: int
+    attempts: int
+    attempts_before_round: int
+    credit_cost: int
+    meta: dict[str, Any]
+    batch_id: uuid.UUID | None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    deadline_at: datetime | None
+    lease_expires_at: datetime | None
+    lease_owner: str | None
+    deleted_at: datetime | None
+
+    @property
+    def attempts_this_round(self) -> int:
+        return self.attempts - self.attempts_before_round
+
 
 
 def live_of(user_id: int, *, include_deleted: bool = False) -> Select[HeadshotGeneration]:

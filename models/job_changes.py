@@ -20,7 +20,7 @@ from config import get_settings
 from models import batches
 from models.batches import BatchStatus
 from models.events import EventName, record_event
-from models.generations import HeadshotGeneration
+from models.generations import HeadshotGeneration, JobRow
 from models.outbox import EventType, add_event
 from models.snapshot import StatusSnapshot
 
@@ -67,9 +67,10 @@ class JobChange:
     # is what the app polls)
 
 
-def record_change(db_session: Session, generation: HeadshotGeneration, change: Change
-                  ) -> None:
-    """Record that `generation` just took `change` in this session's transaction."""
+def record_change(db_session: Session, generation: HeadshotGeneration | JobRow,
+                  change: Change) -> None:
+    """Record that `generation` just took `change` in this session's transaction (the ORM
+    object, or the row a transition read back)."""
     event_ids: list[int] = []
     if change in SERVICE_EVENTS:
         record_event(db_session, SERVICE_EVENTS[change], user_id=generation.user_id,
@@ -83,15 +84,15 @@ def record_change(db_session: Session, generation: HeadshotGeneration, change: C
     )
 
 
-def _event_properties(generation: HeadshotGeneration) -> dict[str, str]:
+def _event_properties(generation: HeadshotGeneration | JobRow) -> dict[str, str]:
     properties = {"style": generation.style}
     if generation.error_code:
         properties["code"] = generation.error_code
     return properties
 
 
-def _record_ending(db_session: Session, generation: HeadshotGeneration, event: EventType
-                   ) -> list[int]:
+def _record_ending(db_session: Session, generation: HeadshotGeneration | JobRow,
+                   event: EventType) -> list[int]:
     """The job ended: end its batch if it was the last; the webhooks, if they are on."""
     notify = get_settings().notify_webhook_url is not None
     event_ids = []

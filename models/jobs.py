@@ -10,24 +10,45 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, literal, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Float,
+    Integer,
+    String,
+    Table,
+    Text,
+    Update,
+    and_,
+    bindparam,
+    case,
+    extract,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from config import get_settings
 from models.clock import utcnow
 from models.credits import charge_for_generation, refund_generation
-from models.generations import IN_FLIGHT, GenerationStatus, HeadshotGeneration
+from models.generations import IN_FLIGHT, GenerationStatus, HeadshotGeneration, JobRow
 from models.job_changes import Change, record_change
 from models.leases import NO_LEASE, lease_ran_out, new_lease
 from models.progress import (
-    PROGRESS_CLAIMED,
     PROGRESS_DONE,
     PROGRESS_FREEZE_LEAD_SECONDS,
-    displayed_progress,
+    PROGRESS_RECEIVED,
+    PROGRESS_WAITING,
 )
 from models.styles import Style
 from models.uploads import Upload
@@ -39,12 +60,6 @@ from models.users import User
 def may_attempt_again(attempts_this_round: int) -> bool:
     """Whether a job that has had that many attempts in its round may have another one."""
     return attempts_this_round < get_settings().getimg_max_attempts
-
-
-def _has_attempts_left() -> Any:
-    """`may_attempt_again`, as a SQL condition on the row."""
-    return (HeadshotGeneration.attempts - HeadshotGeneration.attempts_before_round
-            < get_settings().getimg_max_attempts)
 
 
 def queue_deadline(queued_from: datetime) -> datetime:
@@ -88,12 +103,13 @@ def create_generation(
     return generation
 
 
-def charge_round(db_session: Session, generation: HeadshotGeneration, description: str) -> None:
+def charge_round(db_session: Session, generation: HeadshotGeneration | JobRow,
+                 description: str) -> None:
     """Charge for the job's current round (a user retry opens a new one)."""
     _round_entry(db_session, generation, charge_for_generation, description)
 
 
-def _round_entry(db_session: Session, generation: HeadshotGeneration,
+def _round_entry(db_session: Session, generation: HeadshotGeneration | JobRow,
                  move: Callable[..., object], description: str) -> None:
     """The charge or the refund of the job's current round, as a ledger movement."""
     move(
@@ -107,112 +123,210 @@ def _round_entry(db_session: Session, generation: HeadshotGeneration,
 
 
 # ---- transitions ---------------------------------------------------------------------------------
+#
+# Each transition is one prebuilt Core statement, `UPDATE ... WHERE <the state it expects>
+# RETURNING <the row>`, executed with its values as parameters: built once, its compiled form
+# is reused (building the ORM statement and the ORM object each time was most of a worker's
+# CPU per job), and the progress it stores is computed by the UPDATE itself under the row
+# lock it takes (no SELECT ... FOR UPDATE first).
+
+_JOBS = cast(Table, HeadshotGeneration.__table__)
+_UPLOADS = cast(Table, Upload.__table__)
+_STYLES = cast(Table, Style.__table__)
+_USERS = cast(Table, User.__table__)
+_job = _JOBS.c
+
+_GENERATION_ID = bindparam("generation_id", type_=BigInteger)
+_NOW = bindparam("now", type_=DateTime(timezone=True))
+_ATTEMPT = bindparam("attempt", type_=Integer)
+_MAX_ATTEMPTS = bindparam("max_attempts", type_=Integer)
+_MILESTONE = bindparam("milestone", type_=Integer)
+_SHOWN_AT = bindparam("shown_at", type_=DateTime(timezone=True))
+_EXPECTED_SECONDS = bindparam("expected_seconds", type_=Float)
+_NO_LEASE = {column: null() for column in NO_LEASE}  # written as NULL, not as parameters
 
 
-def _transition(db_session: Session, generation_id: int, change: Change, *conditions: Any,
-                **values: Any) -> HeadshotGeneration | None:
-    """Move the job if it meets `conditions`; record the change; None if it did not move."""
-    statement = (
-        update(HeadshotGeneration)
-        .where(HeadshotGeneration.id == generation_id, *conditions)
-        .values(**values)
-        .returning(HeadshotGeneration)
-        # The returned row replaces any stale copy of it already in the session.
-        .execution_options(synchronize_session=False, populate_existing=True)
-    )
-    generation = db_session.execute(statement).scalar_one_or_none()
-    if generation is not None:
-        record_change(db_session, generation, change)
-    return generation
+@dataclass(frozen=True)
+class ClaimedRow(JobRow):
+    """The claimed job, with what its attempt needs from its upload and style (read by the
+    claim's own statement)."""
+
+    original_key: str | None  # None once the original is gone
+    original_content_type: str
+    model: str
+    prompt: str
 
 
-def _progress_from_now(db_session: Session, generation_id: int, milestone: int) -> Any:
-    """The progress to store with a new milestone: never below what readers show right now,
-    nor in the moment (PROGRESS_FREEZE_LEAD_SECONDS) before the new state reaches them.
-
-    Storing a milestone restarts the estimate's clock, so storing less than the estimate
-    shown at this moment would make the bar go back. Locks the row for the transition.
-    """
-    row = db_session.execute(
-        select(HeadshotGeneration.status, HeadshotGeneration.progress,
-               HeadshotGeneration.progress_at)
-        .where(HeadshotGeneration.id == generation_id)
-        .with_for_update()
-    ).one_or_none()
-    shown = (
-        displayed_progress(row.status, row.progress, row.progress_at.timestamp(),
-                           utcnow().timestamp() + PROGRESS_FREEZE_LEAD_SECONDS,
-                           expected_seconds=get_settings().getimg_expected_seconds)
-        if row is not None else 0
-    )
-    return func.greatest(HeadshotGeneration.progress, milestone, shown)
+def _column(name: str) -> Any:
+    return _job["metadata" if name == "meta" else name].label(name)
 
 
-def _merged_meta(extra: dict[str, Any]) -> Any:
-    return HeadshotGeneration.meta.op("||")(literal(extra, JSONB))
+_RETURNED = tuple(_column(field.name) for field in fields(JobRow))
 
 
-def _overdue(now: datetime) -> Any:
+def _has_attempts_left() -> Any:
+    """`may_attempt_again`, as a SQL condition on the row (the limit: `max_attempts`)."""
+    return _job.attempts - _job.attempts_before_round < _MAX_ATTEMPTS
+
+
+def _shown_progress() -> Any:
+    """`displayed_progress` of the row at `shown_at`, in SQL (tests check the two agree).
+
+    The exponent is capped where 1 - exp(-x) is already 1.0 in double precision: PostgreSQL's
+    exp() raises on underflow where Python's returns 0."""
+    last = PROGRESS_RECEIVED - 1
+    elapsed = func.greatest(0.0, sql_cast(extract("epoch", _SHOWN_AT - _job.progress_at), Float))
+    share = 1.0 - func.exp(-func.least(elapsed / _EXPECTED_SECONDS, 50.0))
+    estimate = func.least(last, _job.progress + func.floor((last - _job.progress) * share))
+    waiting = and_(_job.status == GenerationStatus.PROCESSING.value,
+                   _job.progress >= PROGRESS_WAITING, _job.progress < PROGRESS_RECEIVED)
+    return case((waiting, sql_cast(estimate, Integer)), else_=_job.progress)
+
+
+def _progress_from_now() -> Any:
+    """The progress to store with a new milestone (`milestone`): never below what readers show
+    right now, nor in the moment (PROGRESS_FREEZE_LEAD_SECONDS) before the new state reaches
+    them. Storing a milestone restarts the estimate's clock, so storing less than the estimate
+    shown at this moment would make the bar go back."""
+    return func.greatest(_job.progress, _MILESTONE, _shown_progress())
+
+
+def _overdue() -> Any:
     """In flight past its deadline, or processing by an attempt whose lease ran out."""
-    return and_(HeadshotGeneration.status.in_(IN_FLIGHT),
-                or_(HeadshotGeneration.deadline_at < now, lease_ran_out(now)))
+    return and_(_job.status.in_(IN_FLIGHT), or_(_job.deadline_at < _NOW, lease_ran_out(_NOW)))
 
 
-def _claimable(now: datetime) -> tuple[Any, ...]:
+def _claimable() -> tuple[Any, ...]:
     return (
-        HeadshotGeneration.deleted_at.is_(None),
+        _job.deleted_at.is_(None),
         _has_attempts_left(),
-        or_(HeadshotGeneration.status == GenerationStatus.QUEUED, _overdue(now)),
+        or_(_job.status == GenerationStatus.QUEUED.value, _overdue()),
     )
+
+
+def _held_by_attempt() -> tuple[Any, ...]:
+    return (_job.status == GenerationStatus.PROCESSING.value, _job.attempts == _ATTEMPT)
+
+
+def _merged_meta() -> Any:
+    return _job.metadata.op("||")(bindparam("meta", type_=JSONB))
+
+
+def _update(*conditions: Any, **values: Any) -> Update:
+    return (update(_JOBS).where(_job.id == _GENERATION_ID, *conditions).values(**values)
+            .returning(*_RETURNED))
+
+
+def _params(generation_id: int, now: datetime, **values: Any) -> dict[str, Any]:
+    settings = get_settings()
+    return {
+        "generation_id": generation_id,
+        "now": now,
+        "max_attempts": settings.getimg_max_attempts,
+        "shown_at": now + timedelta(seconds=PROGRESS_FREEZE_LEAD_SECONDS),
+        "expected_seconds": settings.getimg_expected_seconds,
+        "milestone": 0,
+        **values,
+    }
+
+
+def _transition(db_session: Session, statement: Update, change: Change,
+                params: dict[str, Any], row_type: type[JobRow] = JobRow) -> Any:
+    """Run the transition; record the change; None if the job did not move."""
+    row = db_session.execute(statement, params).one_or_none()
+    if row is None:
+        return None
+    job = row_type(**row._mapping)
+    # An ORM copy of the row this session loaded earlier is stale now: the next read of it
+    # loads the row again.
+    loaded = db_session.identity_map.get(db_session.identity_key(HeadshotGeneration, job.id))
+    if loaded is not None:
+        db_session.expire(loaded)
+    record_change(db_session, job, change)
+    return job
 
 
 def is_claimable(db_session: Session, generation_id: int) -> bool:
     """Whether `claim_generation` would take the job now (a read: a duplicate message need
     not wait for a GetImg slot only to find nothing to do)."""
-    return db_session.scalar(
-        select(HeadshotGeneration.id)
-        .where(HeadshotGeneration.id == generation_id, *_claimable(utcnow()))
-    ) is not None
+    return db_session.execute(
+        _IS_CLAIMABLE, _params(generation_id, utcnow())).scalar_one_or_none() is not None
+
+
+_IS_CLAIMABLE = select(_job.id).where(_job.id == _GENERATION_ID, *_claimable())
+_CLAIM = _update(
+    *_claimable(),
+    status=GenerationStatus.PROCESSING.value,
+    attempts=_job.attempts + 1,
+    started_at=func.coalesce(_job.started_at, _NOW),
+    deadline_at=bindparam("deadline_at", type_=DateTime(timezone=True)),
+    lease_expires_at=bindparam("lease_expires_at", type_=DateTime(timezone=True)),
+    lease_owner=bindparam("lease_owner", type_=String),
+    progress=_progress_from_now(),
+    progress_at=_NOW,
+).returning(
+    select(_UPLOADS.c.storage_key)
+    .where(_UPLOADS.c.id == _job.upload_id, _UPLOADS.c.deleted_at.is_(None),
+           _UPLOADS.c.expires_at > _NOW)
+    .correlate(_JOBS).scalar_subquery().label("original_key"),
+    func.coalesce(
+        select(_UPLOADS.c.content_type).where(_UPLOADS.c.id == _job.upload_id)
+        .correlate(_JOBS).scalar_subquery(),
+        "image/jpeg").label("original_content_type"),
+    select(_STYLES.c.model).where(_STYLES.c.id == _job.style)
+    .correlate(_JOBS).scalar_subquery().label("model"),
+    select(_STYLES.c.prompt).where(_STYLES.c.id == _job.style)
+    .correlate(_JOBS).scalar_subquery().label("prompt"),
+)
 
 
 def claim_generation(db_session: Session, generation_id: int, *,
-                     lease_owner: str | None = None) -> HeadshotGeneration | None:
+                     lease_owner: str | None = None) -> ClaimedRow | None:
     """Take a queued job (or one whose attempt missed its deadline or lost its lease) for one
-    new attempt, which holds the job's lease from now on (`models/leases.py`)."""
+    new attempt, which holds the job's lease from now on (`models/leases.py`). It stores
+    PROGRESS_WAITING: the attempt calls GetImg at once, and readers show the estimate rising
+    from there."""
     now = utcnow()
-    return _transition(
-        db_session,
-        generation_id,
-        Change.CLAIMED,
-        *_claimable(now),
-        status=GenerationStatus.PROCESSING.value,
-        attempts=HeadshotGeneration.attempts + 1,
-        started_at=func.coalesce(HeadshotGeneration.started_at, now),
+    params = _params(
+        generation_id, now, milestone=PROGRESS_WAITING,
         deadline_at=now + timedelta(seconds=get_settings().job_processing_timeout_seconds),
-        **new_lease(now, lease_owner),
-        progress=_progress_from_now(db_session, generation_id, PROGRESS_CLAIMED),
-        progress_at=now,
-    )
+        **new_lease(now, lease_owner))
+    claimed: ClaimedRow | None = _transition(db_session, _CLAIM, Change.CLAIMED, params,
+                                             ClaimedRow)
+    return claimed
 
 
-def _held_by(attempt: int) -> tuple[Any, ...]:
-    return (
-        HeadshotGeneration.status == GenerationStatus.PROCESSING,
-        HeadshotGeneration.attempts == attempt,
-    )
+_RECORD_PROGRESS = _update(*_held_by_attempt(), progress=_progress_from_now(), progress_at=_NOW)
 
 
-def record_progress(
-    db_session: Session, generation_id: int, *, attempt: int, progress: int
-) -> HeadshotGeneration | None:
-    return _transition(
-        db_session,
-        generation_id,
-        Change.PROGRESSED,
-        *_held_by(attempt),
-        progress=_progress_from_now(db_session, generation_id, progress),
-        progress_at=utcnow(),
-    )
+def record_progress(db_session: Session, generation_id: int, *, attempt: int, progress: int
+                    ) -> JobRow | None:
+    now = utcnow()
+    moved: JobRow | None = _transition(
+        db_session, _RECORD_PROGRESS, Change.PROGRESSED,
+        _params(generation_id, now, attempt=attempt, milestone=progress))
+    return moved
+
+
+_COMPLETE = _update(
+    *_held_by_attempt(),
+    _job.deleted_at.is_(None),
+    status=GenerationStatus.COMPLETED.value,
+    progress=PROGRESS_DONE,
+    progress_at=_NOW,
+    result_keys=bindparam("result_keys", type_=JSONB),
+    thumbnail_key=bindparam("thumbnail_key", type_=String),
+    metadata=_merged_meta(),
+    completed_at=_NOW,
+    deadline_at=null(),
+    **_NO_LEASE,
+    error_code=null(),
+    error_message=null(),
+)
+_COUNT_HEADSHOT = (
+    update(_USERS).where(_USERS.c.id == bindparam("user_id", type_=BigInteger))
+    .values(total_headshots_generated=_USERS.c.total_headshots_generated + 1)
+)
 
 
 def complete_generation(
@@ -223,34 +337,15 @@ def complete_generation(
     result_keys: list[str],
     thumbnail_key: str,
     metadata: dict[str, Any],
-) -> HeadshotGeneration | None:
+) -> JobRow | None:
     """Mark the attempt's job completed; None if the job is no longer this attempt's to finish."""
-    now = utcnow()
-    generation = _transition(
-        db_session,
-        generation_id,
-        Change.COMPLETED,
-        *_held_by(attempt),
-        HeadshotGeneration.deleted_at.is_(None),
-        status=GenerationStatus.COMPLETED.value,
-        progress=PROGRESS_DONE,
-        progress_at=now,
-        result_keys=result_keys,
-        thumbnail_key=thumbnail_key,
-        meta=_merged_meta(metadata),
-        completed_at=now,
-        deadline_at=None,
-        **NO_LEASE,
-        error_code=None,
-        error_message=None,
-    )
-    if generation is not None:
-        db_session.execute(
-            update(User)
-            .where(User.id == generation.user_id)
-            .values(total_headshots_generated=User.total_headshots_generated + 1)
-        )
-    return generation
+    completed: JobRow | None = _transition(
+        db_session, _COMPLETE, Change.COMPLETED,
+        _params(generation_id, utcnow(), attempt=attempt, result_keys=result_keys,
+                thumbnail_key=thumbnail_key, meta=metadata))
+    if completed is not None:
+        db_session.execute(_COUNT_HEADSHOT, {"user_id": completed.user_id})
+    return completed
 
 
 def fail_generation(
@@ -261,57 +356,74 @@ def fail_generation(
     message: str,
     metadata: dict[str, Any] | None = None,
     attempt: int | None = None,
-) -> HeadshotGeneration | None:
+) -> JobRow | None:
     """Mark an in-flight job failed and refund it in the same transaction.
 
     With `attempt`, only that attempt may fail it (a worker); without, any in-flight job (the
     reaper, or a publish that never reached the broker).
     """
-    conditions = (
-        _held_by(attempt)
-        if attempt is not None
-        else (HeadshotGeneration.status.in_(IN_FLIGHT),)
-    )
-    return _end_refunded(db_session, generation_id, Change.FAILED, *conditions, code=code,
-                         message=message, metadata=metadata or {})
+    if attempt is None:
+        return _end_refunded(db_session, _FAIL_IN_FLIGHT, Change.FAILED,
+                             _params(generation_id, utcnow()), message=message, code=code,
+                             metadata=metadata or {})
+    return _end_refunded(db_session, _FAIL_HELD, Change.FAILED,
+                         _params(generation_id, utcnow(), attempt=attempt), message=message,
+                         code=code, metadata=metadata or {})
 
 
 CANCELLED = "cancelled"
 CANCELLED_MESSAGE = "Cancelled; your credits were refunded."
 
 
-def cancel_generation(db_session: Session, generation_id: int) -> HeadshotGeneration | None:
+def cancel_generation(db_session: Session, generation_id: int) -> JobRow | None:
     """The owner's cancel: an in-flight job ends failed (code `cancelled`) and is refunded
     now; a worker still busy with it finds it no longer its own and keeps nothing. None if
     it had already ended."""
-    return _end_refunded(db_session, generation_id, Change.CANCELLED,
-                         HeadshotGeneration.status.in_(IN_FLIGHT), code=CANCELLED,
+    return _end_refunded(db_session, _FAIL_IN_FLIGHT, Change.CANCELLED,
+                         _params(generation_id, utcnow()), code=CANCELLED,
                          message=CANCELLED_MESSAGE, metadata={})
 
 
-def _end_refunded(db_session: Session, generation_id: int, change: Change, *conditions: Any,
-                  code: str, message: str, metadata: dict[str, Any]
-                  ) -> HeadshotGeneration | None:
-    now = utcnow()
-    generation = _transition(
-        db_session,
-        generation_id,
-        change,
+def _ended_refunded(*conditions: Any) -> Update:
+    return _update(
         *conditions,
         status=GenerationStatus.FAILED.value,
         # What the bar shows now, frozen: a failed job's bar stops, it does not step back.
-        progress=_progress_from_now(db_session, generation_id, 0),
-        progress_at=now,
-        error_code=code,
-        error_message=message,
-        meta=_merged_meta(metadata),
-        completed_at=now,
-        deadline_at=None,
-        **NO_LEASE,
+        progress=_progress_from_now(),
+        progress_at=_NOW,
+        error_code=bindparam("error_code", type_=String),
+        error_message=bindparam("error_message", type_=Text),
+        metadata=_merged_meta(),
+        completed_at=_NOW,
+        deadline_at=null(),
+        **_NO_LEASE,
     )
-    if generation is not None:
-        _round_entry(db_session, generation, refund_generation, f"refund: {message}"[:500])
-    return generation
+
+
+_FAIL_HELD = _ended_refunded(*_held_by_attempt())
+_FAIL_IN_FLIGHT = _ended_refunded(_job.status.in_(IN_FLIGHT))
+
+
+def _end_refunded(db_session: Session, statement: Update, change: Change,
+                  params: dict[str, Any], *, code: str, message: str,
+                  metadata: dict[str, Any]) -> JobRow | None:
+    ended: JobRow | None = _transition(
+        db_session, statement, change,
+        {**params, "error_code": code, "error_message": message, "meta": metadata})
+    if ended is not None:
+        _round_entry(db_session, ended, refund_generation, f"refund: {message}"[:500])
+    return ended
+
+
+_REQUEUE = _update(
+    *_held_by_attempt(),
+    status=GenerationStatus.QUEUED.value,
+    progress=_progress_from_now(),
+    progress_at=_NOW,
+    deadline_at=bindparam("deadline_at", type_=DateTime(timezone=True)),
+    **_NO_LEASE,
+    metadata=_merged_meta(),
+)
 
 
 def requeue_generation(
@@ -322,90 +434,85 @@ def requeue_generation(
     retry_in_seconds: float,
     code: str,
     message: str,
-) -> HeadshotGeneration | None:
+) -> JobRow | None:
     """Put a job whose attempt hit a transient fault back in the queue for a later attempt.
 
     The progress shown at this moment is stored, so the next attempt's display starts from it
     instead of going back.
     """
     now = utcnow()
-    return _transition(
-        db_session,
-        generation_id,
-        Change.REQUEUED,
-        *_held_by(attempt),
-        status=GenerationStatus.QUEUED.value,
-        progress=_progress_from_now(db_session, generation_id, 0),
-        progress_at=now,
-        deadline_at=queue_deadline(now + timedelta(seconds=retry_in_seconds)),
-        **NO_LEASE,
-        meta=_merged_meta({"lastError": {"code": code, "message": message}}),
-    )
+    requeued: JobRow | None = _transition(
+        db_session, _REQUEUE, Change.REQUEUED,
+        _params(generation_id, now, attempt=attempt,
+                deadline_at=queue_deadline(now + timedelta(seconds=retry_in_seconds)),
+                meta={"lastError": {"code": code, "message": message}}))
+    return requeued
 
 
-def requeue_failed_generation(db_session: Session, generation_id: int
-                              ) -> HeadshotGeneration | None:
+_REQUEUE_FAILED = _update(
+    _job.status == GenerationStatus.FAILED.value,
+    status=GenerationStatus.QUEUED.value,
+    retry_count=_job.retry_count + 1,
+    attempts_before_round=_job.attempts,
+    progress=0,
+    progress_at=_NOW,
+    error_code=null(),
+    error_message=null(),
+    metadata=literal({}, JSONB),
+    started_at=null(),
+    completed_at=null(),
+    deadline_at=bindparam("deadline_at", type_=DateTime(timezone=True)),
+)
+
+
+def requeue_failed_generation(db_session: Session, generation_id: int) -> JobRow | None:
     """A user's retry: a failed job back in the queue for a new round (the caller charges it);
     None if it is not failed (any more)."""
     now = utcnow()
-    return _transition(
-        db_session,
-        generation_id,
-        Change.RETRIED,
-        HeadshotGeneration.status == GenerationStatus.FAILED,
-        status=GenerationStatus.QUEUED.value,
-        retry_count=HeadshotGeneration.retry_count + 1,
-        attempts_before_round=HeadshotGeneration.attempts,
-        progress=0,
-        progress_at=now,
-        error_code=None,
-        error_message=None,
-        meta={},
-        started_at=None,
-        completed_at=None,
-        deadline_at=queue_deadline(now),
-    )
+    retried: JobRow | None = _transition(
+        db_session, _REQUEUE_FAILED, Change.RETRIED,
+        _params(generation_id, now, deadline_at=queue_deadline(now)))
+    return retried
 
 
 # ---- the reaper -------------------------------------------------------------------------------
 
 
+_OVERDUE_IDS = (select(_job.id).where(_overdue()).order_by(_job.deadline_at)
+                .limit(bindparam("limit", type_=Integer)))
+
+
 def overdue_generation_ids(db_session: Session, *, limit: int = 500) -> list[int]:
     """In-flight jobs past their deadline or lease: a lost message, a dead or hung worker."""
-    return list(db_session.scalars(
-        select(HeadshotGeneration.id)
-        .where(_overdue(utcnow()))
-        .order_by(HeadshotGeneration.deadline_at)
-        .limit(limit)
-    ))
+    return list(db_session.scalars(_OVERDUE_IDS, {"now": utcnow(), "limit": limit}))
 
 
-def release_overdue_generation(db_session: Session, generation_id: int
-                               ) -> HeadshotGeneration | None:
+_RELEASE_OVERDUE = _update(
+    _overdue(),
+    _has_attempts_left(),
+    status=GenerationStatus.QUEUED.value,
+    progress=_progress_from_now(),
+    progress_at=_NOW,
+    deadline_at=bindparam("deadline_at", type_=DateTime(timezone=True)),
+    **_NO_LEASE,
+)
+_STILL_OVERDUE = select(_job.id).where(_job.id == _GENERATION_ID, _overdue())
+
+
+def release_overdue_generation(db_session: Session, generation_id: int) -> JobRow | None:
     """Put an overdue job back in the queue, or fail and refund it if its attempts are spent.
 
     Returns the job in its new state (queued: the caller publishes its task again), or None
     if it was no longer overdue (finished or taken meanwhile).
     """
     now = utcnow()
-    overdue = (_overdue(now),)
-    requeued = _transition(
-        db_session,
-        generation_id,
-        Change.REQUEUED,
-        *overdue,
-        _has_attempts_left(),
-        status=GenerationStatus.QUEUED.value,
-        progress=_progress_from_now(db_session, generation_id, 0),
-        progress_at=now,
-        deadline_at=queue_deadline(now),
-        **NO_LEASE,
-    )
+    requeued: JobRow | None = _transition(
+        db_session, _RELEASE_OVERDUE, Change.REQUEUED,
+        _params(generation_id, now, deadline_at=queue_deadline(now)))
     if requeued is not None:
         return requeued
-    still_overdue = db_session.scalar(
-        select(HeadshotGeneration.id).where(HeadshotGeneration.id == generation_id, *overdue)
-    )
+    still_overdue = db_session.execute(
+        _STILL_OVERDUE, {"generation_id": generation_id, "now": now}).scalar_one_or_none()
     if still_overdue is None:
         return None
     return fail_generation(

@@ -17,9 +17,9 @@ import os
 import socket
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, tuple_, update
+from sqlalchemy import Table, and_, tuple_, update
 from sqlalchemy.orm import Session
 
 from config import get_settings
@@ -44,10 +44,11 @@ def new_lease(now: datetime, owner: str | None = None) -> dict[str, Any]:
     return {"lease_expires_at": _expiry(now), "lease_owner": (owner or this_process())[:200]}
 
 
-def lease_ran_out(now: datetime) -> Any:
-    """SQL: processing, and its attempt stopped renewing (the worker died)."""
-    return and_(HeadshotGeneration.status == GenerationStatus.PROCESSING,
-                HeadshotGeneration.lease_expires_at < now)
+def lease_ran_out(now: Any) -> Any:
+    """SQL: processing, and its attempt stopped renewing (the worker died). On the table's
+    columns, so the Core statements of `models/jobs.py` stay Core."""
+    jobs = cast(Table, HeadshotGeneration.__table__).c
+    return and_(jobs.status == GenerationStatus.PROCESSING.value, jobs.lease_expires_at < now)
 
 
 def renew_leases(db_session: Session, held: Iterable[tuple[int, int]]) -> set[int]:

@@ -12,8 +12,10 @@ from models.generations import GenerationStatus
 
 # Stored progress milestones. While the worker waits on GetImg (stored progress in
 # [WAITING, RECEIVED)) readers show an estimate that rises towards RECEIVED with elapsed time.
-# An attempt stores CLAIMED, WAITING (original read, GetImg called), RECEIVED, then DONE.
-PROGRESS_CLAIMED = 5
+# An attempt stores WAITING with its claim (it calls GetImg milliseconds later), then DONE:
+# every stored milestone is a transaction, a publish and a log line, and the steps between
+# (reading the original, storing the result) last milliseconds, so none of them is stored.
+# RECEIVED is the ceiling the estimate stays below.
 PROGRESS_WAITING = 15
 PROGRESS_RECEIVED = 85
 PROGRESS_DONE = 100

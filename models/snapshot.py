@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from models.generations import FINISHED, HeadshotGeneration
+from models.generations import FINISHED, HeadshotGeneration, JobRow
 from models.progress import displayed_progress
 
 
@@ -24,7 +24,7 @@ class StatusSnapshot:
     error_message: str | None = None
 
     @classmethod
-    def of(cls, generation: HeadshotGeneration) -> StatusSnapshot:
+    def of(cls, generation: HeadshotGeneration | JobRow) -> StatusSnapshot:
         return cls(
             id=generation.id,
             user_id=generation.user_id,

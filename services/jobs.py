@@ -16,12 +16,9 @@ from models.jobs import (
     complete_generation,
     fail_generation,
     is_claimable,
-    record_progress,
     requeue_generation,
 )
 from models.leases import renew_leases
-from models.styles import Style
-from models.uploads import Upload
 from services.unit_of_work import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -59,35 +56,21 @@ def renew(held: list[Claimed]) -> set[int]:
 def claim(generation_id: int) -> Claimed | None:
     """Take the job for a new attempt; None if it is not claimable (done, taken, deleted)."""
     with unit_of_work() as db_session:
-        generation = claim_generation(db_session, generation_id)
-        if generation is None:
-            return None
-        upload = db_session.get(Upload, generation.upload_id) if generation.upload_id else None
-        style = db_session.get(Style, generation.style)
-        assert style is not None  # a foreign key guarantees it
-        claimed = Claimed(
-            generation_id=generation.id,
-            user_id=generation.user_id,
-            attempt=generation.attempts,
-            attempt_in_round=generation.attempts_this_round,
-            aspect_ratio=generation.aspect_ratio,
-            original_key=upload.storage_key if upload and upload.available else None,
-            original_content_type=upload.content_type if upload else "image/jpeg",
-            model=style.model,
-            prompt=style.prompt,
-        )
+        claimed = claim_generation(db_session, generation_id)
         db_session.commit()
-    return claimed
-
-
-def progress(job: Claimed, milestone: int) -> bool:
-    """Record a milestone; False if the job is no longer this attempt's (cancelled, deleted,
-    taken over): the attempt should stop."""
-    with unit_of_work() as db_session:
-        moved = record_progress(db_session, job.generation_id, attempt=job.attempt,
-                                progress=milestone)
-        db_session.commit()
-    return moved is not None
+    if claimed is None:
+        return None
+    return Claimed(
+        generation_id=claimed.id,
+        user_id=claimed.user_id,
+        attempt=claimed.attempts,
+        attempt_in_round=claimed.attempts_this_round,
+        aspect_ratio=claimed.aspect_ratio,
+        original_key=claimed.original_key,
+        original_content_type=claimed.original_content_type,
+        model=claimed.model,
+        prompt=claimed.prompt,
+    )
 
 
 def fail(job: Claimed, code: str, message: str, metadata: dict[str, Any]) -> None:

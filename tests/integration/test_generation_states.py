@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from models.clock import FrozenClock, frozen_clock
 from models.credits import refund_generation
 from models.errors import NotFound
-from models.generations import GenerationStatus, HeadshotGeneration
+from models.generations import GenerationStatus, HeadshotGeneration, JobRow
 from models.headshots import delete_generation, retry_generation
 from models.jobs import (
     cancel_generation,
@@ -21,7 +21,7 @@ from models.jobs import (
     record_progress,
     requeue_generation,
 )
-from models.progress import PROGRESS_WAITING, displayed_progress
+from models.progress import PROGRESS_FREEZE_LEAD_SECONDS, PROGRESS_WAITING, displayed_progress
 from services.unit_of_work import unit_of_work
 from tests.support.api_calls import grant, me
 from tests.support.domain import new_job
@@ -37,7 +37,7 @@ def clock() -> Iterator[FrozenClock]:
         yield frozen
 
 
-def shown(row: HeadshotGeneration, now: float) -> int:
+def shown(row: JobRow, now: float) -> int:
     return displayed_progress(row.status, row.progress, row.progress_at.timestamp(), now,
                               expected_seconds=EXPECTED_SECONDS)
 
@@ -52,7 +52,7 @@ def _queued_job(client: Any, credits: int = 1) -> tuple[int, int]:
     return user_id, generation.id
 
 
-def _claim(generation_id: int) -> HeadshotGeneration | None:
+def _claim(generation_id: int) -> JobRow | None:
     with unit_of_work() as db_session:
         claimed = claim_generation(db_session, generation_id)
         db_session.commit()
@@ -104,7 +104,7 @@ def test_failing_refunds_exactly_once(client: Any) -> None:
 
 
 def _job_waiting_on_getimg(client: Any, clock: FrozenClock
-                           ) -> tuple[int, HeadshotGeneration, HeadshotGeneration]:
+                           ) -> tuple[int, JobRow, JobRow]:
     """A claimed job whose shown progress has had half a second to rise above its milestone."""
     _, job = _queued_job(client)
     claimed = _claim(job)
@@ -131,6 +131,29 @@ def test_requeue_keeps_the_progress_the_user_saw(client: Any, clock: FrozenClock
     assert requeued.meta["lastError"]["code"] == "getimg_unavailable"
     again = _claim(job)
     assert again is not None and again.attempts == 2 and again.progress >= seen
+
+
+@pytest.mark.parametrize("elapsed", [0.0, 0.25, 1.0, 1.7, 4.0, 9.5, 30.0, 600.0, 1e7])
+def test_a_milestone_stores_exactly_what_readers_would_show(client: Any, clock: FrozenClock,
+                                                            elapsed: float) -> None:
+    """The UPDATE computes the estimate in SQL (models/jobs.py): it must agree with the
+    readers' `displayed_progress` to the unit, also where exp() underflows (1e7 s)."""
+    _, job = _queued_job(client)
+    claimed = _claim(job)
+    assert claimed is not None
+    with unit_of_work() as db_session:
+        waiting = record_progress(db_session, job, attempt=claimed.attempts,
+                                  progress=PROGRESS_WAITING)
+        db_session.commit()
+    assert waiting is not None
+    clock.advance(seconds=elapsed)
+    with unit_of_work() as db_session:
+        again = record_progress(db_session, job, attempt=claimed.attempts,
+                                progress=PROGRESS_WAITING)
+        db_session.commit()
+    assert again is not None
+    # What readers show a moment (the freeze lead) after this milestone was written.
+    assert again.progress == shown(waiting, clock.now().timestamp() + PROGRESS_FREEZE_LEAD_SECONDS)
 
 
 def test_a_job_failing_mid_wait_keeps_the_progress_the_user_saw(client: Any, clock: FrozenClock

@@ -11,7 +11,7 @@ import pytest
 
 from config import get_settings
 from models.clock import FrozenClock, frozen_clock
-from models.generations import HeadshotGeneration
+from models.generations import HeadshotGeneration, JobRow
 from models.jobs import (
     claim_generation,
     complete_generation,
@@ -47,7 +47,7 @@ def _queued_job(client: Any) -> tuple[int, int]:
     return user_id, generation.id
 
 
-def _claim(generation_id: int, owner: str = "host-a:1") -> HeadshotGeneration | None:
+def _claim(generation_id: int, owner: str = "host-a:1") -> JobRow | None:
     with unit_of_work() as db_session:
         claimed = claim_generation(db_session, generation_id, lease_owner=owner)
         db_session.commit()
@@ -74,7 +74,7 @@ def _overdue(generation_id: int) -> bool:
         return generation_id in overdue_generation_ids(db_session, limit=100000)
 
 
-def _reap(generation_id: int) -> HeadshotGeneration | None:
+def _reap(generation_id: int) -> JobRow | None:
     with unit_of_work() as db_session:
         released = release_overdue_generation(db_session, generation_id)
         db_session.commit()
@@ -145,7 +145,7 @@ def test_a_new_attempt_may_claim_a_job_whose_lease_ran_out(client: Any,
 def test_out_of_attempts_an_expired_lease_fails_and_refunds_once(client: Any,
                                                                  clock: FrozenClock) -> None:
     user_id, job = _queued_job(client)
-    released: HeadshotGeneration | None = None
+    released: JobRow | None = None
     for _ in range(get_settings().getimg_max_attempts):
         assert _claim(job) is not None
         clock.advance(seconds=get_settings().job_lease_seconds + 1)

@@ -4,8 +4,10 @@ ledger's entry types (the state machine itself: tests/integration/test_generatio
 from __future__ import annotations
 
 import time
+from dataclasses import fields
 
 from models.credits import EntryType
+from models.generations import HeadshotGeneration, JobRow
 from models.progress import PROGRESS_RECEIVED, PROGRESS_WAITING, displayed_progress
 
 EXPECTED_SECONDS = 2.0  # any GETIMG_EXPECTED_SECONDS; the test settings' value
@@ -28,3 +30,10 @@ def test_displayed_progress_never_goes_down_and_stays_below_the_next_milestone()
 
 def test_ledger_entry_types_are_the_contracts() -> None:
     assert {entry.value for entry in EntryType} == {"headshot", "refund", "grant"}
+
+
+def test_a_transition_reads_back_every_column_of_the_job() -> None:
+    # A transition returns JobRow (built from its UPDATE's RETURNING), not the ORM object:
+    # a column added to the table must be added there too.
+    columns = {attribute.key for attribute in HeadshotGeneration.__mapper__.column_attrs}
+    assert {field.name for field in fields(JobRow)} == columns

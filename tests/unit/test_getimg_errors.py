@@ -7,7 +7,12 @@ import pickle
 
 import pytest
 
-from workers.getimg_client import GetImgError, classify_failure, retry_after_from_headers
+from workers.getimg_client import (
+    GetImgClient,
+    GetImgError,
+    classify_failure,
+    retry_after_from_headers,
+)
 
 
 @pytest.mark.parametrize(("status", "code", "transient"), [
@@ -49,3 +54,19 @@ def test_error_survives_pickling_for_celery() -> None:
     copy = pickle.loads(pickle.dumps(error))
     assert (copy.code, copy.status, copy.retry_after, copy.transient, copy.message,
             copy.detail) == ("getimg_rate_limited", 429, 2.5, True, error.message, "rate_limit")
+
+
+def test_the_client_honours_the_environments_proxies_read_once_per_host(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The client reads them itself (requests' own lookup walks os.environ on every request).
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "cdn.example")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/corporate.pem")
+    client = GetImgClient("https://api.getimg.ai", "sk_test")
+    proxy = "http://proxy.internal:3128"
+    assert client._proxies_for("https://api.getimg.ai/v2/images/generations")["https"] == proxy
+    assert "https" not in client._proxies_for("https://cdn.example/result.jpg?sig=x")
+    monkeypatch.delenv("HTTPS_PROXY")  # read once per host: the answer stays
+    assert client._proxies_for("https://api.getimg.ai/other")["https"] == proxy
+    assert client._session.verify == "/etc/ssl/corporate.pem"
+    assert client._session.trust_env is False

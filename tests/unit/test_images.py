@@ -545,6 +545,19 @@ def test_a_result_is_checked_and_thumbnailed_from_one_decode(fmt: str, content_t
     assert http_status(caught.value) == 415
 
 
+@pytest.mark.parametrize("cut", [2, 100, 20_000])
+def test_a_jpeg_result_cut_short_is_refused_though_its_thumbnail_is_decoded_scaled(cut: int
+                                                                                  ) -> None:
+    # The thumbnail comes from a JPEG decoded at half scale: the decoder must still read the
+    # whole stream, so a result missing its last bytes is as invalid as with a full decode.
+    raw = encode(gradient((1024, 1024)), "JPEG", quality=90)
+    _, thumbnail = read_result_image_with_thumbnail(raw)
+    assert open_image(thumbnail).size == (320, 320)
+    with pytest.raises(ImageRejected) as caught:
+        read_result_image_with_thumbnail(raw[:-cut])
+    assert caught.value.code == "invalid_image"
+
+
 def test_data_url_round_trips() -> None:
     raw = SELFIE.read_bytes()
     url = data_url(raw, "image/jpeg")
