@@ -8,18 +8,27 @@ through `record_change`, the one path to what follows a committed change.
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, literal, or_, select, update
+from sqlalchemy import Table, and_, func, literal, or_, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from config import get_settings
 from models.clock import utcnow
-from models.credits import charge_for_generation, refund_generation
+from models.credits import (
+    EntryType,
+    Movement,
+    charge_for_generation,
+    note_movements,
+    refund_generation,
+    refusal,
+)
 from models.generations import IN_FLIGHT, GenerationStatus, HeadshotGeneration
 from models.job_changes import Change, record_change
 from models.leases import NO_LEASE, lease_ran_out, new_lease
@@ -29,7 +38,7 @@ from models.progress import (
     PROGRESS_FREEZE_LEAD_SECONDS,
     displayed_progress,
 )
-from models.styles import Style
+from models.styles import OfferedStyle
 from models.uploads import Upload
 from models.users import User
 
@@ -60,32 +69,96 @@ def create_generation(
     *,
     user_id: int,
     upload: Upload,
-    style: Style,
+    style: OfferedStyle,
     aspect_ratio: str,
     batch_id: uuid.UUID | None = None,
 ) -> HeadshotGeneration:
     """Create a queued job and charge for it, in the caller's transaction (commit to keep both)."""
+    return create_generations(db_session, user_id=user_id, upload=upload, styles=[style],
+                              aspect_ratio=aspect_ratio, batch_id=batch_id)[0]
+
+
+def create_generations(
+    db_session: Session,
+    *,
+    user_id: int,
+    upload: Upload,
+    styles: Sequence[OfferedStyle],
+    aspect_ratio: str,
+    batch_id: uuid.UUID | None = None,
+    email: str | None = None,
+) -> list[HeadshotGeneration]:
+    """Create one queued job per style (their ids in the order of `styles`) and charge for
+    each, in the caller's transaction (commit to keep them): all or none, 402 when the
+    balance cannot pay for them all. `email`: keep the user's one current with the charge.
+
+    One statement, one round trip however many styles (`_CHARGED_JOBS`).
+    """
     now = utcnow()
-    generation = HeadshotGeneration(
-        user_id=user_id,
-        upload=upload,
-        style=style.id,
-        aspect_ratio=aspect_ratio,
-        status=GenerationStatus.QUEUED.value,
-        progress=0,
-        progress_at=now,
-        result_keys=[],
-        credit_cost=style.credit_cost,
-        meta={},
-        batch_id=batch_id,
-        created_at=now,
-        deadline_at=queue_deadline(now),
-    )
-    db_session.add(generation)
-    db_session.flush()
-    charge_round(db_session, generation, f"{style.name} headshot")
-    record_change(db_session, generation, Change.CREATED)
-    return generation
+    total = sum(style.credit_cost for style in styles)
+    generations = list(db_session.scalars(_charged_jobs(), {
+        "user_id": user_id, "total": total, "email": email, "upload_id": str(upload.id),
+        "styles": [style.id for style in styles],
+        "costs": [style.credit_cost for style in styles],
+        "descriptions": [f"{style.name} headshot" for style in styles],
+        "aspect_ratio": aspect_ratio, "now": now, "deadline": queue_deadline(now),
+        "batch_id": str(batch_id) if batch_id else None,
+    }))
+    if not generations:
+        raise refusal(db_session, user_id=user_id, amount=-total)
+    note_movements(db_session, [Movement(EntryType.HEADSHOT, -generation.credit_cost)
+                                for generation in generations])
+    for generation in generations:
+        set_committed_value(generation, "upload", upload)  # loaded: the reply shows it
+        record_change(db_session, generation, Change.CREATED)
+    return generations
+
+
+# The charge and the jobs it pays for, as one statement: the balance's conditional UPDATE (the
+# rule of `models/credits.balance_update`: it matches no row when the balance is short, and then
+# no job and no ledger row is written either), one queued job per asked style in their order
+# (the rest of the row: the table's defaults), and one ledger row per job carrying the balance
+# after it, as if charged one after the other. Plain SQL, so building and compiling it costs
+# nothing per request (as a SQLAlchemy expression it was a third of an accept's CPU).
+_JOB_COLUMNS = ", ".join(column.name for column in cast(Table, HeadshotGeneration.__table__).c)
+_CHARGED_JOBS_SQL = f"""
+WITH charged AS (
+    UPDATE users
+    SET credits = credits - :total,
+        total_credits_spent = total_credits_spent + :total,
+        email = COALESCE(CAST(:email AS VARCHAR), email)
+    WHERE id = :user_id AND credits >= :total
+    RETURNING credits AS balance
+), asked AS (
+    SELECT * FROM unnest(CAST(:styles AS VARCHAR[]), CAST(:costs AS INTEGER[]),
+                         CAST(:descriptions AS VARCHAR[]))
+                  WITH ORDINALITY AS asked (style, cost, description, ordinal)
+), jobs AS (
+    INSERT INTO headshot_generations (user_id, upload_id, style, aspect_ratio, status, progress,
+        progress_at, result_keys, credit_cost, metadata, batch_id, created_at, deadline_at)
+    SELECT :user_id, CAST(:upload_id AS UUID), asked.style, :aspect_ratio, 'queued', 0, :now,
+        '[]'::jsonb, asked.cost, '{{}}'::jsonb, CAST(:batch_id AS UUID), :now, :deadline
+    FROM asked CROSS JOIN charged
+    ORDER BY asked.ordinal
+    RETURNING {_JOB_COLUMNS}
+), ledger AS (
+    INSERT INTO credit_histories (user_id, generation_id, generation_round, type, amount,
+        balance_after, description)
+    SELECT jobs.user_id, jobs.id, jobs.retry_count, 'headshot', -jobs.credit_cost,
+        charged.balance + COALESCE(SUM(jobs.credit_cost) OVER (
+            ORDER BY jobs.id DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0),
+        asked.description
+    FROM jobs JOIN asked ON asked.style = jobs.style CROSS JOIN charged
+    ORDER BY jobs.id
+)
+SELECT {_JOB_COLUMNS} FROM jobs ORDER BY id
+"""
+
+
+@functools.cache
+def _charged_jobs() -> Any:
+    return select(HeadshotGeneration).from_statement(
+        text(_CHARGED_JOBS_SQL).columns(*cast(Table, HeadshotGeneration.__table__).c))
 
 
 def charge_round(db_session: Session, generation: HeadshotGeneration, description: str) -> None:
