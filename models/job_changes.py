@@ -44,9 +44,10 @@ JOB_ENDINGS = {
     Change.FAILED: EventType.HEADSHOT_FAILED,
     Change.CANCELLED: EventType.HEADSHOT_CANCELLED,
 }
-# The behaviour events the service records itself (contract §7), with the change.
+# The behaviour events the service records itself (contract §7), with the change. A job's
+# `headshot_started` is written by the statement that creates it (models/jobs.py), in the same
+# transaction: one round trip for the jobs, their charges and their events.
 SERVICE_EVENTS = {
-    Change.CREATED: EventName.HEADSHOT_STARTED,
     Change.COMPLETED: EventName.HEADSHOT_COMPLETED,
     Change.FAILED: EventName.GENERATION_FAILED,
     Change.CANCELLED: EventName.GENERATION_FAILED,  # its `code` property says `cancelled`

@@ -117,8 +117,9 @@ def create_generations(
 # The charge and the jobs it pays for, as one statement: the balance's conditional UPDATE (the
 # rule of `models/credits.balance_update`: it matches no row when the balance is short, and then
 # no job and no ledger row is written either), one queued job per asked style in their order
-# (the rest of the row: the table's defaults), and one ledger row per job carrying the balance
-# after it, as if charged one after the other. Plain SQL, so building and compiling it costs
+# (the rest of the row: the table's defaults), one ledger row per job carrying the balance
+# after it, as if charged one after the other, and each job's `headshot_started` event (which
+# record_change writes for the other changes). Plain SQL, so building and compiling it costs
 # nothing per request (as a SQLAlchemy expression it was a third of an accept's CPU).
 _JOB_COLUMNS = ", ".join(column.name for column in cast(Table, HeadshotGeneration.__table__).c)
 _CHARGED_JOBS_SQL = f"""
@@ -150,6 +151,11 @@ WITH charged AS (
         asked.description
     FROM jobs JOIN asked ON asked.style = jobs.style CROSS JOIN charged
     ORDER BY jobs.id
+), started AS (
+    INSERT INTO events (name, source, user_id, generation_id, properties, created_at)
+    SELECT 'headshot_started', 'service', jobs.user_id, jobs.id,
+        jsonb_build_object('style', jobs.style), :now
+    FROM jobs ORDER BY jobs.id
 )
 SELECT {_JOB_COLUMNS} FROM jobs ORDER BY id
 """
