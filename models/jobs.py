@@ -71,11 +71,10 @@ def create_generation(
     upload: Upload,
     style: OfferedStyle,
     aspect_ratio: str,
-    batch_id: uuid.UUID | None = None,
 ) -> HeadshotGeneration:
     """Create a queued job and charge for it, in the caller's transaction (commit to keep both)."""
     return create_generations(db_session, user_id=user_id, upload=upload, styles=[style],
-                              aspect_ratio=aspect_ratio, batch_id=batch_id)[0]
+                              aspect_ratio=aspect_ratio)[0]
 
 
 def create_generations(
@@ -85,12 +84,13 @@ def create_generations(
     upload: Upload,
     styles: Sequence[OfferedStyle],
     aspect_ratio: str,
-    batch_id: uuid.UUID | None = None,
+    new_batch_id: uuid.UUID | None = None,
     email: str | None = None,
 ) -> list[HeadshotGeneration]:
     """Create one queued job per style (their ids in the order of `styles`) and charge for
     each, in the caller's transaction (commit to keep them): all or none, 402 when the
-    balance cannot pay for them all. `email`: keep the user's one current with the charge.
+    balance cannot pay for them all. `new_batch_id`: the jobs make up a new batch of that id.
+    `email`: keep the user's one current with the charge.
 
     One statement, one round trip however many styles (`_CHARGED_JOBS`).
     """
@@ -102,7 +102,7 @@ def create_generations(
         "costs": [style.credit_cost for style in styles],
         "descriptions": [f"{style.name} headshot" for style in styles],
         "aspect_ratio": aspect_ratio, "now": now, "deadline": queue_deadline(now),
-        "batch_id": str(batch_id) if batch_id else None,
+        "batch_id": str(new_batch_id) if new_batch_id else None, "size": len(styles),
     }))
     if not generations:
         raise refusal(db_session, user_id=user_id, amount=-total)
@@ -116,7 +116,8 @@ def create_generations(
 
 # The charge and the jobs it pays for, as one statement: the balance's conditional UPDATE (the
 # rule of `models/credits.balance_update`: it matches no row when the balance is short, and then
-# no job and no ledger row is written either), one queued job per asked style in their order
+# nothing else is written either), the batch row when they make one (the jobs' foreign key is
+# checked at the end of the statement), one queued job per asked style in their order
 # (the rest of the row: the table's defaults), one ledger row per job carrying the balance
 # after it, as if charged one after the other, and each job's `headshot_started` event (which
 # record_change writes for the other changes). Plain SQL, so building and compiling it costs
@@ -134,6 +135,10 @@ WITH charged AS (
     SELECT * FROM unnest(CAST(:styles AS VARCHAR[]), CAST(:costs AS INTEGER[]),
                          CAST(:descriptions AS VARCHAR[]))
                   WITH ORDINALITY AS asked (style, cost, description, ordinal)
+), batch AS (
+    INSERT INTO headshot_batches (id, user_id, size, created_at)
+    SELECT CAST(:batch_id AS UUID), :user_id, :size, :now
+    FROM charged WHERE CAST(:batch_id AS UUID) IS NOT NULL
 ), jobs AS (
     INSERT INTO headshot_generations (user_id, upload_id, style, aspect_ratio, status, progress,
         progress_at, result_keys, credit_cost, metadata, batch_id, created_at, deadline_at)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from media import get_signer
-from models.batches import create_batch, get_batch_jobs
+from models.batches import get_batch_jobs
 from models.errors import InvalidRequest, ServiceUnavailable
 from models.generations import HeadshotGeneration
 from models.headshots import get_generation, retry_generation
@@ -66,10 +66,10 @@ def submit_batch(
     def create(db_session: Session) -> Accepted:
         upload = find_usable_upload(db_session, user_id=user_id, storage_key=storage_key)
         styles = [get_active_style(db_session, style_id) for style_id in style_ids]
-        batch = create_batch(db_session, user_id=user_id, size=len(styles))
+        batch_id = uuid.uuid4()
         return Accepted(create_generations(db_session, user_id=user_id, upload=upload,
                                            styles=styles, aspect_ratio=aspect_ratio,
-                                           batch_id=batch.id, email=email), batch.id)
+                                           new_batch_id=batch_id, email=email), batch_id)
 
     def replay(db_session: Session, user_id: int, resource_id: str) -> Accepted:
         batch_id = uuid.UUID(resource_id)

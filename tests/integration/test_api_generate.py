@@ -111,6 +111,9 @@ def test_a_batch_charges_each_style_in_its_order_in_one_go(client: Any) -> None:
         ("grant", 10, None, 10), ("headshot", -2, ids[0], 8), ("headshot", -1, ids[1], 7),
         ("headshot", -1, ids[2], 6), ("headshot", -1, ids[3], 5)]
     assert _started_events(user_id) == ids
+    batch = client.get(f"/api/headshots/batch/{jobs[0]['batchId']}", headers=auth(user_id))
+    assert batch.status_code == 200, batch.get_json()
+    assert [job["id"] for job in batch.get_json()["generations"]] == ids
 
 
 def test_a_batch_the_balance_cannot_pay_in_full_charges_nothing(client: Any) -> None:
@@ -123,6 +126,7 @@ def test_a_batch_the_balance_cannot_pay_in_full_charges_nothing(client: Any) -> 
     assert me(client, user_id)["credits"] == 3
     assert jobs_of(user_id) == 0
     assert _started_events(user_id) == []
+    assert _batches_of(user_id) == 0
 
 
 def test_generate_keeps_the_tokens_email_current(client: Any) -> None:
@@ -193,3 +197,14 @@ def _started_events(user_id: int) -> list[int]:
             select(Event.generation_id)
             .where(Event.user_id == user_id, Event.name == "headshot_started")
             .order_by(Event.id)) if generation_id is not None]
+
+
+def _batches_of(user_id: int) -> int:
+    from sqlalchemy import func, select
+
+    from models.batches import HeadshotBatch
+    from services.unit_of_work import unit_of_work
+
+    with unit_of_work() as db_session:
+        return int(db_session.scalar(select(func.count()).select_from(HeadshotBatch)
+                                     .where(HeadshotBatch.user_id == user_id)) or 0)
