@@ -16,7 +16,7 @@ from models.generations import HeadshotGeneration
 from models.headshots import get_generation, retry_generation
 from models.idempotency import IdempotentRequest, forget_result, record_result, reserve_key
 from models.jobs import create_generations, fail_generation
-from models.styles import get_active_style
+from models.styles import OfferedStyle, get_active_style
 from models.uploads import find_usable_upload
 from models.users import register_user
 from services.queue import enqueue_generations
@@ -47,10 +47,9 @@ def submit_generation(
     storage_key = _own_upload_key(image_url)
 
     def create(db_session: Session) -> Accepted:
-        upload = find_usable_upload(db_session, user_id=user_id, storage_key=storage_key)
-        style = get_active_style(db_session, style_id)
-        return Accepted(create_generations(db_session, user_id=user_id, upload=upload,
-                                           styles=[style], aspect_ratio=aspect_ratio,
+        styles = _offered_styles(db_session, [style_id], user_id=user_id, storage_key=storage_key)
+        return Accepted(create_generations(db_session, user_id=user_id, storage_key=storage_key,
+                                           styles=styles, aspect_ratio=aspect_ratio,
                                            email=email))
 
     return _charge_and_dispatch(user_id, email, idempotency, create, _replay_job).generations[0]
@@ -64,10 +63,9 @@ def submit_batch(
     storage_key = _own_upload_key(image_url)
 
     def create(db_session: Session) -> Accepted:
-        upload = find_usable_upload(db_session, user_id=user_id, storage_key=storage_key)
-        styles = [get_active_style(db_session, style_id) for style_id in style_ids]
+        styles = _offered_styles(db_session, style_ids, user_id=user_id, storage_key=storage_key)
         batch_id = uuid.uuid4()
-        return Accepted(create_generations(db_session, user_id=user_id, upload=upload,
+        return Accepted(create_generations(db_session, user_id=user_id, storage_key=storage_key,
                                            styles=styles, aspect_ratio=aspect_ratio,
                                            new_batch_id=batch_id, email=email), batch_id)
 
@@ -99,6 +97,17 @@ def _own_upload_key(image_url: str) -> str:
             code="invalid_image_url",
         )
     return storage_key
+
+
+def _offered_styles(db_session: Session, style_ids: list[str], *, user_id: int,
+                    storage_key: str) -> list[OfferedStyle]:
+    """The asked styles; an unknown one is refused after the upload's own refusal, if any
+    (the order of the checks before the upload's moved into the charging statement)."""
+    try:
+        return [get_active_style(db_session, style_id) for style_id in style_ids]
+    except InvalidRequest:
+        find_usable_upload(db_session, user_id=user_id, storage_key=storage_key)
+        raise
 
 
 def _replay_job(db_session: Session, user_id: int, resource_id: str) -> Accepted:

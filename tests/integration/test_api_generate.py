@@ -208,3 +208,49 @@ def _batches_of(user_id: int) -> int:
     with unit_of_work() as db_session:
         return int(db_session.scalar(select(func.count()).select_from(HeadshotBatch)
                                      .where(HeadshotBatch.user_id == user_id)) or 0)
+
+
+def _expire_upload(image_url: str) -> None:
+    from media import get_signer
+    from models.uploads import Upload
+    from services.unit_of_work import unit_of_work
+
+    storage_key = get_signer().storage_key_from_url(image_url)
+    with unit_of_work() as db_session:
+        upload = db_session.query(Upload).filter_by(storage_key=storage_key).one()
+        upload.expires_at = upload.created_at
+        db_session.commit()
+
+
+@pytest.mark.parametrize("path", ["/api/headshots/generate", "/api/headshots/batch"])
+@pytest.mark.parametrize("credits", [0, 5], ids=["no credits", "funded"])
+@pytest.mark.parametrize("styles", [["corporate"], ["corporate", "no-such-style"]],
+                         ids=["known style", "unknown style"])
+def test_the_uploads_refusal_comes_before_the_styles_and_the_balances(
+        client: Any, path: str, credits: int, styles: list[str]) -> None:
+    """The upload is checked inside the charging statement; what it refuses is still told
+    first, whatever else is wrong: not the user's upload (400), then a gone original (409)."""
+    user_id = new_user_id()
+    if credits:
+        grant(client, user_id, credits)
+    own_url = uploaded_url(client, user_id)
+    other_users_url = uploaded_url(client, new_user_id())
+    expired_url = uploaded_url(client, user_id)
+    _expire_upload(expired_url)
+
+    def post(url: str) -> Any:
+        body: dict[str, Any] = {"imageUrl": url, "aspectRatio": "1:1"}
+        if path.endswith("batch"):
+            body["styles"] = styles
+        else:
+            body["style"] = styles[-1]
+        return client.post(path, headers=auth(user_id), json=body)
+
+    assert_error(post(other_users_url), 400, "invalid_image_url")
+    assert_error(post(expired_url), 409, "original_expired")
+    if styles[-1] == "no-such-style":
+        assert_error(post(own_url), 400, "invalid_style")
+    elif not credits:
+        assert_error(post(own_url), 402, "insufficient_credits")
+    assert me(client, user_id)["credits"] == credits
+    assert jobs_of(user_id) == 0
