@@ -69,6 +69,8 @@ def run(runs: int) -> list[Row]:
             "bare /pg-write", rps("pg-write"), "≥ 0.25×",
             _ratio(rps("batch"), rps("pg-write")) >= 0.25 and errors["batch"] == 0),
         Row("batch accept", "p99", p99("batch"), "ms", "bare /pg-write", p99("pg-write")),
+        Row("batch accept", "web CPU per request", cpu["batch"], "ms", "bare /pg-write",
+            cpu["pg-write"]),
         Row("accept + batch", "ledger: balance == sum(ledger)", [1.0 if ledger_ok else 0.0], "",
             ledger_note, (), "holds", ledger_ok),
         Row("memory: web RSS", f"growth over {accepted} accept requests", [growth], "%",

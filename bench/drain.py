@@ -31,7 +31,7 @@ def queue_jobs(count: int, user_id: int) -> list[int]:
     from media.images import sanitize_upload
     from media.storage import new_key
     from models.credits import grant_credits
-    from models.jobs import create_generation
+    from models.job_creation import create_generation
     from models.styles import get_active_style
     from models.uploads import record_upload
     from models.users import ensure_user

@@ -1,8 +1,9 @@
 """Batches: one upload, several styles, charged together; their status follows their jobs'.
 
-A batch ends when its last job ends. Jobs of one batch end in transactions of their own, on
-several workers at once; each ending job locks the batch row (`end_if_finished`), so exactly
-one of them sees the batch finished and ends it.
+A batch is written with its jobs, in the statement that charges for them
+(`models/job_creation.create_generations`). It ends when its last job ends. Jobs of one batch end in
+transactions of their own, on several workers at once; each ending job locks the batch row
+(`end_if_finished`), so exactly one of them sees the batch finished and ends it.
 """
 
 from __future__ import annotations
@@ -53,13 +54,6 @@ def batch_status(statuses: Sequence[str]) -> BatchStatus:
     if all(status == GenerationStatus.FAILED for status in statuses):
         return BatchStatus.FAILED
     return BatchStatus.PARTIAL
-
-
-def create_batch(db_session: Session, *, user_id: int, size: int) -> HeadshotBatch:
-    batch = HeadshotBatch(user_id=user_id, size=size, created_at=utcnow())
-    db_session.add(batch)
-    db_session.flush()
-    return batch
 
 
 def get_batch_jobs(db_session: Session, *, user_id: int, batch_id: uuid.UUID,

@@ -2,7 +2,9 @@
 
 All balance changes go through `_move`, a single conditional UPDATE that can never take a balance
 below zero (two racing charges cannot both pass the check) followed by the ledger row carrying the
-resulting balance, in the caller's transaction. Each movement is also noted on the session
+resulting balance, in the caller's transaction; the charge for new jobs applies the same
+condition in the one statement that writes the jobs and their ledger rows
+(`models/job_creation.create_generations`). Each movement is also noted on the session
 (`take_movements`), so that what counts the credits (the metrics) sees committed ones only.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -19,6 +22,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Update,
     cast,
     func,
     select,
@@ -80,25 +84,11 @@ def _move(
     generation_id: int | None = None,
     generation_round: int | None = None,
 ) -> CreditEntry:
-    spent_delta = {EntryType.HEADSHOT: -amount, EntryType.REFUND: -amount}.get(entry_type, 0)
-    # The new balance is computed as BIGINT, so checking it can never overflow itself.
-    new_balance = cast(User.credits, BigInteger) + amount
     balance = db_session.execute(
-        update(User)
-        .where(User.id == user_id, new_balance >= 0, new_balance <= MAX_BALANCE)
-        .values(
-            credits=User.credits + amount,
-            total_credits_spent=User.total_credits_spent + spent_delta,
-        )
-        .returning(User.credits)
+        balance_update(user_id, amount, entry_type).returning(User.credits)
     ).scalar_one_or_none()
     if balance is None:
-        if db_session.get(User, user_id) is None:
-            raise NotFound(f"user {user_id} not found")
-        if amount > 0:
-            raise Conflict(f"amount: the balance would exceed {MAX_BALANCE} credits",
-                           code="balance_limit_exceeded")
-        raise InsufficientCredits(f"this needs {-amount} credits; the balance is too low")
+        raise refusal(db_session, user_id=user_id, amount=amount)
     entry = CreditEntry(
         user_id=user_id,
         generation_id=generation_id,
@@ -110,8 +100,41 @@ def _move(
     )
     db_session.add(entry)
     db_session.flush()  # a refused row (the unique index) raises here and is not noted
-    db_session.info.setdefault(PENDING_MOVEMENTS, []).append(Movement(entry_type, amount))
+    note_movements(db_session, [Movement(entry_type, amount)])
     return entry
+
+
+def balance_update(user_id: int, amount: int, entry_type: EntryType) -> Update:
+    """The one conditional UPDATE that moves a balance: it matches no row when the balance
+    would go below zero or past MAX_BALANCE, so two racing charges can never both pass.
+
+    Its ledger row is the caller's to write in the same transaction (`_move`). The creation
+    of jobs charges by the same rule in the statement that writes the jobs and their ledger
+    rows (`models/job_creation.create_generations`).
+    """
+    spent_delta = {EntryType.HEADSHOT: -amount, EntryType.REFUND: -amount}.get(entry_type, 0)
+    # The new balance is computed as BIGINT, so checking it can never overflow itself.
+    new_balance = cast(User.credits, BigInteger) + amount
+    values: dict[str, Any] = {"credits": User.credits + amount,
+              "total_credits_spent": User.total_credits_spent + spent_delta}
+    return (update(User)
+            .where(User.id == user_id, new_balance >= 0, new_balance <= MAX_BALANCE)
+            .values(values))
+
+
+def refusal(db_session: Session, *, user_id: int, amount: int) -> Exception:
+    """Why `balance_update` matched no row."""
+    if db_session.get(User, user_id) is None:
+        return NotFound(f"user {user_id} not found")
+    if amount > 0:
+        return Conflict(f"amount: the balance would exceed {MAX_BALANCE} credits",
+                        code="balance_limit_exceeded")
+    return InsufficientCredits(f"this needs {-amount} credits; the balance is too low")
+
+
+def note_movements(db_session: Session, movements: list[Movement]) -> None:
+    """Note committed-to-be movements on the session, for `take_movements`."""
+    db_session.info.setdefault(PENDING_MOVEMENTS, []).extend(movements)
 
 
 @dataclass(frozen=True)

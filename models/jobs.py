@@ -8,7 +8,6 @@ through `record_change`, the one path to what follows a committed change.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
@@ -65,42 +64,6 @@ def may_attempt_again(attempts_this_round: int) -> bool:
 def queue_deadline(queued_from: datetime) -> datetime:
     """When a job that joins the queue at `queued_from` counts as lost to the reaper."""
     return queued_from + timedelta(seconds=get_settings().job_queue_timeout_seconds)
-
-
-# ---- creation (API side) -------------------------------------------------------------------
-
-
-def create_generation(
-    db_session: Session,
-    *,
-    user_id: int,
-    upload: Upload,
-    style: Style,
-    aspect_ratio: str,
-    batch_id: uuid.UUID | None = None,
-) -> HeadshotGeneration:
-    """Create a queued job and charge for it, in the caller's transaction (commit to keep both)."""
-    now = utcnow()
-    generation = HeadshotGeneration(
-        user_id=user_id,
-        upload=upload,
-        style=style.id,
-        aspect_ratio=aspect_ratio,
-        status=GenerationStatus.QUEUED.value,
-        progress=0,
-        progress_at=now,
-        result_keys=[],
-        credit_cost=style.credit_cost,
-        meta={},
-        batch_id=batch_id,
-        created_at=now,
-        deadline_at=queue_deadline(now),
-    )
-    db_session.add(generation)
-    db_session.flush()
-    charge_round(db_session, generation, f"{style.name} headshot")
-    record_change(db_session, generation, Change.CREATED)
-    return generation
 
 
 def charge_round(db_session: Session, generation: HeadshotGeneration | JobRow,

@@ -10,16 +10,17 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from media import get_signer
-from models.batches import create_batch, get_batch_jobs
+from models.batches import get_batch_jobs
 from models.errors import InvalidRequest, ServiceUnavailable
 from models.generations import HeadshotGeneration
 from models.headshots import get_generation, retry_generation
 from models.idempotency import IdempotentRequest, forget_result, record_result, reserve_key
-from models.jobs import create_generation, fail_generation
-from models.styles import get_active_style
+from models.job_creation import create_generations
+from models.jobs import fail_generation
+from models.styles import OfferedStyle, get_active_style
 from models.uploads import find_usable_upload
 from models.users import register_user
-from services.queue import BROKER_FAULTS, enqueue_generation
+from services.queue import enqueue_generations
 from services.unit_of_work import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -42,14 +43,15 @@ def submit_generation(
     *, user_id: int, email: str | None, image_url: str, style_id: str, aspect_ratio: str,
     idempotency: IdempotentRequest | None = None,
 ) -> HeadshotGeneration:
-    """Charge for a job and create it in one transaction, then publish it to the workers."""
+    """Charge for a job and create it in one transaction, then publish it to the workers.
+    The charge keeps the user's email current (the token's)."""
     storage_key = _own_upload_key(image_url)
 
     def create(db_session: Session) -> Accepted:
-        upload = find_usable_upload(db_session, user_id=user_id, storage_key=storage_key)
-        style = get_active_style(db_session, style_id)
-        return Accepted([create_generation(db_session, user_id=user_id, upload=upload,
-                                           style=style, aspect_ratio=aspect_ratio)])
+        styles = _offered_styles(db_session, [style_id], user_id=user_id, storage_key=storage_key)
+        return Accepted(create_generations(db_session, user_id=user_id, storage_key=storage_key,
+                                           styles=styles, aspect_ratio=aspect_ratio,
+                                           email=email))
 
     return _charge_and_dispatch(user_id, email, idempotency, create, _replay_job).generations[0]
 
@@ -62,14 +64,11 @@ def submit_batch(
     storage_key = _own_upload_key(image_url)
 
     def create(db_session: Session) -> Accepted:
-        upload = find_usable_upload(db_session, user_id=user_id, storage_key=storage_key)
-        styles = [get_active_style(db_session, style_id) for style_id in style_ids]
-        batch = create_batch(db_session, user_id=user_id, size=len(styles))
-        return Accepted([
-            create_generation(db_session, user_id=user_id, upload=upload, style=style,
-                              aspect_ratio=aspect_ratio, batch_id=batch.id)
-            for style in styles
-        ], batch.id)
+        styles = _offered_styles(db_session, style_ids, user_id=user_id, storage_key=storage_key)
+        batch_id = uuid.uuid4()
+        return Accepted(create_generations(db_session, user_id=user_id, storage_key=storage_key,
+                                           styles=styles, aspect_ratio=aspect_ratio,
+                                           new_batch_id=batch_id, email=email), batch_id)
 
     def replay(db_session: Session, user_id: int, resource_id: str) -> Accepted:
         batch_id = uuid.UUID(resource_id)
@@ -84,6 +83,7 @@ def resubmit_generation(*, user_id: int, email: str | None, generation_id: int,
     """Retry a failed job: charged again, back in the queue."""
 
     def retry(db_session: Session) -> Accepted:
+        register_user(db_session, user_id=user_id, email=email)
         return Accepted([retry_generation(db_session, user_id=user_id,
                                           generation_id=generation_id)])
 
@@ -100,6 +100,17 @@ def _own_upload_key(image_url: str) -> str:
     return storage_key
 
 
+def _offered_styles(db_session: Session, style_ids: list[str], *, user_id: int,
+                    storage_key: str) -> list[OfferedStyle]:
+    """The asked styles; an unknown one is refused after the upload's own refusal, if any
+    (the order of the checks before the upload's moved into the charging statement)."""
+    try:
+        return [get_active_style(db_session, style_id) for style_id in style_ids]
+    except InvalidRequest:
+        find_usable_upload(db_session, user_id=user_id, storage_key=storage_key)
+        raise
+
+
 def _replay_job(db_session: Session, user_id: int, resource_id: str) -> Accepted:
     return Accepted([get_generation(db_session, user_id=user_id, generation_id=int(resource_id))])
 
@@ -109,10 +120,12 @@ def _charge_and_dispatch(
     charge: Callable[[Session], Accepted], replay: Callable[[Session, int, str], Accepted],
 ) -> Accepted:
     with unit_of_work() as db_session:
-        register_user(db_session, user_id=user_id, email=email)
-        earlier = (
-            reserve_key(db_session, user_id=user_id, request=idempotency) if idempotency else None
-        )
+        earlier = None
+        if idempotency:
+            # The key's row refers to the user's; without a key, the charge needs no more
+            # than the user's upload (or job) found, which proves the row is there.
+            register_user(db_session, user_id=user_id, email=email)
+            earlier = reserve_key(db_session, user_id=user_id, request=idempotency)
         if earlier is not None and earlier.resource_id is not None:
             replayed = replay(db_session, user_id, earlier.resource_id)
             db_session.commit()  # ends the transaction without expiring what it loaded
@@ -136,17 +149,13 @@ def _dispatch(user_id: int, accepted: Accepted) -> None:
     was published on commit, before the task goes out, so it can never land after the
     worker's newer one.
     """
-    refused: list[HeadshotGeneration] = []
-    fault: Exception | None = None
-    for generation in accepted.generations:
-        try:
-            enqueue_generation(generation.id)
-        except BROKER_FAULTS as error:
-            log.error("could not publish job %s: %s", generation.id, error)
-            refused.append(generation)
-            fault = error
-    if not refused:
+    faults = enqueue_generations([generation.id for generation in accepted.generations])
+    if not faults:
         return
+    for generation_id, error in faults.items():
+        log.error("could not publish job %s: %s", generation_id, error)
+    fault = next(iter(faults.values()))
+    refused = [generation for generation in accepted.generations if generation.id in faults]
     nothing_queued = len(refused) == len(accepted.generations)
     with unit_of_work() as db_session:
         for generation in refused:

@@ -23,7 +23,8 @@ import requests
 from sqlalchemy import select
 
 from models.clock import frozen_clock
-from models.jobs import claim_generation, complete_generation, create_generation, fail_generation
+from models.job_creation import create_generation
+from models.jobs import claim_generation, complete_generation, fail_generation
 from models.styles import get_active_style
 from models.uploads import Upload
 from services import analytics

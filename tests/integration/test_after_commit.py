@@ -98,3 +98,16 @@ def test_a_poll_that_read_the_row_before_the_delete_cannot_bring_the_job_back() 
         db_session.commit()
     get_status_cache().publish(stale)  # the slow poll's refill lands after the delete
     assert cached(job_id) is None
+
+
+def test_the_jobs_of_one_transaction_are_all_published_in_their_order() -> None:
+    user_id = funded_user(3)
+    with unit_of_work() as db_session:  # a batch's jobs: published in one round trip
+        job_ids = [new_job(db_session, user_id).id for _ in range(3)]
+        db_session.commit()
+    statuses = [get_status_cache().read(job_id, reader=0) for job_id in job_ids]
+    assert all(status.snapshot is not None and status.snapshot.status == "queued"
+               for status in statuses)
+    ranks = [status.jobs_ahead for status in statuses]
+    assert all(rank is not None for rank in ranks), ranks
+    assert ranks == sorted(rank or 0 for rank in ranks), ranks

@@ -51,12 +51,8 @@ def make_job(user_id: int, storage_key: str, outcome: str = "queued") -> dict[st
 
     from media import get_storage
     from media.storage import new_key
-    from models.jobs import (
-        claim_generation,
-        complete_generation,
-        create_generation,
-        fail_generation,
-    )
+    from models.job_creation import create_generation
+    from models.jobs import claim_generation, complete_generation, fail_generation
     from models.styles import get_active_style
     from models.uploads import Upload
     from services.unit_of_work import unit_of_work
@@ -94,7 +90,7 @@ def new_job(db_session: Session, user_id: int) -> HeadshotGeneration:
     """A `corporate` job of the (funded) user on an upload row with no file behind it, added to
     the session's transaction and charged there; the caller commits or not."""
     from media.storage import new_key
-    from models.jobs import create_generation
+    from models.job_creation import create_generation
     from models.styles import get_active_style
     from models.uploads import record_upload
 
@@ -128,7 +124,7 @@ def job_without_a_message(user_id: int, image_url: str, **state: Any) -> int:
     from media import get_signer
     from models.clock import utcnow
     from models.generations import HeadshotGeneration
-    from models.jobs import create_generation
+    from models.job_creation import create_generation
     from models.styles import get_active_style
     from models.uploads import find_usable_upload
     from services.unit_of_work import unit_of_work
