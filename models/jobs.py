@@ -271,20 +271,20 @@ def record_progress(db_session: Session, generation_id: int, *, attempt: int, pr
     return moved
 
 
+# What every ending (completed, failed, cancelled) writes besides its own columns: it ended now,
+# with what it learnt on the way; no deadline, no lease.
+_ENDED = {"progress_at": _NOW, "metadata": _merged_meta(), "completed_at": _NOW,
+          "deadline_at": null(), **_NO_LEASE}
 _COMPLETE = _update(
     *_held_by_attempt(),
     _job.deleted_at.is_(None),
     status=GenerationStatus.COMPLETED.value,
     progress=PROGRESS_DONE,
-    progress_at=_NOW,
     result_keys=bindparam("result_keys", type_=JSONB),
     thumbnail_key=bindparam("thumbnail_key", type_=String),
-    metadata=_merged_meta(),
-    completed_at=_NOW,
-    deadline_at=null(),
-    **_NO_LEASE,
     error_code=null(),
     error_message=null(),
+    **_ENDED,
 )
 _COUNT_HEADSHOT = (
     update(_USERS).where(_USERS.c.id == bindparam("user_id", type_=BigInteger))
@@ -353,13 +353,9 @@ def _ended_refunded(*conditions: Any) -> Update:
         status=GenerationStatus.FAILED.value,
         # What the bar shows now, frozen: a failed job's bar stops, it does not step back.
         progress=_progress_from_now(),
-        progress_at=_NOW,
         error_code=bindparam("error_code", type_=String),
         error_message=bindparam("error_message", type_=Text),
-        metadata=_merged_meta(),
-        completed_at=_NOW,
-        deadline_at=null(),
-        **_NO_LEASE,
+        **_ENDED,
     )
 
 

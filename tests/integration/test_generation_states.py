@@ -103,9 +103,10 @@ def test_failing_refunds_exactly_once(client: Any) -> None:
         assert row.error_code == "getimg_unavailable" and row.completed_at is not None
 
 
-def _job_waiting_on_getimg(client: Any, clock: FrozenClock
+def _job_waiting_on_getimg(client: Any, clock: FrozenClock, *, elapsed: float = 0.5
                            ) -> tuple[int, JobRow, JobRow]:
-    """A claimed job whose shown progress has had half a second to rise above its milestone."""
+    """A claimed job whose shown progress has had `elapsed` seconds to rise above its
+    milestone."""
     _, job = _queued_job(client)
     claimed = _claim(job)
     assert claimed is not None
@@ -114,7 +115,7 @@ def _job_waiting_on_getimg(client: Any, clock: FrozenClock
                                   progress=PROGRESS_WAITING)
         db_session.commit()
     assert waiting is not None
-    clock.advance(seconds=0.5)  # the estimate rises above the stored milestone
+    clock.advance(seconds=elapsed)  # the estimate rises above the stored milestone
     return job, claimed, waiting
 
 
@@ -138,15 +139,7 @@ def test_a_milestone_stores_exactly_what_readers_would_show(client: Any, clock: 
                                                             elapsed: float) -> None:
     """The UPDATE computes the estimate in SQL (models/jobs.py): it must agree with the
     readers' `displayed_progress` to the unit, also where exp() underflows (1e7 s)."""
-    _, job = _queued_job(client)
-    claimed = _claim(job)
-    assert claimed is not None
-    with unit_of_work() as db_session:
-        waiting = record_progress(db_session, job, attempt=claimed.attempts,
-                                  progress=PROGRESS_WAITING)
-        db_session.commit()
-    assert waiting is not None
-    clock.advance(seconds=elapsed)
+    job, claimed, waiting = _job_waiting_on_getimg(client, clock, elapsed=elapsed)
     with unit_of_work() as db_session:
         again = record_progress(db_session, job, attempt=claimed.attempts,
                                 progress=PROGRESS_WAITING)
