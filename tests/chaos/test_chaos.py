@@ -81,8 +81,10 @@ def test_redis_restart_with_jobs_in_flight(chaos: Chaos) -> None:
     stack = chaos("redis-restart", concurrency=4, fake={"latency_ms": 1000},
                   env={"JOB_QUEUE_TIMEOUT_SECONDS": "300"})
     user = stack.user(credits=20)
-    jobs = [user.submit() for _ in range(10)]
-    poll(lambda: stack.db.statuses()["processing"] >= 2 and stack.db.statuses()["queued"] >= 2,
+    # More jobs than the workers take at once, so some are still queued when Redis stops,
+    # however slow the machine.
+    jobs = [user.submit() for _ in range(14)]
+    poll(lambda: stack.db.statuses()["processing"] >= 2 and stack.db.statuses()["queued"] >= 4,
          timeout=20, message="jobs queued and processing")
 
     completed = stack.db.statuses()["completed"]
@@ -103,11 +105,13 @@ def test_redis_restart_with_jobs_in_flight(chaos: Chaos) -> None:
     # The jobs being processed finish meanwhile: only their status publication is lost.
     poll(lambda: stack.db.statuses()["completed"] > completed, timeout=10,
          message="a job to complete while Redis is down")
-    stack.start_redis()
-    returned_at = time.monotonic()
+    # Redis comes back empty: every job queued now has lost its message. Read before it
+    # returns, since the lost-queue check may republish them and a worker take them at once.
     lost = [row["id"] for row in stack.db.rows(
         "SELECT id FROM headshot_generations WHERE status = 'queued'")]
     assert lost, "no queued job lost its message"
+    stack.start_redis()
+    returned_at = time.monotonic()
     poll(lambda: not stack.db.rows("SELECT id FROM headshot_generations WHERE status = "
                                    "'queued' AND id = ANY(%s) AND attempts = 0", (lost,)),
          timeout=90, message="the lost queued jobs to be republished and taken")
