@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from kombu.exceptions import BatchPublishError
 from kombu.exceptions import OperationalError as BrokerError
@@ -28,13 +29,37 @@ BROKER_FAULTS = (BrokerError, RedisError, OSError)
 NO_DECLARE: dict[str, list[object]] = {"declare": []}
 
 
+class _Published:
+    """What `send_task` hands back for a published task: its id, nothing else. Celery's
+    default is an AsyncResult (a promise, the app's backend), which nobody here reads: the
+    tasks keep no results (celeryconfig: task_ignore_result, no result backend)."""
+
+    __slots__ = ("id", "ignored")
+
+    def __init__(self, task_id: str) -> None:
+        self.id = task_id
+        self.ignored = True
+
+
+def _publishing(generation_id: int) -> dict[str, Any]:
+    """send_task's options for a job's task, given rather than worked out per publish.
+
+    The shadow name is what Flower and the worker's log show for the task (kept on retries):
+    an operator finds a headshot's task by its id; the worker runs the task by its real name.
+    The args' repr for Flower is written here (Celery would run its saferepr over them); no
+    result is kept, so Celery's backend is not consulted; a web request has no parent task.
+    """
+    return {"shadow": generation_task_title(generation_id),
+            "argsrepr": f"[{generation_id}]", "kwargsrepr": "{}",
+            "ignore_result": True, "add_to_parent": False, "result_cls": _Published,
+            **NO_DECLARE}
+
+
 def enqueue_generation(generation_id: int, *, countdown: float | None = None) -> None:
     """Publish the job's task (ids only: the worker reads the row), to run now or `countdown`
     seconds from now. Raises BROKER_FAULTS."""
-    # The shadow name is what Flower and the worker's log show for the task (kept on retries):
-    # an operator finds a headshot's task by its id. The worker runs the task by its real name.
     celery_app.send_task(GENERATE_TASK, args=[generation_id], countdown=countdown,
-                         shadow=generation_task_title(generation_id), **NO_DECLARE)
+                         **_publishing(generation_id))
 
 
 def enqueue_generations(generation_ids: Sequence[int]) -> dict[int, Exception]:
@@ -51,8 +76,7 @@ def enqueue_generations(generation_ids: Sequence[int]) -> dict[int, Exception]:
             with celery_app.producer_or_acquire() as producer, producer.batch():
                 for generation_id in generation_ids:
                     celery_app.send_task(GENERATE_TASK, args=[generation_id],
-                                         shadow=generation_task_title(generation_id),
-                                         producer=producer, **NO_DECLARE)
+                                         producer=producer, **_publishing(generation_id))
             return {}
         except (BatchPublishError, *BROKER_FAULTS) as error:
             log.warning("publishing %d jobs at once failed (%s): one at a time",

@@ -66,3 +66,13 @@ def test_the_same_object_python_json_logger_made() -> None:
             sys.exc_info(), extra={"request_id": "r", "change": "claimed", "n": [1, 2]})
     ours, theirs = JsonLines().format(record), earlier.format(record)
     assert list(json.loads(ours).items()) == list(json.loads(theirs).items())
+
+
+def test_a_new_request_id_is_32_hex_digits_and_a_fresh_one_each_time() -> None:
+    from config.logs import new_request_id
+
+    ids = {new_request_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    assert all(len(id_) == 32 and int(id_, 16) >= 0 for id_ in ids)
+    assert new_request_id("app-7") == "app-7"  # the client's own, when sane
+    assert new_request_id("bad id\n") != "bad id\n"
