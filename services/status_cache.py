@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import time
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from redis import Redis
 from redis.client import PubSub
@@ -29,6 +30,10 @@ log = logging.getLogger(__name__)
 QUEUE_KEY = "headshots:queue"  # sorted set of queued job ids, scored by time of queueing
 AVERAGE_KEY = "headshots:avg-processing-seconds"
 UNFINISHED_TTL_SECONDS = 30
+# Each unfinished job's entry lives 30-45 s, not exactly 30: jobs created together (a batch, a
+# burst) would otherwise all expire together and send their next polls to PostgreSQL at once,
+# past the pool's kept connections (py-spy under bench/run status: 5 % of a poll opening ones).
+UNFINISHED_TTL_SPREAD_SECONDS = 15
 FINISHED_TTL_SECONDS = 24 * 3600
 AVERAGE_WEIGHT = 0.2  # exponential moving average: weight of the newest job
 # What a deleted job's key holds for a day: newer than any snapshot, so a poll that read the row
@@ -86,6 +91,15 @@ class CachedStatus:
     polls_this_minute: int = 0  # the reader's status reads in the current clock minute
 
 
+def _publish_args(snapshot: StatusSnapshot) -> list[Any]:
+    """PUBLISH_IF_NEWER's arguments: the snapshot, its version, how long it lives, its queue
+    entry."""
+    ttl = (FINISHED_TTL_SECONDS if snapshot.finished
+           else UNFINISHED_TTL_SECONDS + random.randint(0, UNFINISHED_TTL_SPREAD_SECONDS))
+    return [json.dumps(snapshot.to_dict()), repr(snapshot.progress_at), ttl, snapshot.status,
+            snapshot.id]
+
+
 class StatusCache:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
@@ -93,13 +107,9 @@ class StatusCache:
         self._read_and_count = redis.register_script(READ_AND_COUNT)
 
     def publish(self, snapshot: StatusSnapshot) -> None:
-        payload = json.dumps(snapshot.to_dict())
-        ttl = FINISHED_TTL_SECONDS if snapshot.finished else UNFINISHED_TTL_SECONDS
         try:
-            self._publish_if_newer(
-                keys=[status_key(snapshot.id), QUEUE_KEY],
-                args=[payload, repr(snapshot.progress_at), ttl, snapshot.status, snapshot.id],
-            )
+            self._publish_if_newer(keys=[status_key(snapshot.id), QUEUE_KEY],
+                                   args=_publish_args(snapshot))
         except RedisError:
             log.warning("status cache: could not publish job %s", snapshot.id, exc_info=True)
 
@@ -112,13 +122,8 @@ class StatusCache:
         try:
             with self._redis.pipeline(transaction=False) as pipe:
                 for snapshot in snapshots:
-                    ttl = FINISHED_TTL_SECONDS if snapshot.finished else UNFINISHED_TTL_SECONDS
-                    self._publish_if_newer(
-                        keys=[status_key(snapshot.id), QUEUE_KEY],
-                        args=[json.dumps(snapshot.to_dict()), repr(snapshot.progress_at), ttl,
-                              snapshot.status, snapshot.id],
-                        client=pipe,
-                    )
+                    self._publish_if_newer(keys=[status_key(snapshot.id), QUEUE_KEY],
+                                           args=_publish_args(snapshot), client=pipe)
                 pipe.execute()
         except RedisError:
             log.warning("status cache: could not publish jobs %s",
