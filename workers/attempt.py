@@ -48,7 +48,7 @@ OUR_ACCOUNTS_PROBLEM = (QUOTA_EXCEEDED, AUTH_FAILED)  # not the user's: someone 
 for _code in USER_MESSAGES:  # at 0 from the start, so the alerts' increase() sees the first
     GETIMG_ERRORS.labels(_code)
 
-_clients = threading.local()  # a requests.Session is not thread-safe: one client per thread
+_clients = threading.local()  # one client (its connection pools) per thread
 
 
 def _getimg_client() -> GetImgClient:

@@ -58,7 +58,7 @@ def test_error_survives_pickling_for_celery() -> None:
 
 def test_the_client_honours_the_environments_proxies_read_once_per_host(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    # The client reads them itself (requests' own lookup walks os.environ on every request).
+    # The client reads them itself, once (requests' own lookup walked os.environ per request).
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
     monkeypatch.setenv("NO_PROXY", "cdn.example")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/corporate.pem")
@@ -68,5 +68,6 @@ def test_the_client_honours_the_environments_proxies_read_once_per_host(
     assert "https" not in client._proxies_for("https://cdn.example/result.jpg?sig=x")
     monkeypatch.delenv("HTTPS_PROXY")  # read once per host: the answer stays
     assert client._proxies_for("https://api.getimg.ai/other")["https"] == proxy
-    assert client._session.verify == "/etc/ssl/corporate.pem"
-    assert client._session.trust_env is False
+    assert client._ca_certs == "/etc/ssl/corporate.pem"
+    assert client._pool_for("https://api.getimg.ai/v2/images/generations").proxy is not None
+    assert client._pool_for("https://cdn.example/result.jpg") is client._direct
