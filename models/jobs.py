@@ -24,8 +24,6 @@ from sqlalchemy import (
     Update,
     and_,
     bindparam,
-    case,
-    extract,
     func,
     literal,
     null,
@@ -33,7 +31,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
@@ -46,8 +43,8 @@ from models.leases import NO_LEASE, lease_ran_out, new_lease
 from models.progress import (
     PROGRESS_DONE,
     PROGRESS_FREEZE_LEAD_SECONDS,
-    PROGRESS_RECEIVED,
     PROGRESS_WAITING,
+    displayed_progress_sql,
 )
 from models.styles import Style
 from models.uploads import Upload
@@ -132,26 +129,14 @@ def _has_attempts_left() -> Any:
     return _job.attempts - _job.attempts_before_round < _MAX_ATTEMPTS
 
 
-def _shown_progress() -> Any:
-    """`displayed_progress` of the row at `shown_at`, in SQL (tests check the two agree).
-
-    The exponent is capped where 1 - exp(-x) is already 1.0 in double precision: PostgreSQL's
-    exp() raises on underflow where Python's returns 0."""
-    last = PROGRESS_RECEIVED - 1
-    elapsed = func.greatest(0.0, sql_cast(extract("epoch", _SHOWN_AT - _job.progress_at), Float))
-    share = 1.0 - func.exp(-func.least(elapsed / _EXPECTED_SECONDS, 50.0))
-    estimate = func.least(last, _job.progress + func.floor((last - _job.progress) * share))
-    waiting = and_(_job.status == GenerationStatus.PROCESSING.value,
-                   _job.progress >= PROGRESS_WAITING, _job.progress < PROGRESS_RECEIVED)
-    return case((waiting, sql_cast(estimate, Integer)), else_=_job.progress)
-
-
 def _progress_from_now() -> Any:
     """The progress to store with a new milestone (`milestone`): never below what readers show
     right now, nor in the moment (PROGRESS_FREEZE_LEAD_SECONDS) before the new state reaches
     them. Storing a milestone restarts the estimate's clock, so storing less than the estimate
     shown at this moment would make the bar go back."""
-    return func.greatest(_job.progress, _MILESTONE, _shown_progress())
+    shown = displayed_progress_sql(_job.status, _job.progress, _job.progress_at, _SHOWN_AT,
+                                   expected_seconds=_EXPECTED_SECONDS)
+    return func.greatest(_job.progress, _MILESTONE, shown)
 
 
 def _overdue() -> Any:

@@ -1,12 +1,16 @@
 """The progress bar: the milestones a job stores, and what a reader shows between them.
 
 Pure functions of their arguments (no clock, no settings): the callers pass `now` and how long
-a GetImg call usually takes.
+a GetImg call usually takes. The estimate has a twin in SQL, beside it, for the transitions that
+store what readers show (`models/jobs.py`); tests check the two agree to the unit.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
+
+from sqlalchemy import Float, Integer, and_, case, cast, extract, func
 
 from models.generations import GenerationStatus
 
@@ -38,3 +42,18 @@ def displayed_progress(status: str, stored: int, progress_at: float, now: float,
     elapsed = max(0.0, now - progress_at)
     share = 1.0 - math.exp(-elapsed / expected_seconds)
     return min(PROGRESS_RECEIVED - 1, stored + int((PROGRESS_RECEIVED - 1 - stored) * share))
+
+
+def displayed_progress_sql(status: Any, stored: Any, progress_at: Any, now: Any, *,
+                           expected_seconds: Any) -> Any:
+    """`displayed_progress` as a SQL expression of the row's columns and bound values.
+
+    The exponent is capped where 1 - exp(-x) is already 1.0 in double precision: PostgreSQL's
+    exp() raises on underflow where Python's returns 0."""
+    last = PROGRESS_RECEIVED - 1
+    elapsed = func.greatest(0.0, cast(extract("epoch", now - progress_at), Float))
+    share = 1.0 - func.exp(-func.least(elapsed / expected_seconds, 50.0))
+    estimate = func.least(last, stored + func.floor((last - stored) * share))
+    waiting = and_(status == GenerationStatus.PROCESSING.value,
+                   stored >= PROGRESS_WAITING, stored < PROGRESS_RECEIVED)
+    return case((waiting, cast(estimate, Integer)), else_=stored)
