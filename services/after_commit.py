@@ -29,17 +29,16 @@ def handle_committed(changes: Sequence[JobChange]) -> None:
     if not changes:
         return
     cache = get_status_cache()
-    with_deletes = any(job_change.change is Change.DELETED for job_change in changes)
-    if not with_deletes:
-        # Published in one round trip, in their order (a batch's queued jobs: one, not four).
-        cache.publish_all([job_change.snapshot for job_change in changes])
+    # Published in one round trip, in their order (a batch's queued jobs: one, not four). A job
+    # deleted in the same transaction is forgotten below, after: its tombstone is newer than
+    # any snapshot, so nothing published can bring it back.
+    cache.publish_all([job_change.snapshot for job_change in changes
+                       if job_change.change is not Change.DELETED])
     for job_change in changes:
         _log_change(job_change)
         _quietly(count_job_change, job_change)
         if job_change.change is Change.DELETED:
             cache.forget(job_change.snapshot.id)
-        elif with_deletes:  # rare (delete my data): each in turn, in the order of the changes
-            cache.publish(job_change.snapshot)
         for event_id in job_change.outbox_event_ids:
             try:
                 enqueue_webhook(event_id)
