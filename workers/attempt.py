@@ -228,8 +228,8 @@ def _attempt(held: HeldJob, slot: GetImgSlot) -> AttemptOutcome:
         completed = jobs.complete(job, result_keys=result_keys, thumbnail_key=thumbnail_key,
                                   metadata=metadata | outcome)
     except NoLongerOurs:  # cancelled meanwhile: whatever it stored is nobody's
-        log.info("job %s: no longer this attempt's; stopping", job.generation_id)
-        _delete_quietly(stored)
+        _delete_quietly(stored)  # before the line: whoever reads it may look for the files
+        log.info("job %s: no longer this attempt's; stopped", job.generation_id)
         return AttemptOutcome()
     except StorageNotFound:
         jobs.fail(job, OriginalExpired.code, OriginalExpired.MESSAGE, metadata)
@@ -259,8 +259,8 @@ def _attempt(held: HeldJob, slot: GetImgSlot) -> AttemptOutcome:
         return AttemptOutcome()
 
     if not completed:  # cancelled, deleted or taken over meanwhile: our copy is nobody's
-        log.info("job %s: no longer this attempt's; deleting what it stored", job.generation_id)
         _delete_quietly(stored)
+        log.info("job %s: no longer this attempt's; deleted what it stored", job.generation_id)
     else:
         get_status_cache().record_processing_time(processing_time)
     return AttemptOutcome()
