@@ -4,7 +4,7 @@ baseline measured in the same run, the target and whether it was met.
 
     bench/run                     # status, accept, drain, overhead (565 s on a quiet-ish box)
     bench/run status accept       # just those
-    bench/run memory              # the worker's RSS over 5000 jobs (a few minutes of its own)
+    bench/run memory              # web and worker RSS over 5000 jobs (minutes of their own)
     bench/run streams streams-gthread  # 300 open streams: gevent, then gthread 2 x 8
     bench/run --runs 1 status     # a quick look
 """
@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import accept, drain, overhead, status_poll, streams  # noqa: E402
+from bench import accept, drain, memory, overhead, status_poll, streams  # noqa: E402
 from bench.table import Row, markdown  # noqa: E402
 
 BENCHMARKS: dict[str, Callable[[int], list[Row]]] = {
@@ -35,7 +35,7 @@ BENCHMARKS: dict[str, Callable[[int], list[Row]]] = {
     "overhead": overhead.run,
 }
 EXTRA: dict[str, Callable[[int], list[Row]]] = {
-    "memory": drain.run_memory,
+    "memory": memory.run,  # 5000 jobs through the web: a few minutes of its own
     "streams": streams.run,  # ~70 s for one run
     "streams-gthread": streams.run_gthread,  # `streams` on the worker class web had before
 }

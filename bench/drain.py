@@ -23,7 +23,6 @@ POLL_FAULTS: tuple[type[BaseException], ...] = (psycopg2.OperationalError,)
 # BENCH_DRAIN_JOBS: a shorter drain for quick before/after looks (the table's figure is 1000).
 JOBS = int(os.environ.get("BENCH_DRAIN_JOBS", "1000"))
 LATENCY_SECONDS = 2.0
-MEMORY_JOBS = 5000  # `bench/run memory`: the worker's RSS over this many jobs
 
 
 def queue_jobs(count: int, user_id: int) -> list[int]:
@@ -113,19 +112,4 @@ def run(runs: int) -> list[Row]:
         Row("drain", "worker CPU per job", [cpu_ms], "ms", "", (), "≤ 25 ms", cpu_ms <= 25),
         Row("memory: worker RSS", f"growth over jobs {JOBS // 10}–{JOBS}", [growth], "%",
             f"{rss_start:.0f} → {rss_end:.0f} MiB", (), "< 10 %", growth < 10),
-    ]
-
-
-def run_memory(runs: int) -> list[Row]:
-    """The worker's RSS before and after 5000 jobs, the fake answering at once."""
-    with bench_stack("memory") as stack:
-        took, cpu_ms, rss_start, rss_end = _drain(stack, MEMORY_JOBS, timeout=1800)
-    growth = (rss_end - rss_start) / rss_start * 100
-    return [
-        Row("memory: worker RSS", f"growth over jobs {MEMORY_JOBS // 10}–{MEMORY_JOBS}",
-            [growth], "%",
-            f"{rss_start:.0f} → {rss_end:.0f} MiB", (), "< 10 %", growth < 10),
-        Row(f"memory: drain {MEMORY_JOBS} jobs, latency 0", "wall time", [took], "s"),
-        Row(f"memory: drain {MEMORY_JOBS} jobs", "worker CPU per job", [cpu_ms], "ms", "", (),
-            "≤ 25 ms", cpu_ms <= 25),
     ]
