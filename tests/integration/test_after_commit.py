@@ -3,6 +3,8 @@ committed, in order, and never when it rolled back."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 
 from models.credits import grant_credits
@@ -10,6 +12,7 @@ from models.headshots import delete_generation
 from models.jobs import claim_generation, fail_generation
 from models.snapshot import StatusSnapshot
 from models.users import ensure_user
+from services.redis_client import get_redis
 from services.status_cache import get_status_cache
 from services.unit_of_work import unit_of_work
 from tests.support.domain import funded_user, new_job
@@ -111,3 +114,31 @@ def test_the_jobs_of_one_transaction_are_all_published_in_their_order() -> None:
     ranks = [status.jobs_ahead for status in statuses]
     assert all(rank is not None for rank in ranks), ranks
     assert ranks == sorted(rank or 0 for rank in ranks), ranks
+
+
+def test_a_batch_is_published_even_when_redis_has_lost_the_script() -> None:
+    get_redis().script_flush()  # as after a Redis restart: every script must be loaded again
+    user_id = funded_user(2)
+    with unit_of_work() as db_session:
+        job_ids = [new_job(db_session, user_id).id for _ in range(2)]
+        db_session.commit()
+    snapshots = [cached(job_id) for job_id in job_ids]
+    assert [s.status if s else None for s in snapshots] == ["queued", "queued"]
+
+
+def script_exists_calls() -> int:
+    stats = cast(dict[str, dict[str, int]], get_redis().info("commandstats"))
+    return stats.get("cmdstat_script|exists", {}).get("calls", 0)
+
+
+def test_a_batch_goes_out_without_asking_redis_for_its_script() -> None:
+    user_id = funded_user(4)
+    with unit_of_work() as db_session:  # the script is loaded by now (the first publish)
+        new_job(db_session, user_id)
+        db_session.commit()
+    before = script_exists_calls()
+    with unit_of_work() as db_session:
+        job_ids = [new_job(db_session, user_id).id for _ in range(3)]
+        db_session.commit()
+    assert script_exists_calls() == before
+    assert all(cached(job_id) is not None for job_id in job_ids)
