@@ -21,6 +21,9 @@ from devstack.processes import wait_for_worker
 from devstack.waiting import wait_until
 
 RATE = 50  # jobs a second
+# Also at a rate this box sustains: 50 jobs/s takes more CPU than its 2 cores have (web +
+# worker + PostgreSQL + Redis + the fake), so that figure is mostly the queue's wait.
+SUSTAINED_RATE = 10
 SECONDS = 4
 LATENCY_MS = 100
 SENDERS = 8
@@ -28,9 +31,10 @@ EXPORT_CONNECTIONS = 8
 EXPORT_SECONDS = 5
 
 
-def _submit_steadily(stack: BenchStack, users: list[BenchUser]) -> list[tuple[BenchUser, int]]:
-    """RATE × SECONDS POSTs, each sent at its scheduled moment by one of SENDERS threads."""
-    total = RATE * SECONDS
+def _submit_steadily(stack: BenchStack, users: list[BenchUser], rate: int
+                     ) -> list[tuple[BenchUser, int]]:
+    """rate × SECONDS POSTs, each sent at its scheduled moment by one of SENDERS threads."""
+    total = rate * SECONDS
     start = time.monotonic() + 0.2
     jobs: list[tuple[BenchUser, int]] = []
     lock = threading.Lock()
@@ -38,7 +42,7 @@ def _submit_steadily(stack: BenchStack, users: list[BenchUser]) -> list[tuple[Be
     def send(sender: int) -> None:
         with requests.Session() as http:
             for index in range(sender, total, SENDERS):
-                delay = start + index / RATE - time.monotonic()
+                delay = start + index / rate - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
                 user = users[index % len(users)]
@@ -86,14 +90,16 @@ def run(runs: int) -> list[Row]:
         worker = stack.worker().start()
         try:
             wait_for_worker(worker, timeout=60)
-            p50s, p99s = [], []
+            overheads: dict[int, tuple[list[float], list[float]]] = {
+                rate: ([], []) for rate in (RATE, SUSTAINED_RATE)}
             for _ in range(runs):
-                jobs = _submit_steadily(stack, users)
-                ids = [job_id for _, job_id in jobs]
-                _wait_finished(stack, ids)
-                overheads = _overheads_ms(stack.database_url, ids)
-                p50s.append(statistics.median(overheads))
-                p99s.append(_percentile(overheads, 0.99))
+                for rate, (p50s, p99s) in overheads.items():
+                    jobs = _submit_steadily(stack, users, rate)
+                    ids = [job_id for _, job_id in jobs]
+                    _wait_finished(stack, ids)
+                    each = _overheads_ms(stack.database_url, ids)
+                    p50s.append(statistics.median(each))
+                    p99s.append(_percentile(each, 0.99))
             user, job_id = jobs[0]
         finally:
             worker.stop()
@@ -110,9 +116,15 @@ def run(runs: int) -> list[Row]:
             exports.append(result)
     export_errors = sum(r.errors for r in exports)
     return [
-        Row(f"overhead: POST → completed − {LATENCY_MS} ms, {RATE} jobs/s", "p50", p50s, "ms",
-            "", (), "≤ 20 ms", statistics.median(p50s) <= 20),
-        Row("overhead", "p99", p99s, "ms", "", (), "≤ 100 ms", statistics.median(p99s) <= 100),
+        Row(f"overhead: POST → completed − {LATENCY_MS} ms, {RATE} jobs/s", "p50",
+            overheads[RATE][0], "ms", "", (), "≤ 20 ms",
+            statistics.median(overheads[RATE][0]) <= 20),
+        Row("overhead", "p99", overheads[RATE][1], "ms", "", (), "≤ 100 ms",
+            statistics.median(overheads[RATE][1]) <= 100),
+        Row(f"overhead at {SUSTAINED_RATE} jobs/s (sustainable here)", "p50",
+            overheads[SUSTAINED_RATE][0], "ms", "", (), "reported"),
+        Row(f"overhead at {SUSTAINED_RATE} jobs/s", "p99", overheads[SUSTAINED_RATE][1], "ms",
+            "", (), "reported"),
         Row("export 1024 px JPEG + watermark (8 conn)", "req/s",
             [r.requests_per_second for r in exports], "", f"{export_errors} errors", (),
             "reported"),
