@@ -3,7 +3,7 @@
 An attempt takes the lease when it claims its job (`models/jobs.py`, `claim_generation`) and
 gives it up with the job's next transition. In between, its worker renews it every
 JOB_LEASE_RENEW_SECONDS (`workers/leases.py`); a worker that dies stops renewing, and once the
-lease has run out the reaper takes the job over through `release_overdue_generation`.
+lease has run out the reaper takes the job over (`models/reaper.py`).
 
 A renewal is not a change of the job (nobody sees it; it is not recorded through
 `record_change`): one UPDATE for all of a process's attempts. It is fenced like every worker

@@ -17,10 +17,9 @@ from models.jobs import (
     complete_generation,
     fail_generation,
     is_claimable,
-    overdue_generation_ids,
-    release_overdue_generation,
 )
 from models.leases import renew_leases
+from models.reaper import overdue_generation_ids, release_overdue_generation
 from services import jobs
 from services.maintenance import BROKER_MARK_KEY, republish_if_queue_lost
 from services.redis_client import get_redis
