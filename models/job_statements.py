@@ -73,7 +73,7 @@ def progress_from_now() -> Any:
 def overdue() -> Any:
     """In flight past its deadline, or processing by an attempt whose lease ran out: what the
     reaper takes over, and what a new attempt may claim."""
-    return and_(job.status.in_(IN_FLIGHT), or_(job.deadline_at < NOW, lease_ran_out(NOW)))
+    return and_(job.status.in_(IN_FLIGHT), or_(job.deadline_at < NOW, lease_ran_out()))
 
 
 def update_job(*conditions: Any, **values: Any) -> Update:

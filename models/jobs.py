@@ -52,7 +52,7 @@ from models.job_statements import progress_from_now as _progress_from_now
 from models.job_statements import run_transition as _transition
 from models.job_statements import transition_params as _params
 from models.job_statements import update_job as _update
-from models.leases import new_lease
+from models.leases import lease_expiry, new_lease
 from models.progress import PROGRESS_DONE, PROGRESS_WAITING
 from models.styles import Style
 from models.uploads import Upload
@@ -142,7 +142,7 @@ _CLAIM = _update(
     attempts=_job.attempts + 1,
     started_at=func.coalesce(_job.started_at, _NOW),
     deadline_at=bindparam("deadline_at", type_=DateTime(timezone=True)),
-    lease_expires_at=bindparam("lease_expires_at", type_=DateTime(timezone=True)),
+    lease_expires_at=lease_expiry(),
     lease_owner=bindparam("lease_owner", type_=String),
     progress=_progress_from_now(),
     progress_at=_NOW,
@@ -172,7 +172,7 @@ def claim_generation(db_session: Session, generation_id: int, *,
     params = _params(
         generation_id, now, milestone=PROGRESS_WAITING,
         deadline_at=now + timedelta(seconds=get_settings().job_processing_timeout_seconds),
-        **new_lease(now, lease_owner))
+        **new_lease(lease_owner))
     claimed: ClaimedRow | None = _transition(db_session, _CLAIM, Change.CLAIMED, params,
                                              ClaimedRow)
     return claimed
