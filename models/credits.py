@@ -6,6 +6,19 @@ resulting balance, in the caller's transaction; the charge for new jobs applies 
 condition in the one statement that writes the jobs and their ledger rows
 (`models/job_creation.create_generations`). Each movement is also noted on the session
 (`take_movements`), so that what counts the credits (the metrics) sees committed ones only.
+
+Lock order. A transaction that changes both a job and its owner's balance locks the job's row
+first (then its upload's and its batch's, if it needs them) and the user's row last, with the
+balance movement itself. Every write path does so: the worker's and the reaper's transitions
+(their UPDATE of the job comes first, `models/jobs.py`), the user's cancel, retry and delete
+and delete-my-data (`models/headshots.py`, which lock the job before anything else), an
+operator's refund (`models/refunds.py`) and the creation of jobs (the upload, then the user;
+the new jobs' rows nobody else can hold). The worker's path could not take the user's row
+first without one more round trip per transition, and two transactions taking the same two
+rows in opposite orders deadlock: PostgreSQL aborts one of them (a 503 for a user, a
+rolled-back ending for a worker). So nothing may lock a user's row before the job rows it is
+about to change: no upsert of the user that locks it ahead of the job
+(`models/users.register_user` locks it only when it changes the email).
 """
 
 from __future__ import annotations

@@ -57,6 +57,8 @@ def retry_generation(db_session: Session, *, user_id: int, generation_id: int
     """Queue a failed job again from its original, and charge for it again (a new round)."""
     # Locked, so a delete racing this retry either goes first (then this is a 404) or waits:
     # a deleted headshot, whose original may be gone with it, is never charged and requeued.
+    # And locked first: the charge locks the user's row after it (the lock order,
+    # models/credits.py).
     generation = get_generation(db_session, user_id=user_id, generation_id=generation_id,
                                 lock=True)
     if generation.status != GenerationStatus.FAILED:
@@ -100,8 +102,9 @@ def delete_generation(db_session: Session, *, user_id: int, generation_id: int) 
     generation = get_generation(db_session, user_id=user_id, generation_id=generation_id,
                                 lock=True)
     if generation.upload_id is not None:
-        # Locked before the refund locks the user's row: generate locks the upload, then the
-        # user, and taking them in the same order never deadlocks against it.
+        # Locked before the refund locks the user's row: the job, its upload, the user, as
+        # every write path takes them (the lock order, models/credits.py; generate locks
+        # the upload, then the user).
         _locked_upload(db_session, generation.upload_id)
     if generation.status in IN_FLIGHT:
         cancel_generation(db_session, generation_id)
@@ -163,11 +166,17 @@ def forget_user_media(db_session: Session, *, user_id: int) -> list[str]:
     unshared and stripped of its images, and every upload of theirs marked deleted; the ledger
     stays. Returns every storage key to delete once committed. Idempotent."""
     keys: list[str] = []
-    for generation in db_session.scalars(live_of(user_id).with_for_update(of=HeadshotGeneration)):
+    # Every job's row, then every upload's, before the first refund locks the user's (the lock
+    # order, models/credits.py): one upload locked after it would wait for a generate that
+    # holds that upload and waits for the user's row.
+    generations = list(db_session.scalars(
+        live_of(user_id).with_for_update(of=HeadshotGeneration)))
+    uploads = list(db_session.scalars(select(Upload).where(Upload.user_id == user_id)
+                                      .with_for_update()))
+    for generation in generations:
         keys += delete_generation(db_session, user_id=user_id, generation_id=generation.id)
     now = utcnow()
-    for upload in db_session.scalars(select(Upload).where(Upload.user_id == user_id)
-                                     .with_for_update()):
+    for upload in uploads:
         if upload.deleted_at is None:
             keys.append(upload.storage_key)
             upload.deleted_at = now

@@ -4,25 +4,27 @@ Every transition is one conditional UPDATE: it happens only from the state it ex
 worker-side transitions also name the attempt that claimed the job, so a redelivered or stale
 task can never complete, fail or refund a job twice. Every transition that happens is recorded
 through `record_change`, the one path to what follows a committed change.
+
+The statement parts the transitions share with the stuck-job reaper (`models/reaper.py`) are
+in `models/job_statements.py`, imported here under the private names the statements below
+are written with.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
     DateTime,
-    Float,
     Integer,
     String,
     Table,
     Text,
     Update,
-    and_,
     bindparam,
     func,
     literal,
@@ -38,14 +40,20 @@ from config import get_settings
 from models.clock import utcnow
 from models.credits import charge_for_generation, refund_generation
 from models.generations import IN_FLIGHT, GenerationStatus, HeadshotGeneration, JobRow
-from models.job_changes import Change, record_change
-from models.leases import NO_LEASE, lease_ran_out, new_lease
-from models.progress import (
-    PROGRESS_DONE,
-    PROGRESS_FREEZE_LEAD_SECONDS,
-    PROGRESS_WAITING,
-    displayed_progress_sql,
-)
+from models.job_changes import Change
+from models.job_statements import GENERATION_ID as _GENERATION_ID
+from models.job_statements import JOBS as _JOBS
+from models.job_statements import NO_LEASE_NULLS as _NO_LEASE
+from models.job_statements import NOW as _NOW
+from models.job_statements import has_attempts_left as _has_attempts_left
+from models.job_statements import job as _job
+from models.job_statements import overdue as _overdue
+from models.job_statements import progress_from_now as _progress_from_now
+from models.job_statements import run_transition as _transition
+from models.job_statements import transition_params as _params
+from models.job_statements import update_job as _update
+from models.leases import lease_expiry, new_lease
+from models.progress import PROGRESS_DONE, PROGRESS_WAITING
 from models.styles import Style
 from models.uploads import Upload
 from models.users import User
@@ -84,26 +92,13 @@ def _round_entry(db_session: Session, generation: HeadshotGeneration | JobRow,
 
 # ---- transitions ---------------------------------------------------------------------------------
 #
-# Each transition is one prebuilt Core statement, `UPDATE ... WHERE <the state it expects>
-# RETURNING <the row>`, executed with its values as parameters: built once, its compiled form
-# is reused (building the ORM statement and the ORM object each time was most of a worker's
-# CPU per job), and the progress it stores is computed by the UPDATE itself under the row
-# lock it takes (no SELECT ... FOR UPDATE first).
+# Each one a prebuilt statement of `models/job_statements.py` (built once, run with its values as
+# parameters); the reaper's own are in `models/reaper.py`.
 
-_JOBS = cast(Table, HeadshotGeneration.__table__)
 _UPLOADS = cast(Table, Upload.__table__)
 _STYLES = cast(Table, Style.__table__)
 _USERS = cast(Table, User.__table__)
-_job = _JOBS.c
-
-_GENERATION_ID = bindparam("generation_id", type_=BigInteger)
-_NOW = bindparam("now", type_=DateTime(timezone=True))
 _ATTEMPT = bindparam("attempt", type_=Integer)
-_MAX_ATTEMPTS = bindparam("max_attempts", type_=Integer)
-_MILESTONE = bindparam("milestone", type_=Integer)
-_SHOWN_AT = bindparam("shown_at", type_=DateTime(timezone=True))
-_EXPECTED_SECONDS = bindparam("expected_seconds", type_=Float)
-_NO_LEASE = {column: null() for column in NO_LEASE}  # written as NULL, not as parameters
 
 
 @dataclass(frozen=True)
@@ -115,33 +110,6 @@ class ClaimedRow(JobRow):
     original_content_type: str
     model: str
     prompt: str
-
-
-def _column(name: str) -> Any:
-    return _job["metadata" if name == "meta" else name].label(name)
-
-
-_RETURNED = tuple(_column(field.name) for field in fields(JobRow))
-
-
-def _has_attempts_left() -> Any:
-    """`may_attempt_again`, as a SQL condition on the row (the limit: `max_attempts`)."""
-    return _job.attempts - _job.attempts_before_round < _MAX_ATTEMPTS
-
-
-def _progress_from_now() -> Any:
-    """The progress to store with a new milestone (`milestone`): never below what readers show
-    right now, nor in the moment (PROGRESS_FREEZE_LEAD_SECONDS) before the new state reaches
-    them. Storing a milestone restarts the estimate's clock, so storing less than the estimate
-    shown at this moment would make the bar go back."""
-    shown = displayed_progress_sql(_job.status, _job.progress, _job.progress_at, _SHOWN_AT,
-                                   expected_seconds=_EXPECTED_SECONDS)
-    return func.greatest(_job.progress, _MILESTONE, shown)
-
-
-def _overdue() -> Any:
-    """In flight past its deadline, or processing by an attempt whose lease ran out."""
-    return and_(_job.status.in_(IN_FLIGHT), or_(_job.deadline_at < _NOW, lease_ran_out(_NOW)))
 
 
 def _claimable() -> tuple[Any, ...]:
@@ -160,40 +128,6 @@ def _merged_meta() -> Any:
     return _job.metadata.op("||")(bindparam("meta", type_=JSONB))
 
 
-def _update(*conditions: Any, **values: Any) -> Update:
-    return (update(_JOBS).where(_job.id == _GENERATION_ID, *conditions).values(**values)
-            .returning(*_RETURNED))
-
-
-def _params(generation_id: int, now: datetime, **values: Any) -> dict[str, Any]:
-    settings = get_settings()
-    return {
-        "generation_id": generation_id,
-        "now": now,
-        "max_attempts": settings.getimg_max_attempts,
-        "shown_at": now + timedelta(seconds=PROGRESS_FREEZE_LEAD_SECONDS),
-        "expected_seconds": settings.getimg_expected_seconds,
-        "milestone": 0,
-        **values,
-    }
-
-
-def _transition(db_session: Session, statement: Update, change: Change,
-                params: dict[str, Any], row_type: type[JobRow] = JobRow) -> Any:
-    """Run the transition; record the change; None if the job did not move."""
-    row = db_session.execute(statement, params).one_or_none()
-    if row is None:
-        return None
-    job = row_type(**row._mapping)
-    # An ORM copy of the row this session loaded earlier is stale now: the next read of it
-    # loads the row again.
-    loaded = db_session.identity_map.get(db_session.identity_key(HeadshotGeneration, job.id))
-    if loaded is not None:
-        db_session.expire(loaded)
-    record_change(db_session, job, change)
-    return job
-
-
 def is_claimable(db_session: Session, generation_id: int) -> bool:
     """Whether `claim_generation` would take the job now (a read: a duplicate message need
     not wait for a GetImg slot only to find nothing to do)."""
@@ -208,7 +142,7 @@ _CLAIM = _update(
     attempts=_job.attempts + 1,
     started_at=func.coalesce(_job.started_at, _NOW),
     deadline_at=bindparam("deadline_at", type_=DateTime(timezone=True)),
-    lease_expires_at=bindparam("lease_expires_at", type_=DateTime(timezone=True)),
+    lease_expires_at=lease_expiry(),
     lease_owner=bindparam("lease_owner", type_=String),
     progress=_progress_from_now(),
     progress_at=_NOW,
@@ -238,7 +172,7 @@ def claim_generation(db_session: Session, generation_id: int, *,
     params = _params(
         generation_id, now, milestone=PROGRESS_WAITING,
         deadline_at=now + timedelta(seconds=get_settings().job_processing_timeout_seconds),
-        **new_lease(now, lease_owner))
+        **new_lease(lease_owner))
     claimed: ClaimedRow | None = _transition(db_session, _CLAIM, Change.CLAIMED, params,
                                              ClaimedRow)
     return claimed
@@ -417,49 +351,3 @@ def requeue_failed_generation(db_session: Session, generation_id: int) -> JobRow
         db_session, _REQUEUE_FAILED, Change.RETRIED,
         _params(generation_id, now, deadline_at=queue_deadline(now)))
     return retried
-
-
-# ---- the reaper -------------------------------------------------------------------------------
-
-
-_OVERDUE_IDS = (select(_job.id).where(_overdue()).order_by(_job.deadline_at)
-                .limit(bindparam("limit", type_=Integer)))
-
-
-def overdue_generation_ids(db_session: Session, *, limit: int = 500) -> list[int]:
-    """In-flight jobs past their deadline or lease: a lost message, a dead or hung worker."""
-    return list(db_session.scalars(_OVERDUE_IDS, {"now": utcnow(), "limit": limit}))
-
-
-_RELEASE_OVERDUE = _update(
-    _overdue(),
-    _has_attempts_left(),
-    status=GenerationStatus.QUEUED.value,
-    progress=_progress_from_now(),
-    progress_at=_NOW,
-    deadline_at=bindparam("deadline_at", type_=DateTime(timezone=True)),
-    **_NO_LEASE,
-)
-_STILL_OVERDUE = select(_job.id).where(_job.id == _GENERATION_ID, _overdue())
-
-
-def release_overdue_generation(db_session: Session, generation_id: int) -> JobRow | None:
-    """Put an overdue job back in the queue, or fail and refund it if its attempts are spent.
-
-    Returns the job in its new state (queued: the caller publishes its task again), or None
-    if it was no longer overdue (finished or taken meanwhile).
-    """
-    now = utcnow()
-    requeued: JobRow | None = _transition(
-        db_session, _RELEASE_OVERDUE, Change.REQUEUED,
-        _params(generation_id, now, deadline_at=queue_deadline(now)))
-    if requeued is not None:
-        return requeued
-    still_overdue = db_session.execute(
-        _STILL_OVERDUE, {"generation_id": generation_id, "now": now}).scalar_one_or_none()
-    if still_overdue is None:
-        return None
-    return fail_generation(
-        db_session, generation_id, code="timed_out",
-        message="The headshot could not be generated in time; your credits were refunded.",
-    )

@@ -3,7 +3,13 @@
 An attempt takes the lease when it claims its job (`models/jobs.py`, `claim_generation`) and
 gives it up with the job's next transition. In between, its worker renews it every
 JOB_LEASE_RENEW_SECONDS (`workers/leases.py`); a worker that dies stops renewing, and once the
-lease has run out the reaper takes the job over through `release_overdue_generation`.
+lease has run out the reaper takes the job over (`models/reaper.py`).
+
+A lease runs by the database's clock, never a host's: its expiry is computed in the SQL that
+takes or renews it (`statement_timestamp()` + JOB_LEASE_SECONDS) and compared with the same
+clock when the reaper or a new attempt asks whether it ran out. A worker host whose clock is
+behind (or a reaper's that is ahead) would otherwise see live jobs' leases as run out and take
+them over; the fence (the attempt number) is unchanged.
 
 A renewal is not a change of the job (nobody sees it; it is not recorded through
 `record_change`): one UPDATE for all of a process's attempts. It is fenced like every worker
@@ -16,14 +22,12 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterable
-from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, tuple_, update
+from sqlalchemy import Float, Table, and_, bindparam, func, tuple_, update
 from sqlalchemy.orm import Session
 
 from config import get_settings
-from models.clock import utcnow
 from models.generations import GenerationStatus, HeadshotGeneration
 
 
@@ -35,20 +39,28 @@ def this_process() -> str:
 NO_LEASE: dict[str, Any] = {"lease_expires_at": None, "lease_owner": None}  # once it moves on
 
 
-def _expiry(now: datetime) -> datetime:
-    return now + timedelta(seconds=get_settings().job_lease_seconds)
+_LEASE_SECONDS = bindparam("lease_seconds", type_=Float)
 
 
-def new_lease(now: datetime, owner: str | None = None) -> dict[str, Any]:
-    """The columns of a lease taken at `now` (by this process unless `owner` says)."""
-    return {"lease_expires_at": _expiry(now), "lease_owner": (owner or this_process())[:200]}
+def lease_expiry() -> Any:
+    """SQL: when a lease taken or renewed by this statement runs out, by the database's clock
+    (the statement takes the length as its `lease_seconds` parameter: `new_lease`)."""
+    return func.statement_timestamp() + func.make_interval(0, 0, 0, 0, 0, 0, _LEASE_SECONDS)
 
 
-def lease_ran_out(now: Any) -> Any:
-    """SQL: processing, and its attempt stopped renewing (the worker died). On the table's
-    columns, so the Core statements of `models/jobs.py` stay Core."""
+def new_lease(owner: str | None = None) -> dict[str, Any]:
+    """The parameters of a statement that takes a lease (`lease_expiry`), by this process
+    unless `owner` says."""
+    return {"lease_seconds": get_settings().job_lease_seconds,
+            "lease_owner": (owner or this_process())[:200]}
+
+
+def lease_ran_out() -> Any:
+    """SQL: processing, and its attempt stopped renewing (the worker died), by the database's
+    clock. On the table's columns, so the Core statements of `models/jobs.py` stay Core."""
     jobs = cast(Table, HeadshotGeneration.__table__).c
-    return and_(jobs.status == GenerationStatus.PROCESSING.value, jobs.lease_expires_at < now)
+    return and_(jobs.status == GenerationStatus.PROCESSING.value,
+                jobs.lease_expires_at < func.statement_timestamp())
 
 
 def renew_leases(db_session: Session, held: Iterable[tuple[int, int]]) -> set[int]:
@@ -61,8 +73,9 @@ def renew_leases(db_session: Session, held: Iterable[tuple[int, int]]) -> set[in
         update(HeadshotGeneration)
         .where(HeadshotGeneration.status == GenerationStatus.PROCESSING,
                tuple_(HeadshotGeneration.id, HeadshotGeneration.attempts).in_(pairs))
-        .values(lease_expires_at=_expiry(utcnow()))
+        .values(lease_expires_at=lease_expiry())
         .returning(HeadshotGeneration.id)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
+        {"lease_seconds": get_settings().job_lease_seconds},
     )
     return set(renewed)

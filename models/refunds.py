@@ -21,8 +21,11 @@ ALREADY_REFUNDED = "already_refunded"
 
 
 def refund_by_operator(db_session: Session, *, generation_id: int, reason: str) -> CreditEntry:
+    # The job's row locked before the refund locks the user's (the lock order,
+    # models/credits.py); its status is read under that lock.
     generation = db_session.scalar(
         select(HeadshotGeneration).where(HeadshotGeneration.id == generation_id)
+        .with_for_update()
     )
     if generation is None:
         raise NotFound(f"headshot {generation_id} not found")

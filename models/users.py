@@ -26,8 +26,10 @@ class User(Base):
 def register_user(db_session: Session, *, user_id: int, email: str | None = None) -> None:
     """What `ensure_user` guarantees (the row exists, with this email when one is given), in
     one statement and without loading the row: for the write paths, which only need it there.
-    An unchanged email is not rewritten (the WHERE), but the row stays locked until the
-    transaction ends, as the charge that follows would lock it anyway."""
+    An unchanged email is not rewritten (the WHERE), but with an email the existing row stays
+    locked until the transaction ends (ON CONFLICT DO UPDATE locks it either way): call it
+    with one only after the job rows the transaction changes are locked (the lock order,
+    `models/credits.py`). Without an email, the row is not locked."""
     statement = insert(User).values(id=user_id, email=email)
     if email:
         statement = statement.on_conflict_do_update(

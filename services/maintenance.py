@@ -19,7 +19,7 @@ from models.clock import utcnow
 from models.generations import GenerationStatus, queued_generation_ids
 from models.headshots import release_preview_if_unused
 from models.idempotency import purge_expired_keys
-from models.jobs import overdue_generation_ids, release_overdue_generation
+from models.reaper import overdue_generation_ids, release_overdue_generation
 from models.uploads import expired_upload_keys, mark_upload_deleted
 from services.queue import BROKER_FAULTS, enqueue_generation
 from services.redis_client import get_redis

@@ -83,9 +83,11 @@ def resubmit_generation(*, user_id: int, email: str | None, generation_id: int,
     """Retry a failed job: charged again, back in the queue."""
 
     def retry(db_session: Session) -> Accepted:
+        retried = retry_generation(db_session, user_id=user_id, generation_id=generation_id)
+        # The email kept current once the charge holds the user's row: locking that row
+        # before the job's would break the lock order (models/credits.py).
         register_user(db_session, user_id=user_id, email=email)
-        return Accepted([retry_generation(db_session, user_id=user_id,
-                                          generation_id=generation_id)])
+        return Accepted([retried])
 
     return _charge_and_dispatch(user_id, email, idempotency, retry, _replay_job).generations[0]
 
@@ -123,8 +125,10 @@ def _charge_and_dispatch(
         earlier = None
         if idempotency:
             # The key's row refers to the user's; without a key, the charge needs no more
-            # than the user's upload (or job) found, which proves the row is there.
-            register_user(db_session, user_id=user_id, email=email)
+            # than the user's upload (or job) found, which proves the row is there. Without
+            # the email, which the charge keeps current: the user's row is not locked ahead
+            # of a retried job's (the lock order, models/credits.py).
+            register_user(db_session, user_id=user_id)
             earlier = reserve_key(db_session, user_id=user_id, request=idempotency)
         if earlier is not None and earlier.resource_id is not None:
             replayed = replay(db_session, user_id, earlier.resource_id)

@@ -4,23 +4,23 @@ the attempt that lost it can never finish, fail or refund the job."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select, text
 
 from config import get_settings
-from models.clock import FrozenClock, frozen_clock
+from models.clock import frozen_clock
 from models.generations import HeadshotGeneration, JobRow
 from models.jobs import (
     claim_generation,
     complete_generation,
     fail_generation,
     is_claimable,
-    overdue_generation_ids,
-    release_overdue_generation,
 )
 from models.leases import renew_leases
+from models.reaper import overdue_generation_ids, release_overdue_generation
 from services import jobs
 from services.maintenance import BROKER_MARK_KEY, republish_if_queue_lost
 from services.redis_client import get_redis
@@ -30,12 +30,6 @@ from tests.support.domain import new_job
 from tests.support.users import new_user_id
 
 pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")
-
-
-@pytest.fixture
-def clock() -> Iterator[FrozenClock]:
-    with frozen_clock() as frozen:
-        yield frozen
 
 
 def _queued_job(client: Any) -> tuple[int, int]:
@@ -74,6 +68,25 @@ def _overdue(generation_id: int) -> bool:
         return generation_id in overdue_generation_ids(db_session, limit=100000)
 
 
+def _lease_ages(generation_id: int, *, seconds: float) -> None:
+    """As if `seconds` went by since the job's lease was taken or last renewed: a lease runs
+    by the database's clock (models/leases.py), which the domain's frozen clock does not move."""
+    with unit_of_work() as db_session:
+        db_session.execute(_AGE_LEASE, {"id": generation_id, "seconds": seconds})
+        db_session.commit()
+
+
+_AGE_LEASE = text("UPDATE headshot_generations "
+                  "SET lease_expires_at = lease_expires_at - make_interval(secs => :seconds) "
+                  "WHERE id = :id")
+
+
+def _database_now() -> datetime:
+    with unit_of_work() as db_session:
+        now: datetime = db_session.execute(select(func.now())).scalar_one()
+        return now
+
+
 def _reap(generation_id: int) -> JobRow | None:
     with unit_of_work() as db_session:
         released = release_overdue_generation(db_session, generation_id)
@@ -81,33 +94,38 @@ def _reap(generation_id: int) -> JobRow | None:
         return released
 
 
-def test_the_claim_takes_the_lease_and_renewal_extends_it(client: Any,
-                                                          clock: FrozenClock) -> None:
+def _lease_left(generation_id: int) -> float:
+    expires_at = _row(generation_id).lease_expires_at
+    assert expires_at is not None
+    return (expires_at - _database_now()).total_seconds()
+
+
+def test_the_claim_takes_the_lease_and_renewal_extends_it(client: Any) -> None:
     lease = get_settings().job_lease_seconds
     _, job = _queued_job(client)
     claimed = _claim(job, owner="worker1@host:42")
     assert claimed is not None
-    row = _row(job)
-    assert row.lease_owner == "worker1@host:42"
-    assert row.lease_expires_at is not None
-    assert (row.lease_expires_at - clock.now()).total_seconds() == pytest.approx(lease)
+    assert _row(job).lease_owner == "worker1@host:42"
+    assert _lease_left(job) == pytest.approx(lease, abs=5)  # abs: the test's own statements
 
-    clock.advance(seconds=lease * 0.8)
+    _lease_ages(job, seconds=lease * 0.8)
+    assert _lease_left(job) < lease * 0.5
     assert _renew(job, claimed.attempts) == {job}
-    clock.advance(seconds=lease * 0.8)  # past the first lease, inside the renewed one
+    assert _lease_left(job) == pytest.approx(lease, abs=5)
+    _lease_ages(job, seconds=lease * 0.8)  # past the first lease, inside the renewed one
     assert not _overdue(job)
     with unit_of_work() as db_session:
         assert not is_claimable(db_session, job)
 
 
-def test_an_expired_lease_is_taken_over_long_before_the_processing_timeout(
-        client: Any, clock: FrozenClock) -> None:
+def test_an_expired_lease_is_taken_over_long_before_the_processing_timeout(client: Any
+                                                                          ) -> None:
     settings = get_settings()
     assert settings.job_lease_seconds < settings.job_processing_timeout_seconds
     user_id, job = _queued_job(client)
     dead = _claim(job)
     assert dead is not None
-    clock.advance(seconds=settings.job_lease_seconds + 1)  # its worker stopped renewing
+    _lease_ages(job, seconds=settings.job_lease_seconds + 1)  # its worker stopped renewing
     assert _overdue(job)
 
     released = _reap(job)
@@ -128,27 +146,46 @@ def test_an_expired_lease_is_taken_over_long_before_the_processing_timeout(
     assert me(client, user_id)["credits"] == 0  # charged once, not refunded
 
 
-def test_a_new_attempt_may_claim_a_job_whose_lease_ran_out(client: Any,
-                                                           clock: FrozenClock) -> None:
+def test_leases_run_by_the_databases_clock_not_a_hosts(client: Any) -> None:
+    """A worker host whose clock is behind the others' (or a reaper's that is ahead) by more
+    than a lease: its live jobs are not taken over."""
+    settings = get_settings()
+    lease = settings.job_lease_seconds
+    assert lease * 4 < settings.job_processing_timeout_seconds  # the deadline is not the test
+    _, job = _queued_job(client)
+    with frozen_clock(datetime.now(UTC) - timedelta(seconds=lease * 2)):  # the worker's host
+        claimed = _claim(job)
+        assert claimed is not None
+        assert _renew(job, claimed.attempts) == {job}
+    assert _lease_left(job) == pytest.approx(lease, abs=5)
+    assert not _overdue(job)
+    with frozen_clock(datetime.now(UTC) + timedelta(seconds=lease * 2)):  # a reaper's host
+        assert not _overdue(job)
+        assert _reap(job) is None
+        with unit_of_work() as db_session:
+            assert not is_claimable(db_session, job)
+    assert _renew(job, claimed.attempts) == {job}  # still the attempt's own
+
+
+def test_a_new_attempt_may_claim_a_job_whose_lease_ran_out(client: Any) -> None:
     """A redelivered message (or the reaper's) takes the job at once, without waiting for a
     sweep: the claim itself accepts an expired lease."""
     _, job = _queued_job(client)
     first = _claim(job)
     assert first is not None
     assert _claim(job) is None  # the lease is alive
-    clock.advance(seconds=get_settings().job_lease_seconds + 1)
+    _lease_ages(job, seconds=get_settings().job_lease_seconds + 1)
     second = _claim(job)
     assert second is not None and second.attempts == first.attempts + 1
     assert _renew(job, first.attempts) == set()
 
 
-def test_out_of_attempts_an_expired_lease_fails_and_refunds_once(client: Any,
-                                                                 clock: FrozenClock) -> None:
+def test_out_of_attempts_an_expired_lease_fails_and_refunds_once(client: Any) -> None:
     user_id, job = _queued_job(client)
     released: JobRow | None = None
     for _ in range(get_settings().getimg_max_attempts):
         assert _claim(job) is not None
-        clock.advance(seconds=get_settings().job_lease_seconds + 1)
+        _lease_ages(job, seconds=get_settings().job_lease_seconds + 1)
         released = _reap(job)
         assert released is not None
     assert released is not None

@@ -1,0 +1,112 @@
+"""The parts every prebuilt job statement is made of, shared by the transitions
+(`models/jobs.py`) and the stuck-job reaper (`models/reaper.py`).
+
+Each transition is one prebuilt Core statement, `UPDATE ... WHERE <the state it expects>
+RETURNING <the row>`, executed with its values as parameters: built once, its compiled form
+is reused (building the ORM statement and the ORM object each time was most of a worker's
+CPU per job), and the progress it stores is computed by the UPDATE itself under the row
+lock it takes (no SELECT ... FOR UPDATE first).
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Float,
+    Integer,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    func,
+    null,
+    or_,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from config import get_settings
+from models.generations import IN_FLIGHT, HeadshotGeneration, JobRow
+from models.job_changes import Change, record_change
+from models.leases import NO_LEASE, lease_ran_out
+from models.progress import PROGRESS_FREEZE_LEAD_SECONDS, displayed_progress_sql
+
+JOBS = cast(Table, HeadshotGeneration.__table__)
+job = JOBS.c
+
+GENERATION_ID = bindparam("generation_id", type_=BigInteger)
+NOW = bindparam("now", type_=DateTime(timezone=True))
+MAX_ATTEMPTS = bindparam("max_attempts", type_=Integer)
+MILESTONE = bindparam("milestone", type_=Integer)
+SHOWN_AT = bindparam("shown_at", type_=DateTime(timezone=True))
+EXPECTED_SECONDS = bindparam("expected_seconds", type_=Float)
+NO_LEASE_NULLS = {column: null() for column in NO_LEASE}  # written as NULL, not as parameters
+
+
+def _column(name: str) -> Any:
+    return job["metadata" if name == "meta" else name].label(name)
+
+
+RETURNED = tuple(_column(field.name) for field in fields(JobRow))
+
+
+def has_attempts_left() -> Any:
+    """`may_attempt_again`, as a SQL condition on the row (the limit: `max_attempts`)."""
+    return job.attempts - job.attempts_before_round < MAX_ATTEMPTS
+
+
+def progress_from_now() -> Any:
+    """The progress to store with a new milestone (`milestone`): never below what readers show
+    right now, nor in the moment (PROGRESS_FREEZE_LEAD_SECONDS) before the new state reaches
+    them. Storing a milestone restarts the estimate's clock, so storing less than the estimate
+    shown at this moment would make the bar go back."""
+    shown = displayed_progress_sql(job.status, job.progress, job.progress_at, SHOWN_AT,
+                                   expected_seconds=EXPECTED_SECONDS)
+    return func.greatest(job.progress, MILESTONE, shown)
+
+
+def overdue() -> Any:
+    """In flight past its deadline, or processing by an attempt whose lease ran out: what the
+    reaper takes over, and what a new attempt may claim."""
+    return and_(job.status.in_(IN_FLIGHT), or_(job.deadline_at < NOW, lease_ran_out()))
+
+
+def update_job(*conditions: Any, **values: Any) -> Update:
+    """`UPDATE` the job `generation_id` if `conditions` hold, `RETURNING` its new row."""
+    return (update(JOBS).where(job.id == GENERATION_ID, *conditions).values(**values)
+            .returning(*RETURNED))
+
+
+def transition_params(generation_id: int, now: datetime, **values: Any) -> dict[str, Any]:
+    """The parameters every transition statement takes, plus its own `values`."""
+    settings = get_settings()
+    return {
+        "generation_id": generation_id,
+        "now": now,
+        "max_attempts": settings.getimg_max_attempts,
+        "shown_at": now + timedelta(seconds=PROGRESS_FREEZE_LEAD_SECONDS),
+        "expected_seconds": settings.getimg_expected_seconds,
+        "milestone": 0,
+        **values,
+    }
+
+
+def run_transition(db_session: Session, statement: Update, change: Change,
+                   params: dict[str, Any], row_type: type[JobRow] = JobRow) -> Any:
+    """Run the transition; record the change; None if the job did not move."""
+    row = db_session.execute(statement, params).one_or_none()
+    if row is None:
+        return None
+    moved = row_type(**row._mapping)
+    # An ORM copy of the row this session loaded earlier is stale now: the next read of it
+    # loads the row again.
+    loaded = db_session.identity_map.get(db_session.identity_key(HeadshotGeneration, moved.id))
+    if loaded is not None:
+        db_session.expire(loaded)
+    record_change(db_session, moved, change)
+    return moved
