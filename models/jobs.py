@@ -293,15 +293,25 @@ def _end_refunded(db_session: Session, statement: Update, change: Change,
     return ended
 
 
-_REQUEUE = _update(
-    *_held_by_attempt(),
-    status=GenerationStatus.QUEUED.value,
-    progress=_progress_from_now(),
-    progress_at=_NOW,
-    deadline_at=bindparam("deadline_at", type_=DateTime(timezone=True)),
+# What every requeue writes: back in the queue from the progress shown now, with a fresh queue
+# deadline, no lease, and the fault that sent it back.
+_REQUEUED = {
+    "status": GenerationStatus.QUEUED.value,
+    "progress": _progress_from_now(),
+    "progress_at": _NOW,
+    "deadline_at": bindparam("deadline_at", type_=DateTime(timezone=True)),
     **_NO_LEASE,
-    metadata=_merged_meta(),
-)
+    "metadata": _merged_meta(),
+}
+_REQUEUE = _update(*_held_by_attempt(), **_REQUEUED)
+
+
+def _requeue_params(generation_id: int, now: datetime, *, attempt: int,
+                    retry_in_seconds: float, code: str, message: str) -> dict[str, Any]:
+    return _params(generation_id, now, attempt=attempt,
+                   deadline_at=queue_deadline(now + timedelta(seconds=retry_in_seconds)),
+                   meta={"lastError": {"code": code, "message": message}},
+                   round_started_after=now - timedelta(seconds=round_time_budget_seconds()))
 
 
 def requeue_generation(
@@ -318,13 +328,71 @@ def requeue_generation(
     The progress shown at this moment is stored, so the next attempt's display starts from it
     instead of going back.
     """
-    now = utcnow()
     requeued: JobRow | None = _transition(
         db_session, _REQUEUE, Change.REQUEUED,
-        _params(generation_id, now, attempt=attempt,
-                deadline_at=queue_deadline(now + timedelta(seconds=retry_in_seconds)),
-                meta={"lastError": {"code": code, "message": message}}))
+        _requeue_params(generation_id, utcnow(), attempt=attempt,
+                        retry_in_seconds=retry_in_seconds, code=code, message=message))
     return requeued
+
+
+# ---- attempts that do not count ----------------------------------------------------------------
+#
+# THE rule: an attempt cut short by something that is not the job's fault (a worker stopping
+# for a deploy hands its jobs back; GetImg's 429 says "later", not "no") is given back: the
+# requeue shifts `attempts_before_round` by one, so this round's count (`attempts -
+# attempts_before_round`) is as if the attempt never happened, while `attempts` itself, the
+# number every fence names, still only grows (a stale attempt's writes are still refused).
+#
+# What bounds it: free requeues could go on forever (a deploy loop, a GetImg that stays busy),
+# and each requeue gives the job a fresh queue deadline, so the reaper alone would never end
+# it. The round has a time budget instead: the time its attempts could have held it had every
+# one of them counted (GETIMG_MAX_ATTEMPTS x JOB_PROCESSING_TIMEOUT_SECONDS), from the round's
+# first claim (`started_at`, reset by a user's retry). Past it, a give-back ends the job failed
+# (`timed_out`, as the reaper ends an overdue job) and refunded, in the same fenced
+# transaction, so once.
+
+TIMED_OUT = "timed_out"
+TIMED_OUT_MESSAGE = "The headshot could not be generated in time; your credits were refunded."
+
+
+def round_time_budget_seconds() -> float:
+    """How long after a round's first claim its attempts may still be given back."""
+    settings = get_settings()
+    return settings.getimg_max_attempts * settings.job_processing_timeout_seconds
+
+
+_GIVE_ATTEMPT_BACK = _update(
+    *_held_by_attempt(),
+    _job.started_at > bindparam("round_started_after", type_=DateTime(timezone=True)),
+    attempts_before_round=_job.attempts_before_round + 1,
+    **_REQUEUED,
+)
+
+
+def give_attempt_back(
+    db_session: Session,
+    generation_id: int,
+    *,
+    attempt: int,
+    retry_in_seconds: float,
+    code: str,
+    message: str,
+) -> JobRow | None:
+    """Put the attempt's job back in the queue without spending the attempt (see the rule
+    above); past the round's time budget, fail and refund it instead. The job in its new state
+    (queued: the caller publishes its task again; failed), or None if it was no longer this
+    attempt's."""
+    now = utcnow()
+    requeued: JobRow | None = _transition(
+        db_session, _GIVE_ATTEMPT_BACK, Change.REQUEUED,
+        _requeue_params(generation_id, now, attempt=attempt,
+                        retry_in_seconds=retry_in_seconds, code=code, message=message))
+    if requeued is not None:
+        return requeued
+    # Not this attempt's any more (fail_generation's fence says so too), or past the budget.
+    return fail_generation(db_session, generation_id, code=TIMED_OUT, message=TIMED_OUT_MESSAGE,
+                           metadata={"lastError": {"code": code, "message": message}},
+                           attempt=attempt)
 
 
 _REQUEUE_FAILED = _update(

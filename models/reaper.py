@@ -26,7 +26,7 @@ from models.job_statements import (
     transition_params,
     update_job,
 )
-from models.jobs import fail_generation, queue_deadline
+from models.jobs import TIMED_OUT, TIMED_OUT_MESSAGE, fail_generation, queue_deadline
 
 _OVERDUE_IDS = (select(job.id).where(overdue()).order_by(job.deadline_at)
                 .limit(bindparam("limit", type_=Integer)))
@@ -65,7 +65,4 @@ def release_overdue_generation(db_session: Session, generation_id: int) -> JobRo
         _STILL_OVERDUE, {"generation_id": generation_id, "now": now}).scalar_one_or_none()
     if still_overdue is None:
         return None
-    return fail_generation(
-        db_session, generation_id, code="timed_out",
-        message="The headshot could not be generated in time; your credits were refunded.",
-    )
+    return fail_generation(db_session, generation_id, code=TIMED_OUT, message=TIMED_OUT_MESSAGE)

@@ -11,10 +11,12 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from models.generations import GenerationStatus
 from models.jobs import (
     claim_generation,
     complete_generation,
     fail_generation,
+    give_attempt_back,
     is_claimable,
     requeue_generation,
 )
@@ -91,6 +93,21 @@ def requeue(job: Claimed, *, retry_in_seconds: float, code: str, message: str) -
         )
         db_session.commit()
     return requeued is not None
+
+
+def give_back(job: Claimed, *, retry_in_seconds: float, code: str, message: str) -> bool:
+    """Back to the queue without spending the attempt (not the job's fault: a worker stopping,
+    GetImg's 429; `models/jobs.give_attempt_back`); False if it is not queued now: no longer
+    this attempt's, or past its round's time budget, so failed and refunded."""
+    with unit_of_work() as db_session:
+        moved = give_attempt_back(
+            db_session, job.generation_id, attempt=job.attempt,
+            retry_in_seconds=retry_in_seconds, code=code, message=message,
+        )
+        db_session.commit()
+    if moved is not None and moved.status == GenerationStatus.FAILED.value:
+        log.info("job %s failed: %s (past its round's time budget)", job.generation_id, code)
+    return moved is not None and moved.status == GenerationStatus.QUEUED.value
 
 
 def complete(job: Claimed, *, result_keys: list[str], thumbnail_key: str,

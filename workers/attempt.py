@@ -125,9 +125,11 @@ def retry_delay(attempt: int, retry_after: float | None) -> float:
     return max(delay, min(retry_after or 0.0, MAX_RETRY_AFTER_SECONDS))
 
 
-def _requeue(job: Claimed, error: Exception, code: str, message: str) -> AttemptOutcome:
+def _requeue(job: Claimed, error: Exception, code: str, message: str, *,
+             counts: bool = True) -> AttemptOutcome:
     delay = retry_delay(job.attempt_in_round, getattr(error, "retry_after", None))
-    if not jobs.requeue(job, retry_in_seconds=delay, code=code, message=message):
+    requeue = jobs.requeue if counts else jobs.give_back
+    if not requeue(job, retry_in_seconds=delay, code=code, message=message):
         return AttemptOutcome()
     log.info("job %s attempt %s: %s, retrying in %.1fs", job.generation_id,
              job.attempt_in_round, code, delay)
@@ -237,6 +239,8 @@ def _attempt(held: HeldJob, slot: GetImgSlot) -> AttemptOutcome:
     except GetImgError as error:
         _delete_quietly(stored)
         GETIMG_ERRORS.labels(error.code).inc()
+        if error.code == RATE_LIMITED:  # GetImg busy: a delay, not the job's fault (no attempt)
+            return _requeue(job, error, error.code, error.message, counts=False)
         if error.transient and may_attempt_again(job.attempt_in_round):
             return _requeue(job, error, error.code, error.message)
         if error.code in OUR_ACCOUNTS_PROBLEM:

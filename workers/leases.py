@@ -29,7 +29,6 @@ from celery.signals import worker_ready, worker_shutting_down
 from redis.exceptions import RedisError
 
 from config import get_settings
-from models.jobs import may_attempt_again
 from services import getimg_slots, jobs
 from services.jobs import Claimed
 from services.queue import BROKER_FAULTS, enqueue_generation
@@ -38,8 +37,6 @@ log = logging.getLogger(__name__)
 
 HANDED_BACK = "worker_shutdown"
 HANDED_BACK_MESSAGE = "The worker making your headshot restarted; it is being retried."
-HANDED_BACK_FAILED_MESSAGE = ("The worker making your headshot restarted on its last attempt; "
-                              "you were refunded.")
 
 
 @dataclass
@@ -137,13 +134,10 @@ class LeaseKeeper:
         for entry in held:
             entry.lost.set()
             try:
-                if not may_attempt_again(entry.job.attempt_in_round):
-                    # Its last attempt: no worker may claim it again, so it would sit queued
-                    # until the reaper. It ends now, refunded, as a crash on it would.
-                    jobs.fail(entry.job, HANDED_BACK, HANDED_BACK_FAILED_MESSAGE, {})
-                    continue
-                if not jobs.requeue(entry.job, retry_in_seconds=0, code=HANDED_BACK,
-                                    message=HANDED_BACK_MESSAGE):
+                # A restart is not the job's fault: the attempt is given back, even its last
+                # (past the round's time budget the job ends failed and refunded instead).
+                if not jobs.give_back(entry.job, retry_in_seconds=0, code=HANDED_BACK,
+                                      message=HANDED_BACK_MESSAGE):
                     continue
                 handed += 1
                 enqueue_generation(entry.job.generation_id)

@@ -133,6 +133,23 @@ def test_a_transient_fault_is_retried_and_the_job_completes(web: str,
     assert user.credits() == 0
 
 
+def test_getimg_rate_limits_delay_a_job_without_spending_its_attempts(
+        web: str, fake_getimg: FakeGetImg) -> None:
+    # More 429s in a row than GETIMG_MAX_ATTEMPTS (3 in the test settings), then a success.
+    fake_getimg.configure(script=["429", "429", "429", "ok"], retry_after=1)
+    user = LiveServer(web).user(credits=1)
+    job = user.queue()
+    status, _ = user.wait_for_status(job["id"])
+    assert status["status"] == "completed", status
+    assert fake_getimg.stats()["generation_calls"] == 4
+    item = user.call("GET", f"/api/headshots/history/{job['id']}").json()
+    assert item["metadata"]["attempts"] == 1  # the 429s were delays, not attempts
+    with unit_of_work() as db_session:
+        row = db_session.get(HeadshotGeneration, int(job["id"]))
+        assert row is not None and row.attempts == 4 and row.attempts_this_round == 1
+    assert user.credits() == 0
+
+
 def test_other_users_jobs_are_404_everywhere(web: str, fake_getimg: FakeGetImg) -> None:
     server = LiveServer(web)
     owner, stranger = server.user(credits=1), server.user()
