@@ -310,8 +310,7 @@ def _requeue_params(generation_id: int, now: datetime, *, attempt: int,
                     retry_in_seconds: float, code: str, message: str) -> dict[str, Any]:
     return _params(generation_id, now, attempt=attempt,
                    deadline_at=queue_deadline(now + timedelta(seconds=retry_in_seconds)),
-                   meta={"lastError": {"code": code, "message": message}},
-                   round_started_after=now - timedelta(seconds=round_time_budget_seconds()))
+                   meta={"lastError": {"code": code, "message": message}})
 
 
 def requeue_generation(
@@ -383,10 +382,11 @@ def give_attempt_back(
     (queued: the caller publishes its task again; failed), or None if it was no longer this
     attempt's."""
     now = utcnow()
+    params = _requeue_params(generation_id, now, attempt=attempt,
+                             retry_in_seconds=retry_in_seconds, code=code, message=message)
     requeued: JobRow | None = _transition(
         db_session, _GIVE_ATTEMPT_BACK, Change.REQUEUED,
-        _requeue_params(generation_id, now, attempt=attempt,
-                        retry_in_seconds=retry_in_seconds, code=code, message=message))
+        {**params, "round_started_after": now - timedelta(seconds=round_time_budget_seconds())})
     if requeued is not None:
         return requeued
     # Not this attempt's any more (fail_generation's fence says so too), or past the budget.

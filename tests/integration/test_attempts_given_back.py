@@ -5,6 +5,7 @@ keeps being given back, failed and refunded once."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -101,27 +102,36 @@ def test_a_stale_attempt_cannot_give_its_attempt_back(client: Any) -> None:
     assert row.attempts_this_round == 1
 
 
-def test_a_job_given_back_past_its_round_budget_ends_failed_and_refunded_once(client: Any
-                                                                              ) -> None:
-    user_id, job = _queued_job(client)
-    start = datetime.now(UTC)
+def _hand_back(claimed: Claimed) -> bool:
     keeper = LeaseKeeper()
-    with frozen_clock(start) as clock:
-        keeper.hold_job(_claim(job))  # the round starts with its first claim
-        assert keeper.hand_back_all() == 1
+    keeper.hold_job(claimed)
+    return keeper.hand_back_all() == 1
+
+
+def _rate_limited(claimed: Claimed) -> bool:
+    return jobs.give_back(claimed, retry_in_seconds=1, code="getimg_rate_limited",
+                          message="busy")
+
+
+@pytest.mark.parametrize("give_back", [_hand_back, _rate_limited],
+                         ids=["handed_back", "rate_limited"])
+def test_a_job_given_back_past_its_round_budget_ends_failed_and_refunded_once(
+        client: Any, give_back: Callable[[Claimed], bool]) -> None:
+    user_id, job = _queued_job(client)
+    with frozen_clock(datetime.now(UTC)) as clock:
+        assert give_back(_claim(job))  # the round starts with its first claim
         clock.advance(seconds=round_time_budget_seconds() - 1)
-        keeper.hold_job(_claim(job))
-        assert keeper.hand_back_all() == 1  # still within the budget: free
+        assert give_back(_claim(job))  # still within the budget: free
+        assert _row(job).attempts_this_round == 0
         clock.advance(seconds=2)
         late = _claim(job)
-        keeper.hold_job(late)
         # Past it: however many attempts it has left, it ends now, refunded.
-        assert keeper.hand_back_all() == 0
+        assert not give_back(late)
         row = _row(job)
         assert row.status == "failed" and row.error_code == TIMED_OUT
         assert me(client, user_id)["credits"] == 1
-        # A second give-back (a rate-limited attempt racing the hand-back) changes nothing.
-        assert not jobs.give_back(late, retry_in_seconds=0, code="getimg_rate_limited",
-                                  message="busy")
+        # Another give-back of that attempt (a 429 racing the hand-back) changes nothing.
+        assert not _rate_limited(late)
+        assert not _hand_back(late)
         assert jobs.claim(job) is None
     assert me(client, user_id)["credits"] == 1
