@@ -134,12 +134,16 @@ class LocalStorage(Storage):
 
     def _path(self, key: str) -> Path:
         key = validate_key(key)
-        path = self._root.joinpath(*key.split("/"))
-        # The regex already rules out `..`; resolving the folder also catches a symlinked
-        # kind/user folder pointing elsewhere.
-        if not path.parent.resolve().is_relative_to(self._root):
+        kind, user, name = key.split("/")
+        kind_folder = self._root / kind
+        user_folder = kind_folder / user
+        # The regex already rules out `..` and the root is resolved once, so the path can only
+        # leave the root through a symlinked kind or user folder: refuse those. Two lstat calls
+        # instead of resolve()'s realpath, an lstat per component of the whole path on every
+        # call (~3.5 % of the worker's CPU per job, py-spy under bench/run drain).
+        if _is_symlink(kind_folder) or _is_symlink(user_folder):
             raise InvalidKey(f"storage key escapes the storage root: {key!r}")
-        return path
+        return user_folder / name
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         path = self._path(key)
@@ -209,6 +213,14 @@ class LocalStorage(Storage):
         found = (path.relative_to(self._root).as_posix() for path in self._root.rglob("*")
                  if _is_regular_file(path))
         return sorted(key for key in found if is_valid_key(key) and key.startswith(prefix))
+
+
+def _is_symlink(path: Path) -> bool:
+    """Whether `path` is a symlink (a missing one is not: put() creates it as a folder)."""
+    try:
+        return stat.S_ISLNK(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
 
 
 def _is_regular_file(path: Path) -> bool:

@@ -5,9 +5,19 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, DateTime, Index, String, exists, insert, literal, select
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Index,
+    String,
+    Table,
+    exists,
+    insert,
+    literal,
+    select,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -66,7 +76,15 @@ def record_history_view(db_session: Session, *, user_id: int) -> None:
 def record_event(db_session: Session, name: EventName, *, user_id: int,
                  generation_id: int | None = None, properties: dict[str, Any] | None = None,
                  source: Source = Source.SERVICE) -> None:
-    """Add the event to the caller's transaction (no flush: it rides on the next one)."""
-    db_session.add(Event(name=name.value, source=source.value, user_id=user_id,
-                         generation_id=generation_id, properties=properties or {},
-                         created_at=utcnow()))
+    """Write the event in the caller's transaction.
+
+    A Core INSERT rather than an ORM object: the ORM's would have ridden on the next flush
+    anyway (a round trip all the same), through the unit of work's flush machinery, ~5 % of
+    the worker's CPU per job when it ended one (py-spy under bench/run drain)."""
+    db_session.execute(_INSERT_EVENT, {
+        "name": name.value, "source": source.value, "user_id": user_id,
+        "generation_id": generation_id, "properties": properties or {}, "created_at": utcnow(),
+    })
+
+
+_INSERT_EVENT = insert(cast(Table, Event.__table__))

@@ -68,6 +68,7 @@ class JobChange:
     outbox_event_ids: tuple[int, ...] = ()  # webhooks written with the change, to deliver
     style: str | None = None  # the job's style: the metrics' label (not on the snapshot, which
     # is what the app polls)
+    processing_seconds: float | None = None  # a completed job's, for the expected-wait average
 
 
 def record_change(db_session: Session, generation: HeadshotGeneration | JobRow,
@@ -83,8 +84,14 @@ def record_change(db_session: Session, generation: HeadshotGeneration | JobRow,
     elif change is Change.RETRIED and generation.batch_id is not None:
         batches.reopen(db_session, generation.batch_id)
     db_session.info.setdefault(PENDING, []).append(
-        JobChange(change, StatusSnapshot.of(generation), tuple(event_ids), generation.style)
+        JobChange(change, StatusSnapshot.of(generation), tuple(event_ids), generation.style,
+                  _processing_seconds(generation) if change is Change.COMPLETED else None)
     )
+
+
+def _processing_seconds(generation: HeadshotGeneration | JobRow) -> float | None:
+    seconds = (generation.meta or {}).get("processingTime")
+    return float(seconds) if isinstance(seconds, int | float) else None
 
 
 def _event_properties(generation: HeadshotGeneration | JobRow) -> dict[str, str]:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     Integer,
+    Select,
     Table,
     Update,
     and_,
@@ -96,7 +97,7 @@ def transition_params(generation_id: int, now: datetime, **values: Any) -> dict[
     }
 
 
-def run_transition(db_session: Session, statement: Update, change: Change,
+def run_transition(db_session: Session, statement: Update | Select[Any], change: Change,
                    params: dict[str, Any], row_type: type[JobRow] = JobRow) -> Any:
     """Run the transition; record the change; None if the job did not move."""
     row = db_session.execute(statement, params).one_or_none()

@@ -29,11 +29,15 @@ def handle_committed(changes: Sequence[JobChange]) -> None:
     if not changes:
         return
     cache = get_status_cache()
-    # Published in one round trip, in their order (a batch's queued jobs: one, not four). A job
-    # deleted in the same transaction is forgotten below, after: its tombstone is newer than
-    # any snapshot, so nothing published can bring it back.
+    # Published in one round trip, in their order (a batch's queued jobs: one, not four), with
+    # the completed jobs' processing times for the expected-wait average. A job deleted in the
+    # same transaction is forgotten below, after: its tombstone is newer than any snapshot, so
+    # nothing published can bring it back.
     cache.publish_all([job_change.snapshot for job_change in changes
-                       if job_change.change is not Change.DELETED])
+                       if job_change.change is not Change.DELETED],
+                      processing_seconds={job_change.snapshot.id: job_change.processing_seconds
+                                          for job_change in changes
+                                          if job_change.processing_seconds is not None})
     for job_change in changes:
         _log_change(job_change)
         _quietly(count_job_change, job_change)

@@ -13,9 +13,9 @@ import json
 import logging
 import random
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from redis import Redis
 from redis.client import PubSub
@@ -44,8 +44,19 @@ TOMBSTONE = json.dumps({"deleted": True, "progress_at": 1e300})
 
 # Writes a snapshot unless the cache already holds a newer one (by `progress_at`, which every
 # transition advances), so a slow writer can never put an older state back. Also keeps the
-# queue set in step and notifies stream listeners, all atomically.
+# queue set in step and notifies stream listeners, all atomically. With a completed job's
+# processing time (ARGV[6], else empty), first moves the expected-wait average (KEYS[3]) by it,
+# weighted ARGV[7]: in the completion's own round trip, not two more of its own (a GET then a
+# SET were ~3 % of the worker's time per job under bench/run drain), and atomically, so two
+# workers finishing together both count.
 PUBLISH_IF_NEWER = """
+if ARGV[6] ~= '' then
+  local previous = tonumber(redis.call('GET', KEYS[3]))
+  local newest = tonumber(ARGV[6])
+  local average = newest
+  if previous then average = (1 - tonumber(ARGV[7])) * previous + tonumber(ARGV[7]) * newest end
+  redis.call('SET', KEYS[3], string.format('%.3f', average))
+end
 local current = redis.call('GET', KEYS[1])
 if current then
   local ok, held = pcall(cjson.decode, current)
@@ -91,13 +102,17 @@ class CachedStatus:
     polls_this_minute: int = 0  # the reader's status reads in the current clock minute
 
 
-def _publish_args(snapshot: StatusSnapshot) -> list[Any]:
+def _publish_args(snapshot: StatusSnapshot, processing_seconds: float | None) -> list[Any]:
     """PUBLISH_IF_NEWER's arguments: the snapshot, its version, how long it lives, its queue
-    entry."""
+    entry, and the processing time to count into the average, if any."""
     ttl = (FINISHED_TTL_SECONDS if snapshot.finished
            else UNFINISHED_TTL_SECONDS + random.randint(0, UNFINISHED_TTL_SPREAD_SECONDS))
     return [json.dumps(snapshot.to_dict()), repr(snapshot.progress_at), ttl, snapshot.status,
-            snapshot.id]
+            snapshot.id, "" if processing_seconds is None else repr(float(processing_seconds)),
+            repr(AVERAGE_WEIGHT)]
+
+
+_PUBLISH_KEYS = (QUEUE_KEY, AVERAGE_KEY)
 
 
 class StatusCache:
@@ -106,29 +121,36 @@ class StatusCache:
         self._publish_if_newer = redis.register_script(PUBLISH_IF_NEWER)
         self._read_and_count = redis.register_script(READ_AND_COUNT)
 
-    def publish(self, snapshot: StatusSnapshot) -> None:
+    def publish(self, snapshot: StatusSnapshot, *,
+                processing_seconds: float | None = None) -> None:
+        """Publish the snapshot; with `processing_seconds` (a completed job's), count it into
+        the expected-wait average too, in the same round trip."""
         try:
-            self._publish_if_newer(keys=[status_key(snapshot.id), QUEUE_KEY],
-                                   args=_publish_args(snapshot))
+            self._publish_if_newer(keys=[status_key(snapshot.id), *_PUBLISH_KEYS],
+                                   args=_publish_args(snapshot, processing_seconds))
         except RedisError:
             log.warning("status cache: could not publish job %s", snapshot.id, exc_info=True)
 
-    def publish_all(self, snapshots: Sequence[StatusSnapshot]) -> None:
-        """`publish` each, in order, in one round trip (a batch's queued jobs)."""
+    def publish_all(self, snapshots: Sequence[StatusSnapshot], *,
+                    processing_seconds: Mapping[int, float] | None = None) -> None:
+        """`publish` each, in order, in one round trip (a batch's queued jobs); the processing
+        times are the completed jobs' among them, by job id."""
+        times = processing_seconds or {}
         if len(snapshots) < 2:
             for snapshot in snapshots:
-                self.publish(snapshot)
+                self.publish(snapshot, processing_seconds=times.get(snapshot.id))
             return
         try:
-            self._publish_pipelined(snapshots)
+            self._publish_pipelined(snapshots, times)
         except NoScriptError:  # Redis lost its scripts (a restart): `publish` loads it again
             for snapshot in snapshots:
-                self.publish(snapshot)
+                self.publish(snapshot, processing_seconds=times.get(snapshot.id))
         except RedisError:
             log.warning("status cache: could not publish jobs %s",
                         [snapshot.id for snapshot in snapshots], exc_info=True)
 
-    def _publish_pipelined(self, snapshots: Sequence[StatusSnapshot]) -> None:
+    def _publish_pipelined(self, snapshots: Sequence[StatusSnapshot],
+                           times: Mapping[int, float]) -> None:
         # EVALSHA itself, not the Script object: a pipeline given a Script first asks Redis
         # whether it holds the script (SCRIPT EXISTS), a round trip of its own before every
         # batch (py-spy, bench/run accept: 4.5 % of a batch request). When Redis does not
@@ -138,8 +160,8 @@ class StatusCache:
         sha = self._publish_if_newer.sha
         with self._redis.pipeline(transaction=False) as pipe:
             for snapshot in snapshots:
-                pipe.evalsha(sha, 2, status_key(snapshot.id), QUEUE_KEY,
-                             *_publish_args(snapshot))
+                pipe.evalsha(sha, 1 + len(_PUBLISH_KEYS), status_key(snapshot.id),
+                             *_PUBLISH_KEYS, *_publish_args(snapshot, times.get(snapshot.id)))
             pipe.execute()
 
     def read(self, generation_id: int, *, reader: int) -> CachedStatus:
@@ -169,18 +191,6 @@ class StatusCache:
                 pipe.execute()
         except RedisError:
             log.warning("status cache: could not forget job %s", generation_id, exc_info=True)
-
-    def record_processing_time(self, seconds: float) -> None:
-        try:
-            previous = cast(bytes | None, self._redis.get(AVERAGE_KEY))
-            average = (
-                seconds
-                if previous is None
-                else (1 - AVERAGE_WEIGHT) * float(previous) + AVERAGE_WEIGHT * seconds
-            )
-            self._redis.set(AVERAGE_KEY, f"{average:.3f}")
-        except RedisError:
-            log.warning("status cache: could not record a processing time", exc_info=True)
 
 
 @per_settings

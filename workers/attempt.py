@@ -27,7 +27,6 @@ from models.jobs import may_attempt_again
 from services import getimg_slots, jobs
 from services.jobs import Claimed
 from services.metrics import GETIMG_ERRORS
-from services.status_cache import get_status_cache
 from workers.getimg_client import GenerationResponse, GetImgClient
 from workers.getimg_errors import (
     AUTH_FAILED,
@@ -265,8 +264,6 @@ def _attempt(held: HeldJob, slot: GetImgSlot) -> AttemptOutcome:
     if not completed:  # cancelled, deleted or taken over meanwhile: our copy is nobody's
         _delete_quietly(stored)
         log.info("job %s: no longer this attempt's; deleted what it stored", job.generation_id)
-    else:
-        get_status_cache().record_processing_time(processing_time)
     return AttemptOutcome()
 
 

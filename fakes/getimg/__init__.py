@@ -26,7 +26,8 @@ Each generation takes its outcome from the `script` list if any is left, else fa
 `fail_status` at `fail_rate`, else draws from the weighted `mix` (seeded by `seed`), else "ok".
 
 Modules: `wire` (request validation, error format), `state` (knobs, limits, stats, results),
-`imaging` (the output picture), `app` (the routes), `__main__` (the command line).
+`imaging` (the output picture), `app` (the routes), `__main__` (the command line; served by
+gevent's WSGI server, which keeps connections alive, HTTP/1.1, as GetImg does).
 """
 
 from fakes.getimg.app import create_app

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import signal
 import sys
 from collections.abc import Mapping
 from typing import Any
 
-from werkzeug.serving import make_server
+import gevent
+from gevent.pywsgi import WSGIServer
 
 import fakes.getimg as package
 from fakes.getimg.app import create_app
@@ -45,18 +45,23 @@ def main(argv: list[str] | None = None) -> None:
         config = startup_config(args, os.environ)
     except (ValueError, TypeError) as exc:
         parser.error(str(exc))
-    if not args.verbose:
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
     secret = os.environ.get("GETIMG_FAKE_SECRET", "").encode() or None
-    server = make_server(args.host, args.port, create_app(config, secret), threaded=True)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    print(f"getimg-fake listening on http://{args.host}:{server.port}", flush=True)
+    # gevent's WSGI server keeps connections alive (HTTP/1.1) as the real GetImg does, so the
+    # worker's client reuses its connections here too; werkzeug's development server closed
+    # every one, so each call of a job paid a new TCP connection the real service never costs.
+    # A request body the app left unread is discarded before the next request on the
+    # connection. Every request runs in its own greenlet: the app sleeps with gevent.sleep.
+    server = WSGIServer((args.host, args.port), create_app(config, secret, sleep=gevent.sleep),
+                        log=sys.stderr if args.verbose else None)
+    server.init_socket()
+    gevent.signal_handler(signal.SIGTERM, server.stop)
+    print(f"getimg-fake listening on http://{args.host}:{server.server_port}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
-        server.server_close()
+        server.close()
 
 
 if __name__ == "__main__":

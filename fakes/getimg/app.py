@@ -6,7 +6,7 @@ import hmac
 import json
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
@@ -26,7 +26,10 @@ from fakes.getimg.wire import (
 )
 
 
-def create_app(startup: Mapping[str, Any] | None = None, secret: bytes | None = None) -> Flask:
+def create_app(startup: Mapping[str, Any] | None = None, secret: bytes | None = None, *,
+               sleep: Callable[[float], None] = time.sleep) -> Flask:
+    """The fake's app. `sleep` waits out the latency and the timeouts: the server's own (a
+    greenlet's under gevent, `__main__`), so a sleeping request holds no other one up."""
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     state = FakeState(startup or {}, secret or secrets.token_bytes(32))
@@ -94,9 +97,9 @@ def create_app(startup: Mapping[str, Any] | None = None, secret: bytes | None = 
     def perform(outcome: str, params: dict[str, Any], info: dict[str, Any]) -> Response:
         config = state.snapshot()
         if outcome == "timeout":
-            time.sleep(config["timeout_seconds"])
+            sleep(config["timeout_seconds"])
             raise ApiError(504, "timeout", "The generation timed out.", error_type="api_error")
-        time.sleep(config["latency_ms"] / 1000)
+        sleep(config["latency_ms"] / 1000)
         if outcome == "429":
             raise ApiError(429, "rate_limit", "Rate limit exceeded. Please retry later.",
                            headers={"Retry-After": str(config["retry_after"])})

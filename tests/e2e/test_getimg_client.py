@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.client
 import io
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -13,7 +15,7 @@ import requests
 from PIL import Image, ImageChops, ImageDraw, ImageStat
 
 from fakes.getimg.process import FakeGetImg, start_fake_getimg
-from workers.getimg_client import GenerationResponse, GetImgClient, GetImgError
+from workers.getimg_client import GenerationResponse, GetImgClient, GetImgError, data_url
 
 MODEL = "seedream-5-lite"
 KEY = "sk_test_0123456789abcdef"
@@ -146,6 +148,33 @@ def test_rate_limit_headers_are_on_every_generation_response(fake: FakeGetImg) -
     assert answer.headers["X-RateLimit-Limit"] == "50"
     assert answer.headers["X-RateLimit-Remaining"] == "49"
     assert int(answer.headers["X-RateLimit-Reset"]) > time.time()
+
+
+def test_the_fake_keeps_connections_alive_as_getimg_does(fake: FakeGetImg, selfie: bytes) -> None:
+    """One connection for a job's calls (the generation, its download), even after an answer
+    whose request body the fake never read (a refused key): as the real GetImg, so the worker's
+    client reuses its connections and the benchmarks pay no TCP connection per call."""
+    parts = urlsplit(fake.url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
+    body = json.dumps({"model": MODEL, "prompt": "headshot", "aspect_ratio": "1:1",
+                       "images": [{"url": data_url(selfie, "image/jpeg")}]}).encode()
+
+    def call(method: str, path: str, **headers: str) -> tuple[int, bytes, object]:
+        connection.request(method, path, body=body if method == "POST" else None,
+                           headers={"Content-Type": "application/json", **headers})
+        answer = connection.getresponse()
+        data = answer.read()
+        return answer.status, data, connection.sock  # http.client drops a closed one
+
+    refused = call("POST", "/v2/images/generations")
+    generated = call("POST", "/v2/images/generations", Authorization=f"Bearer {KEY}")
+    url = urlsplit(json.loads(generated[1])["data"][0]["url"])
+    downloaded = call("GET", f"{url.path}?{url.query}")
+    connection.close()
+
+    assert (refused[0], generated[0], downloaded[0]) == (401, 200, 200)
+    assert Image.open(io.BytesIO(downloaded[1])).format == "JPEG"
+    assert refused[2] is not None and refused[2] is generated[2] is downloaded[2]
 
 
 # -- scripted faults ---------------------------------------------------------------------------

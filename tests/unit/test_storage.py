@@ -256,3 +256,17 @@ def test_storage_root_that_is_itself_a_symlink_works(tmp_path: Path) -> None:
     key = new_key("results", 1, "webp")
     storage.put(key, b"RIFF", "image/webp")
     assert (real / key).read_bytes() == b"RIFF"
+
+
+def test_symlinked_kind_folder_escaping_the_root_is_refused(
+    storage: LocalStorage, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside-kind"
+    outside.mkdir()
+    (storage.root / "results").symlink_to(outside, target_is_directory=True)
+    key = f"results/7/{HEX}.jpg"
+    with pytest.raises(InvalidKey):
+        storage.put(key, b"leak", "image/jpeg")
+    with pytest.raises(InvalidKey):
+        storage.get(key)
+    assert list(outside.iterdir()) == []
