@@ -85,7 +85,10 @@ def bench_stack(name: str, *, getimg_latency_ms: int = 0) -> Iterator[BenchStack
         cleanup.callback(redis.stop)
         getimg = start_fake_getimg(GETIMG_FAKE_LATENCY_MS=str(getimg_latency_ms),
                                    GETIMG_FAKE_MAX_CONCURRENCY="100000",
-                                   GETIMG_FAKE_RATE_LIMIT_RPM="100000000")
+                                   GETIMG_FAKE_RATE_LIMIT_RPM="100000000",
+                                   # $100 by default: ~3,300 generations, fewer than
+                                   # `bench/run memory` makes (then 402 quota_exceeded)
+                                   GETIMG_FAKE_BALANCE="1000000")
         cleanup.callback(getimg.stop)
         os.environ.update(
             DATABASE_URL=database_url, REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
