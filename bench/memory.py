@@ -136,8 +136,9 @@ def run(runs: int) -> list[Row]:
         Row(f"memory: {JOBS} jobs, POST + polls, latency 0", "wall time", [took], "s",
             f"{completed} completed"),
         Row("memory", "web CPU per request", [web_cpu_ms], "ms"),
-        Row("memory", "worker CPU per job", [worker_cpu_ms], "ms", "", (), "≤ 25 ms",
-            worker_cpu_ms <= 25),
+        # Reported: the 25-ms target is the drain's (2-s GetImg, the worker alone on the cores);
+        # here the web and the senders share them.
+        Row("memory", "worker CPU per job", [worker_cpu_ms], "ms", "", (), "reported"),
         Row("memory", "ledger: balance == sum(ledger)", [1.0 if ledger_ok else 0.0], "",
             ledger_note, (), "holds", ledger_ok),
     ]
