@@ -18,21 +18,11 @@ from models.jobs import TIMED_OUT, round_time_budget_seconds
 from services import jobs
 from services.jobs import Claimed
 from services.unit_of_work import unit_of_work
-from tests.support.api_calls import grant, me
-from tests.support.domain import new_job
-from tests.support.users import new_user_id
+from tests.support.api_calls import me
+from tests.support.domain import queued_job
 from workers.leases import HANDED_BACK, LeaseKeeper
 
 pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")
-
-
-def _queued_job(client: Any) -> tuple[int, int]:
-    user_id = new_user_id()
-    grant(client, user_id, 1)
-    with unit_of_work() as db_session:
-        generation = new_job(db_session, user_id)
-        db_session.commit()
-    return user_id, generation.id
 
 
 def _row(generation_id: int) -> HeadshotGeneration:
@@ -50,7 +40,7 @@ def _claim(generation_id: int) -> Claimed:
 
 
 def test_a_job_handed_back_more_times_than_its_attempts_is_still_queued(client: Any) -> None:
-    user_id, job = _queued_job(client)
+    user_id, job = queued_job()
     keeper = LeaseKeeper()
     hand_backs = get_settings().getimg_max_attempts + 2
     for hand_back in range(1, hand_backs + 1):
@@ -72,7 +62,7 @@ def test_a_job_handed_back_more_times_than_its_attempts_is_still_queued(client: 
 
 
 def test_a_rate_limited_requeue_does_not_spend_the_attempt(client: Any) -> None:
-    user_id, job = _queued_job(client)
+    user_id, job = queued_job()
     attempts = get_settings().getimg_max_attempts
     for _ in range(attempts + 1):
         assert jobs.give_back(_claim(job), retry_in_seconds=0, code="getimg_rate_limited",
@@ -92,7 +82,7 @@ def test_a_rate_limited_requeue_does_not_spend_the_attempt(client: Any) -> None:
 
 
 def test_a_stale_attempt_cannot_give_its_attempt_back(client: Any) -> None:
-    _, job = _queued_job(client)
+    _, job = queued_job()
     first = _claim(job)
     assert jobs.give_back(first, retry_in_seconds=0, code=HANDED_BACK, message="restart")
     second = _claim(job)
@@ -117,7 +107,7 @@ def _rate_limited(claimed: Claimed) -> bool:
                          ids=["handed_back", "rate_limited"])
 def test_a_job_given_back_past_its_round_budget_ends_failed_and_refunded_once(
         client: Any, give_back: Callable[[Claimed], bool]) -> None:
-    user_id, job = _queued_job(client)
+    user_id, job = queued_job()
     with frozen_clock(datetime.now(UTC)) as clock:
         assert give_back(_claim(job))  # the round starts with its first claim
         clock.advance(seconds=round_time_budget_seconds() - 1)

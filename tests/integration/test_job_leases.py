@@ -25,20 +25,10 @@ from services import jobs
 from services.maintenance import BROKER_MARK_KEY, republish_if_queue_lost
 from services.redis_client import get_redis
 from services.unit_of_work import unit_of_work
-from tests.support.api_calls import grant, me
-from tests.support.domain import new_job
-from tests.support.users import new_user_id
+from tests.support.api_calls import me
+from tests.support.domain import queued_job
 
 pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")
-
-
-def _queued_job(client: Any) -> tuple[int, int]:
-    user_id = new_user_id()
-    grant(client, user_id, 1)
-    with unit_of_work() as db_session:
-        generation = new_job(db_session, user_id)
-        db_session.commit()
-    return user_id, generation.id
 
 
 def _claim(generation_id: int, owner: str = "host-a:1") -> JobRow | None:
@@ -102,7 +92,7 @@ def _lease_left(generation_id: int) -> float:
 
 def test_the_claim_takes_the_lease_and_renewal_extends_it(client: Any) -> None:
     lease = get_settings().job_lease_seconds
-    _, job = _queued_job(client)
+    _, job = queued_job()
     claimed = _claim(job, owner="worker1@host:42")
     assert claimed is not None
     assert _row(job).lease_owner == "worker1@host:42"
@@ -122,7 +112,7 @@ def test_an_expired_lease_is_taken_over_long_before_the_processing_timeout(clien
                                                                           ) -> None:
     settings = get_settings()
     assert settings.job_lease_seconds < settings.job_processing_timeout_seconds
-    user_id, job = _queued_job(client)
+    user_id, job = queued_job()
     dead = _claim(job)
     assert dead is not None
     _lease_ages(job, seconds=settings.job_lease_seconds + 1)  # its worker stopped renewing
@@ -152,7 +142,7 @@ def test_leases_run_by_the_databases_clock_not_a_hosts(client: Any) -> None:
     settings = get_settings()
     lease = settings.job_lease_seconds
     assert lease * 4 < settings.job_processing_timeout_seconds  # the deadline is not the test
-    _, job = _queued_job(client)
+    _, job = queued_job()
     with frozen_clock(datetime.now(UTC) - timedelta(seconds=lease * 2)):  # the worker's host
         claimed = _claim(job)
         assert claimed is not None
@@ -170,7 +160,7 @@ def test_leases_run_by_the_databases_clock_not_a_hosts(client: Any) -> None:
 def test_a_new_attempt_may_claim_a_job_whose_lease_ran_out(client: Any) -> None:
     """A redelivered message (or the reaper's) takes the job at once, without waiting for a
     sweep: the claim itself accepts an expired lease."""
-    _, job = _queued_job(client)
+    _, job = queued_job()
     first = _claim(job)
     assert first is not None
     assert _claim(job) is None  # the lease is alive
@@ -181,7 +171,7 @@ def test_a_new_attempt_may_claim_a_job_whose_lease_ran_out(client: Any) -> None:
 
 
 def test_out_of_attempts_an_expired_lease_fails_and_refunds_once(client: Any) -> None:
-    user_id, job = _queued_job(client)
+    user_id, job = queued_job()
     released: JobRow | None = None
     for _ in range(get_settings().getimg_max_attempts):
         assert _claim(job) is not None
@@ -195,8 +185,8 @@ def test_out_of_attempts_an_expired_lease_fails_and_refunds_once(client: Any) ->
 
 
 def test_the_service_renewal_names_the_jobs_still_held(client: Any) -> None:
-    _, kept = _queued_job(client)
-    _, lost = _queued_job(client)
+    _, kept = queued_job()
+    _, lost = queued_job()
     held = [jobs.claim(kept), jobs.claim(lost)]
     assert held[0] is not None and held[1] is not None
     with unit_of_work() as db_session:  # the owner cancels one meanwhile
@@ -210,7 +200,7 @@ def test_the_service_renewal_names_the_jobs_still_held(client: Any) -> None:
 def test_the_reaper_republishes_the_queue_when_redis_lost_it(client: Any) -> None:
     from services.queue import enqueue_generation
 
-    _, job = _queued_job(client)
+    _, job = queued_job()
     enqueue_generation(job)  # as the API does; then Redis loses everything
     redis = get_redis()
     redis.delete(BROKER_MARK_KEY, "headshots")
@@ -225,7 +215,7 @@ def test_the_reaper_republishes_the_queue_when_redis_lost_it(client: Any) -> Non
 def test_a_stopping_worker_hands_back_a_job_even_on_its_last_attempt(client: Any) -> None:
     from workers.leases import HANDED_BACK, LeaseKeeper
 
-    user_id, job = _queued_job(client)
+    user_id, job = queued_job()
     keeper = LeaseKeeper()
     attempts = get_settings().getimg_max_attempts
     for attempt in range(1, attempts + 1):  # spend all but the last attempt on real faults

@@ -102,6 +102,18 @@ def new_job(db_session: Session, user_id: int) -> HeadshotGeneration:
                              aspect_ratio="1:1")
 
 
+def queued_job() -> tuple[int, int]:
+    """A new user with one credit, and a job charged with it, committed and queued (no task
+    published): (user id, job id)."""
+    from services.unit_of_work import unit_of_work
+
+    user_id = funded_user(1)
+    with unit_of_work() as db_session:
+        generation = new_job(db_session, user_id)
+        db_session.commit()
+    return user_id, generation.id
+
+
 def jobs_of(user_id: int) -> int:
     """How many generation rows the user has."""
     from sqlalchemy import func, select
