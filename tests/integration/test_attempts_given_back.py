@@ -13,24 +13,14 @@ import pytest
 
 from config import get_settings
 from models.clock import frozen_clock
-from models.generations import HeadshotGeneration
 from models.jobs import TIMED_OUT, round_time_budget_seconds
 from services import jobs
 from services.jobs import Claimed
-from services.unit_of_work import unit_of_work
 from tests.support.api_calls import me
-from tests.support.domain import queued_job
+from tests.support.domain import job_row, queued_job
 from workers.leases import HANDED_BACK, LeaseKeeper
 
 pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")
-
-
-def _row(generation_id: int) -> HeadshotGeneration:
-    with unit_of_work() as db_session:
-        row = db_session.get(HeadshotGeneration, generation_id)
-        assert row is not None
-        db_session.expunge(row)
-        return row
 
 
 def _claim(generation_id: int) -> Claimed:
@@ -49,7 +39,7 @@ def test_a_job_handed_back_more_times_than_its_attempts_is_still_queued(client: 
         assert claimed.attempt == hand_back and claimed.attempt_in_round == 1
         keeper.hold_job(claimed)
         assert keeper.hand_back_all() == 1
-        row = _row(job)
+        row = job_row(job)
         assert row.status == "queued" and row.lease_expires_at is None
         assert row.attempts == hand_back and row.attempts_this_round == 0
         assert row.meta["lastError"]["code"] == HANDED_BACK
@@ -67,7 +57,7 @@ def test_a_rate_limited_requeue_does_not_spend_the_attempt(client: Any) -> None:
     for _ in range(attempts + 1):
         assert jobs.give_back(_claim(job), retry_in_seconds=0, code="getimg_rate_limited",
                               message="busy")
-    assert _row(job).attempts_this_round == 0
+    assert job_row(job).attempts_this_round == 0
     # The faults that do count still end it after the round's attempts.
     for attempt in range(1, attempts + 1):
         claimed = _claim(job)
@@ -77,7 +67,7 @@ def test_a_rate_limited_requeue_does_not_spend_the_attempt(client: Any) -> None:
                                 message="down")
         else:
             jobs.fail(claimed, "getimg_unavailable", "down; refunded", {})
-    assert _row(job).status == "failed"
+    assert job_row(job).status == "failed"
     assert me(client, user_id)["credits"] == 1
 
 
@@ -87,7 +77,7 @@ def test_a_stale_attempt_cannot_give_its_attempt_back(client: Any) -> None:
     assert jobs.give_back(first, retry_in_seconds=0, code=HANDED_BACK, message="restart")
     second = _claim(job)
     assert not jobs.give_back(first, retry_in_seconds=0, code=HANDED_BACK, message="restart")
-    row = _row(job)
+    row = job_row(job)
     assert row.status == "processing" and row.attempts == second.attempt
     assert row.attempts_this_round == 1
 
@@ -112,12 +102,12 @@ def test_a_job_given_back_past_its_round_budget_ends_failed_and_refunded_once(
         assert give_back(_claim(job))  # the round starts with its first claim
         clock.advance(seconds=round_time_budget_seconds() - 1)
         assert give_back(_claim(job))  # still within the budget: free
-        assert _row(job).attempts_this_round == 0
+        assert job_row(job).attempts_this_round == 0
         clock.advance(seconds=2)
         late = _claim(job)
         # Past it: however many attempts it has left, it ends now, refunded.
         assert not give_back(late)
-        row = _row(job)
+        row = job_row(job)
         assert row.status == "failed" and row.error_code == TIMED_OUT
         assert me(client, user_id)["credits"] == 1
         # Another give-back of that attempt (a 429 racing the hand-back) changes nothing.

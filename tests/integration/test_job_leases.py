@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text
 
 from config import get_settings
 from models.clock import frozen_clock
-from models.generations import HeadshotGeneration, JobRow
+from models.generations import JobRow
 from models.jobs import (
     claim_generation,
     complete_generation,
@@ -26,7 +26,7 @@ from services.maintenance import BROKER_MARK_KEY, republish_if_queue_lost
 from services.redis_client import get_redis
 from services.unit_of_work import unit_of_work
 from tests.support.api_calls import me
-from tests.support.domain import queued_job
+from tests.support.domain import job_row, queued_job
 
 pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")
 
@@ -36,14 +36,6 @@ def _claim(generation_id: int, owner: str = "host-a:1") -> JobRow | None:
         claimed = claim_generation(db_session, generation_id, lease_owner=owner)
         db_session.commit()
         return claimed
-
-
-def _row(generation_id: int) -> HeadshotGeneration:
-    with unit_of_work() as db_session:
-        row = db_session.get(HeadshotGeneration, generation_id)
-        assert row is not None
-        db_session.expunge(row)
-        return row
 
 
 def _renew(generation_id: int, attempt: int) -> set[int]:
@@ -85,7 +77,7 @@ def _reap(generation_id: int) -> JobRow | None:
 
 
 def _lease_left(generation_id: int) -> float:
-    expires_at = _row(generation_id).lease_expires_at
+    expires_at = job_row(generation_id).lease_expires_at
     assert expires_at is not None
     return (expires_at - _database_now()).total_seconds()
 
@@ -95,7 +87,7 @@ def test_the_claim_takes_the_lease_and_renewal_extends_it(client: Any) -> None:
     _, job = queued_job()
     claimed = _claim(job, owner="worker1@host:42")
     assert claimed is not None
-    assert _row(job).lease_owner == "worker1@host:42"
+    assert job_row(job).lease_owner == "worker1@host:42"
     assert _lease_left(job) == pytest.approx(lease, abs=5)  # abs: the test's own statements
 
     _lease_ages(job, seconds=lease * 0.8)
@@ -229,7 +221,7 @@ def test_a_stopping_worker_hands_back_a_job_even_on_its_last_attempt(client: Any
     # A restart is not the job's fault: its last attempt is given back, not spent, and it
     # goes back to the queue instead of ending failed.
     assert keeper.hand_back_all() == 1
-    row = _row(job)
+    row = job_row(job)
     assert row.status == "queued" and row.lease_expires_at is None
     assert row.attempts_this_round == attempts - 1
     assert row.meta["lastError"]["code"] == HANDED_BACK

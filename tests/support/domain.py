@@ -114,6 +114,18 @@ def queued_job() -> tuple[int, int]:
     return user_id, generation.id
 
 
+def job_row(generation_id: int) -> HeadshotGeneration:
+    """The job's row as committed now, detached from its session."""
+    from models.generations import HeadshotGeneration
+    from services.unit_of_work import unit_of_work
+
+    with unit_of_work() as db_session:
+        row = db_session.get(HeadshotGeneration, generation_id)
+        assert row is not None
+        db_session.expunge(row)
+        return row
+
+
 def jobs_of(user_id: int) -> int:
     """How many generation rows the user has."""
     from sqlalchemy import func, select
