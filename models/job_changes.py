@@ -32,7 +32,6 @@ PENDING = "headshots.job_changes"  # key in Session.info
 class Change(enum.StrEnum):
     CREATED = "created"
     CLAIMED = "claimed"
-    PROGRESSED = "progressed"
     REQUEUED = "requeued"
     COMPLETED = "completed"
     FAILED = "failed"  # refunded in the same transaction

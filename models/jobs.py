@@ -177,18 +177,6 @@ def claim_generation(db_session: Session, generation_id: int, *,
     return claimed
 
 
-_RECORD_PROGRESS = _update(*_held_by_attempt(), progress=_progress_from_now(), progress_at=_NOW)
-
-
-def record_progress(db_session: Session, generation_id: int, *, attempt: int, progress: int
-                    ) -> JobRow | None:
-    now = utcnow()
-    moved: JobRow | None = _transition(
-        db_session, _RECORD_PROGRESS, Change.PROGRESSED,
-        _params(generation_id, now, attempt=attempt, milestone=progress))
-    return moved
-
-
 # What every ending (completed, failed, cancelled) writes besides its own columns: it ended now,
 # with what it learnt on the way; no deadline, no lease.
 _ENDED = {"progress_at": _NOW, "metadata": _merged_meta(), "completed_at": _NOW,

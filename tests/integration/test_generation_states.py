@@ -18,7 +18,6 @@ from models.jobs import (
     claim_generation,
     complete_generation,
     fail_generation,
-    record_progress,
     requeue_generation,
 )
 from models.progress import PROGRESS_FREEZE_LEAD_SECONDS, PROGRESS_WAITING, displayed_progress
@@ -104,24 +103,19 @@ def test_failing_refunds_exactly_once(client: Any) -> None:
 
 
 def _job_waiting_on_getimg(client: Any, clock: FrozenClock, *, elapsed: float = 0.5
-                           ) -> tuple[int, JobRow, JobRow]:
-    """A claimed job whose shown progress has had `elapsed` seconds to rise above its
-    milestone."""
+                           ) -> tuple[int, JobRow]:
+    """A claimed job (the claim stores PROGRESS_WAITING: its attempt calls GetImg at once)
+    whose shown progress has had `elapsed` seconds to rise above that milestone."""
     _, job = _queued_job(client)
     claimed = _claim(job)
-    assert claimed is not None
-    with unit_of_work() as db_session:
-        waiting = record_progress(db_session, job, attempt=claimed.attempts,
-                                  progress=PROGRESS_WAITING)
-        db_session.commit()
-    assert waiting is not None
+    assert claimed is not None and claimed.progress == PROGRESS_WAITING
     clock.advance(seconds=elapsed)  # the estimate rises above the stored milestone
-    return job, claimed, waiting
+    return job, claimed
 
 
 def test_requeue_keeps_the_progress_the_user_saw(client: Any, clock: FrozenClock) -> None:
-    job, claimed, waiting = _job_waiting_on_getimg(client, clock)
-    seen = shown(waiting, clock.now().timestamp())
+    job, claimed = _job_waiting_on_getimg(client, clock)
+    seen = shown(claimed, clock.now().timestamp())
     assert seen > PROGRESS_WAITING
     with unit_of_work() as db_session:
         requeued = requeue_generation(db_session, job, attempt=claimed.attempts,
@@ -135,18 +129,19 @@ def test_requeue_keeps_the_progress_the_user_saw(client: Any, clock: FrozenClock
 
 
 @pytest.mark.parametrize("elapsed", [0.0, 0.25, 1.0, 1.7, 4.0, 9.5, 30.0, 600.0, 1e7])
-def test_a_milestone_stores_exactly_what_readers_would_show(client: Any, clock: FrozenClock,
-                                                            elapsed: float) -> None:
-    """The UPDATE computes the estimate in SQL (models/jobs.py): it must agree with the
-    readers' `displayed_progress` to the unit, also where exp() underflows (1e7 s)."""
-    job, claimed, waiting = _job_waiting_on_getimg(client, clock, elapsed=elapsed)
+def test_a_transition_stores_exactly_what_readers_would_show(client: Any, clock: FrozenClock,
+                                                              elapsed: float) -> None:
+    """The UPDATE computes the estimate in SQL (models/job_statements.py, progress_from_now):
+    it must agree with the readers' `displayed_progress` to the unit, also where exp()
+    underflows (1e7 s). A requeue stores it as it stands, with no milestone of its own."""
+    job, claimed = _job_waiting_on_getimg(client, clock, elapsed=elapsed)
     with unit_of_work() as db_session:
-        again = record_progress(db_session, job, attempt=claimed.attempts,
-                                progress=PROGRESS_WAITING)
+        again = requeue_generation(db_session, job, attempt=claimed.attempts,
+                                   retry_in_seconds=1, code="getimg_unavailable", message="x")
         db_session.commit()
     assert again is not None
-    # What readers show a moment (the freeze lead) after this milestone was written.
-    assert again.progress == shown(waiting, clock.now().timestamp() + PROGRESS_FREEZE_LEAD_SECONDS)
+    # What readers show a moment (the freeze lead) after this transition was written.
+    assert again.progress == shown(claimed, clock.now().timestamp() + PROGRESS_FREEZE_LEAD_SECONDS)
 
 
 def test_a_job_failing_mid_wait_keeps_the_progress_the_user_saw(client: Any, clock: FrozenClock
@@ -154,14 +149,14 @@ def test_a_job_failing_mid_wait_keeps_the_progress_the_user_saw(client: Any, clo
     """Found by tests/chaos: failing used to keep the stored milestone, so the bar fell back
     from the estimate (e.g. 81 -> 78) at the very end; and a transition freezing the estimate
     must not land below what readers show until it is published."""
-    job, claimed, waiting = _job_waiting_on_getimg(client, clock)
+    job, claimed = _job_waiting_on_getimg(client, clock)
     with unit_of_work() as db_session:
         failed = fail_generation(db_session, job, code="getimg_unavailable", message="x",
                                  attempt=claimed.attempts)
         db_session.commit()
     assert failed is not None and failed.status == "failed"
     # Still above anything shown up to a moment after the failure was committed.
-    shown_later = shown(waiting, clock.now().timestamp() + 0.2)
+    shown_later = shown(claimed, clock.now().timestamp() + 0.2)
     assert shown_later > PROGRESS_WAITING
     assert failed.progress >= shown_later
 
@@ -201,7 +196,8 @@ def test_a_cancelled_attempt_cannot_touch_the_retried_round(client: Any) -> None
     assert fresh is not None and fresh.attempts != stale.attempts
     assert fresh.attempts_this_round == 1
     with unit_of_work() as db_session:
-        assert record_progress(db_session, job, attempt=stale.attempts, progress=50) is None
+        assert requeue_generation(db_session, job, attempt=stale.attempts, retry_in_seconds=0,
+                                  code="late", message="late") is None
         assert complete_generation(db_session, job, attempt=stale.attempts, result_keys=[],
                                    thumbnail_key="t", metadata={}) is None
         assert fail_generation(db_session, job, code="late", message="late",
