@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     rate_limit_events: str = "240/minute"  # the app reports events as the user taps around
     rate_limit_exports: str = "60/minute"  # each one decodes and re-encodes a full image
     rate_limit_status_per_minute: int = Field(default=1200, ge=1)
+    # How long a web process answers polls of a job that is not queued from what it learned
+    # by pub/sub (services/status_mirror.py) before it asks Redis again; 0: always ask Redis.
+    status_mirror_seconds: float = Field(default=30, ge=0)
     # How long a request may take to arrive (the `web` process; api/request_arrival.py):
     # its head (request line and headers), then its body: REQUEST_ARRIVAL_SECONDS plus the
     # time its Content-Length takes at REQUEST_BODY_MIN_BYTES_PER_SECOND, at most

@@ -6,13 +6,15 @@ import math
 import threading
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from config import get_settings
 from models.generations import GenerationStatus
 from models.headshots import get_generation
 from models.snapshot import StatusSnapshot
+from services.poll_budget import get_poll_budget
 from services.status_cache import CachedStatus, Updates, get_status_cache, status_updates
+from services.status_mirror import get_status_mirror
 from services.unit_of_work import unit_of_work
 
 __all__ = [
@@ -55,13 +57,58 @@ def shown_progress(snapshot: StatusSnapshot, *, now: float | None = None) -> int
 
 
 def read_status(*, user_id: int, generation_id: int) -> tuple[StatusSnapshot, CachedStatus]:
-    """The user's own job's snapshot: from Redis while known, else from PostgreSQL (which
-    refills the cache); and what the cache read alongside. Anybody else's job is NotFound."""
-    cached = get_status_cache().read(generation_id, reader=user_id)
-    snapshot = cached.snapshot
-    if snapshot is None or snapshot.user_id != user_id:
-        snapshot = _refills.read(user_id=user_id, generation_id=generation_id)
-    return snapshot, cached
+    """The user's own job's snapshot, and the queue figures and the read's number among the
+    user's reads this minute alongside. The snapshot comes from this process's status mirror
+    when it knows the job, else from Redis while known there, else from PostgreSQL (which
+    refills Redis). Anybody else's job is NotFound."""
+    now = time.time()
+    minute = int(now // 60)
+    budget = get_poll_budget()
+    number = budget.next_number(user_id, minute=minute)
+    lease = 0 if number is not None else budget.lease_size
+    mirror = get_status_mirror()
+    mirrored = mirror.get(generation_id, now=now) if mirror is not None else None
+    snapshot: StatusSnapshot
+    if mirrored is not None and mirrored.user_id == user_id:
+        snapshot = mirrored
+        cached = CachedStatus(mirrored, None, _averages.get(now))
+        counted_to = get_status_cache().count_polls(reader=user_id, minute=minute,
+                                                    lease=lease) if lease else None
+    else:
+        changes_seen = mirror.changes() if mirror is not None else None
+        cached, counted_to = get_status_cache().read(generation_id, reader=user_id,
+                                                     minute=minute, lease=lease)
+        _averages.learned(cached.average_seconds, now)
+        if cached.snapshot is None or cached.snapshot.user_id != user_id:
+            snapshot = _refills.read(user_id=user_id, generation_id=generation_id)
+        else:
+            snapshot = cached.snapshot
+            if mirror is not None:
+                mirror.offer(snapshot, changes_seen=changes_seen)
+    if number is None:  # a lease was asked for: its first number (none if Redis failed)
+        number = budget.leased(user_id, counted_to, minute=minute) if counted_to else 0
+    return snapshot, replace(cached, polls_this_minute=number)
+
+
+class _Averages:
+    """The expected-wait average as Redis last told it, at most a second old: a poll the
+    mirror answers need not read it each time."""
+
+    def __init__(self) -> None:
+        self._value: float | None = None
+        self._read_at = -math.inf
+
+    def learned(self, value: float | None, now: float) -> None:
+        self._value, self._read_at = value, now
+
+    def get(self, now: float) -> float | None:
+        if now - self._read_at > AVERAGE_SECONDS:
+            self.learned(get_status_cache().average_seconds(), now)
+        return self._value
+
+
+AVERAGE_SECONDS = 1.0
+_averages = _Averages()
 
 
 class _Refills:

@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from redis import Redis
 from redis.client import PubSub
@@ -73,16 +73,27 @@ return 1
 """
 
 
-# What a status poll reads, and the reader's poll counted, as one script: one command to pack
-# and one reply to parse instead of a pipeline of five (a tenth of a poll's CPU, py-spy under
-# bench/run). A nil is returned as false, which redis-py hands back as None.
+# What a status poll reads, and a lease of the reader's poll numbers taken (ARGV[3] of them,
+# services/poll_budget.py; 0: none), as one script: one command to pack and one reply to parse
+# instead of a pipeline of five (a tenth of a poll's CPU, py-spy under bench/run). A nil is
+# returned as false, which redis-py hands back as None.
 READ_AND_COUNT = """
 local raw = redis.call('GET', KEYS[1])
 local rank = redis.call('ZRANK', KEYS[2], ARGV[1])
 local average = redis.call('GET', KEYS[3])
-local polls = redis.call('INCR', KEYS[4])
-if polls == 1 then redis.call('EXPIRE', KEYS[4], tonumber(ARGV[2])) end
+local polls = false
+local lease = tonumber(ARGV[3])
+if lease > 0 then
+  polls = redis.call('INCRBY', KEYS[4], lease)
+  if polls == lease then redis.call('EXPIRE', KEYS[4], tonumber(ARGV[2])) end
+end
 return {raw, rank, average, polls}
+"""
+# A lease of the reader's poll numbers alone, for a poll the status mirror answered.
+COUNT = """
+local polls = redis.call('INCRBY', KEYS[1], tonumber(ARGV[1]))
+if polls == tonumber(ARGV[1]) then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2])) end
+return polls
 """
 POLL_COUNTER_TTL_SECONDS = 120  # a counter per clock minute: gone a minute after its own
 
@@ -90,8 +101,12 @@ POLL_COUNTER_TTL_SECONDS = 120  # a counter per clock minute: gone a minute afte
 Updates = Generator["StatusSnapshot | None", None, None]
 
 
-def status_key(generation_id: int) -> str:
+def status_key(generation_id: int | str) -> str:
     return f"headshots:status:{generation_id}"
+
+
+def _poll_counter(reader: int, minute: int) -> str:
+    return f"headshots:polls:{reader}:{minute}"  # gone a minute after its own
 
 
 @dataclass(frozen=True)
@@ -99,7 +114,7 @@ class CachedStatus:
     snapshot: StatusSnapshot | None
     jobs_ahead: int | None  # queued jobs older than this one, when it is queued
     average_seconds: float | None
-    polls_this_minute: int = 0  # the reader's status reads in the current clock minute
+    polls_this_minute: int = 0  # this read's number among the reader's reads this minute
 
 
 def _publish_args(snapshot: StatusSnapshot, processing_seconds: float | None) -> list[Any]:
@@ -120,6 +135,7 @@ class StatusCache:
         self._redis = redis
         self._publish_if_newer = redis.register_script(PUBLISH_IF_NEWER)
         self._read_and_count = redis.register_script(READ_AND_COUNT)
+        self._count = redis.register_script(COUNT)
 
     def publish(self, snapshot: StatusSnapshot, *,
                 processing_seconds: float | None = None) -> None:
@@ -164,30 +180,51 @@ class StatusCache:
                              *_PUBLISH_KEYS, *_publish_args(snapshot, times.get(snapshot.id)))
             pipe.execute()
 
-    def read(self, generation_id: int, *, reader: int) -> CachedStatus:
-        """The job's cached status, and the reader's poll counted for its rate limit, in one
-        round trip: a rate limiter of its own would double the cost of a poll."""
-        poll_counter = f"headshots:polls:{reader}:{int(time.time() // 60)}"
+    def read(self, generation_id: int, *, reader: int, minute: int = 0, lease: int = 0
+             ) -> tuple[CachedStatus, int | None]:
+        """The job's cached status, and a lease of `lease` of the reader's poll numbers for
+        `minute` taken, in one round trip: a rate limiter of its own would double the cost of
+        a poll. The lease is given as the counter's value after it (None: none taken)."""
         try:
             raw, rank, average, polls = self._read_and_count(
-                keys=[status_key(generation_id), QUEUE_KEY, AVERAGE_KEY, poll_counter],
-                args=[str(generation_id), POLL_COUNTER_TTL_SECONDS],
+                keys=[status_key(generation_id), QUEUE_KEY, AVERAGE_KEY,
+                      _poll_counter(reader, minute)],
+                args=[str(generation_id), POLL_COUNTER_TTL_SECONDS, lease],
             )
         except RedisError:
             log.warning("status cache: could not read job %s", generation_id, exc_info=True)
-            return CachedStatus(None, None, None)
+            return CachedStatus(None, None, None), None
         held = json.loads(raw) if raw else None
         snapshot = StatusSnapshot(**held) if held and not held.get("deleted") else None
         return CachedStatus(
             snapshot, int(rank) if rank is not None else None,
-            float(average) if average else None, int(polls),
-        )
+            float(average) if average else None,
+        ), int(polls) if polls is not None else None
+
+    def count_polls(self, *, reader: int, minute: int, lease: int) -> int | None:
+        """Take a lease of `lease` of the reader's poll numbers for `minute`: the counter's
+        value after it, or None if Redis did not answer."""
+        try:
+            return int(self._count(keys=[_poll_counter(reader, minute)],
+                                   args=[lease, POLL_COUNTER_TTL_SECONDS]))
+        except RedisError:
+            log.warning("status cache: could not count user %s's polls", reader, exc_info=True)
+            return None
+
+    def average_seconds(self) -> float | None:
+        try:
+            average = cast(bytes | None, self._redis.get(AVERAGE_KEY))
+        except RedisError:
+            log.warning("status cache: could not read the average", exc_info=True)
+            return None
+        return float(average) if average else None
 
     def forget(self, generation_id: int) -> None:
         try:
             with self._redis.pipeline(transaction=False) as pipe:
                 pipe.set(status_key(generation_id), TOMBSTONE, ex=FINISHED_TTL_SECONDS)
                 pipe.zrem(QUEUE_KEY, str(generation_id))
+                pipe.publish(status_key(generation_id), TOMBSTONE)  # status mirrors forget it
                 pipe.execute()
         except RedisError:
             log.warning("status cache: could not forget job %s", generation_id, exc_info=True)
@@ -213,6 +250,9 @@ def _published(pubsub: PubSub, *, deadline: float) -> Updates:
     try:
         while time.monotonic() < deadline:
             message = pubsub.get_message(timeout=1.0)
-            yield StatusSnapshot(**json.loads(message["data"])) if message else None
+            held = json.loads(message["data"]) if message else None
+            if held is not None and held.get("deleted"):
+                return  # the job was deleted: nothing more will happen to it
+            yield StatusSnapshot(**held) if held is not None else None
     finally:
         pubsub.close()

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")
 
 
 def cached(generation_id: int) -> StatusSnapshot | None:
-    return get_status_cache().read(generation_id, reader=0).snapshot
+    return get_status_cache().read(generation_id, reader=0)[0].snapshot
 
 
 def queued_job_uncommitted() -> tuple[int, int]:
@@ -108,7 +108,7 @@ def test_the_jobs_of_one_transaction_are_all_published_in_their_order() -> None:
     with unit_of_work() as db_session:  # a batch's jobs: published in one round trip
         job_ids = [new_job(db_session, user_id).id for _ in range(3)]
         db_session.commit()
-    statuses = [get_status_cache().read(job_id, reader=0) for job_id in job_ids]
+    statuses = [get_status_cache().read(job_id, reader=0)[0] for job_id in job_ids]
     assert all(status.snapshot is not None and status.snapshot.status == "queued"
                for status in statuses)
     ranks = [status.jobs_ahead for status in statuses]

@@ -13,6 +13,8 @@ from sqlalchemy import event, text
 from devstack.waiting import wait_until
 from models.db import get_engine
 from models.errors import NotFound
+from services import status
+from services.poll_budget import PollBudget
 from services.redis_client import get_redis
 from services.status import read_status
 from services.status_cache import status_key
@@ -36,6 +38,13 @@ def job_reads() -> Iterator[list[str]]:
     event.listen(get_engine(), "before_cursor_execute", note)
     yield seen
     event.remove(get_engine(), "before_cursor_execute", note)
+
+
+@pytest.fixture(autouse=True)
+def each_poll_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Leases of one poll number: each poll counts itself in Redis as its read there runs, so
+    the counter shows how many polls have missed the cache (services/poll_budget.py)."""
+    monkeypatch.setattr(status, "get_poll_budget", lambda: PollBudget(1))
 
 
 def _queued_job_not_cached() -> tuple[int, int]:

@@ -38,14 +38,27 @@ def test_round_trip(signer: MediaUrlSigner) -> None:
     signed = signer.sign(STORAGE_KEY, now=NOW)
     assert isinstance(signed, SignedUrl)
     assert signed.url.startswith(f"{BASE}/media/{STORAGE_KEY}?exp=")
-    assert signed.expires_at == datetime.fromtimestamp(NOW + 3600, UTC)
+    whole_minute = 1_750_003_620  # NOW + 3600 is 1_750_003_600, 40 s into its minute
+    assert signed.expires_at == datetime.fromtimestamp(whole_minute, UTC)
     exp, sig = exp_and_sig(signed.url)
-    assert exp == str(int(NOW) + 3600)
+    assert exp == str(whole_minute)
     assert len(sig) == 43 and "=" not in sig  # unpadded url-safe base64 of 32 bytes
     assert set(sig) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
     assert signer.verify(STORAGE_KEY, exp, sig, now=NOW)
     assert signer.storage_key_from_url(signed.url, now=NOW) == STORAGE_KEY
     assert signer.storage_key_from_url(signed.url, now=NOW + 3599) == STORAGE_KEY
+
+
+def test_urls_signed_within_a_minute_are_the_same(signer: MediaUrlSigner) -> None:
+    """The app's image cache keeps a URL: the status it polls must not change it each second."""
+    at_the_minute = 1_750_000_020.0  # its ttl later is a whole minute: 1_750_003_620
+    urls = {signer.sign(STORAGE_KEY, now=at_the_minute - second).url for second in range(60)}
+    assert len(urls) == 1
+    assert signer.sign(STORAGE_KEY, now=at_the_minute + 1).url not in urls
+    assert signer.sign(OTHER_KEY, now=at_the_minute).url not in urls
+    exp, sig = exp_and_sig(urls.pop())
+    assert int(exp) % 60 == 0
+    assert signer.verify(STORAGE_KEY, exp, sig, now=at_the_minute)
 
 
 def test_real_clock_round_trip(signer: MediaUrlSigner) -> None:
@@ -105,9 +118,10 @@ def test_other_signing_key_is_refused(signer: MediaUrlSigner) -> None:
 def test_expired_urls_are_refused(signer: MediaUrlSigner) -> None:
     url = signer.sign(STORAGE_KEY, now=NOW).url
     exp, sig = exp_and_sig(url)
-    assert signer.storage_key_from_url(url, now=NOW + 3600) is None  # exactly at expiry
+    assert signer.storage_key_from_url(url, now=int(exp) - 1) == STORAGE_KEY
+    assert signer.storage_key_from_url(url, now=int(exp)) is None  # exactly at expiry
     assert signer.storage_key_from_url(url, now=NOW + 86400) is None
-    assert not signer.verify(STORAGE_KEY, exp, sig, now=NOW + 3601)
+    assert not signer.verify(STORAGE_KEY, exp, sig, now=int(exp) + 1)
 
 
 @pytest.mark.parametrize(

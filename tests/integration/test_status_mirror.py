@@ -1,0 +1,198 @@
+"""The status mirror (services/status_mirror.py) and the poll budget's leases
+(services/poll_budget.py): a poll of a job that is not queued answered from this process's
+memory, never older than a change its client was told of, and nothing answered while the
+subscription is broken; no more status reads than the budget across processes."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import cast
+
+import pytest
+
+from devstack.waiting import wait_until
+from media.storage import new_key
+from models.errors import NotFound
+from models.snapshot import StatusSnapshot
+from services import jobs
+from services.headshots import delete_headshot
+from services.poll_budget import PollBudget
+from services.redis_client import get_redis
+from services.status import read_status
+from services.status_cache import get_status_cache
+from services.status_mirror import StatusMirror, get_status_mirror
+from services.submissions import resubmit_generation
+from tests.support.domain import job_row, queued_job
+
+pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")
+
+
+@pytest.fixture
+def mirror() -> Iterator[StatusMirror]:
+    """A mirror of its own, following the test Redis on a thread until the test ends."""
+    mirror = StatusMirror(seconds=30)
+    stopped = threading.Event()
+    listener = threading.Thread(target=mirror.listen, daemon=True, kwargs={
+        "redis": get_redis(), "still_wanted": lambda: not stopped.is_set()})
+    listener.start()
+    wait_until(lambda: mirror.changes() is not None, timeout=10, message="subscribed")
+    yield mirror
+    stopped.set()
+    listener.join(timeout=5)
+
+
+def _process_mirror() -> StatusMirror:
+    mirror = get_status_mirror()
+    assert mirror is not None  # on by default (STATUS_MIRROR_SECONDS=30)
+    wait_until(lambda: mirror.changes() is not None, timeout=10, message="subscribed")
+    return mirror
+
+
+def _completed_job() -> tuple[int, int]:
+    user_id, job_id = queued_job()
+    claimed = jobs.claim(job_id)
+    assert claimed is not None
+    assert jobs.complete(claimed, result_keys=[new_key("results", user_id, "jpg", 0)],
+                         thumbnail_key=new_key("thumbnails", user_id, "jpg"),
+                         metadata={"processingTime": 2.0})
+    return user_id, job_id
+
+
+def _failed_job() -> tuple[int, int]:
+    user_id, job_id = queued_job()
+    claimed = jobs.claim(job_id)
+    assert claimed is not None
+    jobs.fail(claimed, "getimg_rejected", "the generator refused the photo", {})
+    return user_id, job_id
+
+
+def _mirrored(mirror: StatusMirror, job_id: int, status: str) -> StatusSnapshot:
+    wait_until(lambda: (held := mirror.get(job_id, now=time.time())) is not None
+               and held.status == status, timeout=10, message=f"job {job_id} {status}")
+    held = mirror.get(job_id, now=time.time())
+    assert held is not None
+    return held
+
+
+def _status_reads() -> int:
+    """Commands a status read can send Redis (the script calls, GETs, counts), all time."""
+    stats = cast(dict[str, dict[str, int]], get_redis().info("commandstats"))
+    return sum(stats.get(f"cmdstat_{name}", {}).get("calls", 0)
+               for name in ("evalsha", "eval", "get", "incrby", "zrank"))
+
+
+def test_each_published_change_is_learned_as_committed(mirror: StatusMirror) -> None:
+    user_id, job_id = _completed_job()
+    assert _mirrored(mirror, job_id, "completed") == StatusSnapshot.of(job_row(job_id))
+
+
+def test_a_mirrored_job_is_polled_without_a_redis_command() -> None:
+    mirror = _process_mirror()
+    user_id, job_id = _completed_job()
+    _mirrored(mirror, job_id, "completed")
+    read_status(user_id=user_id, generation_id=job_id)  # takes the user's first lease
+    before = _status_reads()
+    answers = [read_status(user_id=user_id, generation_id=job_id)[0] for _ in range(5)]
+    assert _status_reads() == before
+    assert {answer.status for answer in answers} == {"completed"}
+    # Somebody else's poll of it is never answered from memory: the database says 404.
+    with pytest.raises(NotFound):
+        read_status(user_id=user_id + 1, generation_id=job_id)
+
+
+def test_a_queued_job_is_never_answered_from_memory(mirror: StatusMirror) -> None:
+    user_id, job_id = queued_job()
+    snapshot = StatusSnapshot.of(job_row(job_id))
+    mirror.offer(snapshot, changes_seen=mirror.changes())
+    get_status_cache().publish(snapshot)
+    time.sleep(0.2)  # what the listener could have learned by now: nothing it may answer
+    assert mirror.get(job_id, now=time.time()) is None
+
+
+def test_a_retried_job_is_polled_as_queued_at_once() -> None:
+    """The app retries a failed job and polls at once: never the failure from before."""
+    mirror = _process_mirror()
+    for _ in range(5):
+        user_id, job_id = _failed_job()
+        _mirrored(mirror, job_id, "failed")
+        resubmit_generation(user_id=user_id, email=None, generation_id=job_id)
+        assert read_status(user_id=user_id, generation_id=job_id)[0].status == "queued"
+
+
+def test_a_deleted_job_is_forgotten_at_once() -> None:
+    mirror = _process_mirror()
+    user_id, job_id = _completed_job()
+    _mirrored(mirror, job_id, "completed")
+    delete_headshot(user_id=user_id, generation_id=job_id)
+    with pytest.raises(NotFound):
+        read_status(user_id=user_id, generation_id=job_id)
+    assert mirror.get(job_id, now=time.time()) is None
+
+
+def test_a_change_waiting_in_the_socket_stops_answers_from_memory(mirror: StatusMirror) -> None:
+    user_id, job_id = _failed_job()
+    _mirrored(mirror, job_id, "failed")
+    mirror._reading = True  # the listener between taking the change and applying it
+    assert mirror.get(job_id, now=time.time()) is None
+    mirror._reading = False
+    assert mirror.get(job_id, now=time.time()) is not None
+
+
+def test_a_read_that_raced_a_change_is_not_kept(mirror: StatusMirror) -> None:
+    user_id, job_id = _failed_job()
+    failed = _mirrored(mirror, job_id, "failed")
+    mark = mirror.changes()  # a poll starts reading Redis here...
+    user_2, job_2 = _completed_job()  # ...a change of any job arrives meanwhile...
+    _mirrored(mirror, job_2, "completed")
+    resubmit_generation(user_id=user_id, email=None, generation_id=job_id)
+    wait_until(lambda: mirror.get(job_id, now=time.time()) is None, timeout=10,
+               message="the retry learned")
+    mirror.offer(failed, changes_seen=mark)  # ...so what it read is not kept
+    assert mirror.get(job_id, now=time.time()) is None
+    mirror.offer(StatusSnapshot.of(job_row(job_2)), changes_seen=mirror.changes())
+    assert mirror.get(job_2, now=time.time()) is not None  # a read with no change meanwhile
+
+
+def test_an_entry_is_answered_for_status_mirror_seconds_only(mirror: StatusMirror) -> None:
+    user_id, job_id = _completed_job()
+    _mirrored(mirror, job_id, "completed")
+    assert mirror.get(job_id, now=time.time() + 29) is not None
+    assert mirror.get(job_id, now=time.time() + 31) is None
+
+
+def test_a_broken_subscription_forgets_everything_until_it_is_back(mirror: StatusMirror
+                                                                   ) -> None:
+    user_id, job_id = _completed_job()
+    _mirrored(mirror, job_id, "completed")
+    before = mirror.changes()
+    get_redis().client_kill_filter(_type="pubsub")
+    wait_until(lambda: mirror.changes() != before, timeout=10, message="the break noticed")
+    assert mirror.get(job_id, now=time.time()) is None  # forgotten
+    wait_until(lambda: mirror.changes() is not None, timeout=10, message="subscribed again")
+    assert mirror.get(job_id, now=time.time()) is None  # and not learned back
+    user_2, job_2 = _completed_job()
+    _mirrored(mirror, job_2, "completed")
+
+
+def test_leases_never_let_more_reads_through_than_the_budget() -> None:
+    """Three processes' budgets sharing one user's counter, reads spread across them."""
+    limit = 120
+    budgets = [PollBudget(7) for _ in range(3)]  # leases of 7, the limit no multiple of it
+    user_id, minute = 10_000_000 + int(time.time()) % 100_000, int(time.time() // 60) + 10
+    cache = get_status_cache()
+    numbers = []
+    for read in range(200):
+        budget = budgets[read % 3]
+        number = budget.next_number(user_id, minute=minute)
+        if number is None:
+            top = cache.count_polls(reader=user_id, minute=minute, lease=budget.lease_size)
+            assert top is not None
+            number = budget.leased(user_id, top, minute=minute)
+        numbers.append(number)
+    assert len(set(numbers)) == len(numbers)  # each number handed out once
+    let_through = [number for number in numbers if number <= limit]
+    assert len(let_through) <= limit
+    # What the leases cost: at most (lease - 1) unused numbers per process.
+    assert len(let_through) >= limit - 3 * 6
