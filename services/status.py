@@ -71,7 +71,8 @@ def read_status(*, user_id: int, generation_id: int) -> tuple[StatusSnapshot, Ca
     snapshot: StatusSnapshot
     if mirrored is not None and mirrored.user_id == user_id:
         snapshot = mirrored
-        cached = CachedStatus(mirrored, None, _averages.get(now))
+        average = _averages.get(now) if mirrored.status == GenerationStatus.PROCESSING else None
+        cached = CachedStatus(mirrored, None, average)  # the average: a processing job's wait
         counted_to = get_status_cache().count_polls(reader=user_id, minute=minute,
                                                     lease=lease) if lease else None
     else:
