@@ -68,7 +68,7 @@ if ARGV[4] == 'queued' then
 else
   redis.call('ZREM', KEYS[2], ARGV[5])
 end
-redis.call('PUBLISH', KEYS[1], ARGV[1])
+redis.call('PUBLISH', ARGV[8], ARGV[1])
 return 1
 """
 
@@ -101,8 +101,17 @@ POLL_COUNTER_TTL_SECONDS = 120  # a counter per clock minute: gone a minute afte
 Updates = Generator["StatusSnapshot | None", None, None]
 
 
-def status_key(generation_id: int | str) -> str:
+def status_key(generation_id: int) -> str:
     return f"headshots:status:{generation_id}"
+
+
+def status_channel(redis: Redis, generation_id: int | str) -> str:
+    """Where the job's changes are published (`*`: a pattern for every job's). A key lives in
+    one of the server's numbered databases, a channel in none: the database's number in the
+    name keeps deployments that share a Redis server, each on its own database, from hearing
+    each other's jobs (a status mirror or a stream would show another's job of the same id)."""
+    database = redis.connection_pool.connection_kwargs.get("db", 0)
+    return f"headshots:db{database}:status:{generation_id}"
 
 
 def _poll_counter(reader: int, minute: int) -> str:
@@ -117,14 +126,15 @@ class CachedStatus:
     polls_this_minute: int = 0  # this read's number among the reader's reads this minute
 
 
-def _publish_args(snapshot: StatusSnapshot, processing_seconds: float | None) -> list[Any]:
+def _publish_args(snapshot: StatusSnapshot, processing_seconds: float | None, channel: str
+                  ) -> list[Any]:
     """PUBLISH_IF_NEWER's arguments: the snapshot, its version, how long it lives, its queue
-    entry, and the processing time to count into the average, if any."""
+    entry, the processing time to count into the average, if any, and the job's channel."""
     ttl = (FINISHED_TTL_SECONDS if snapshot.finished
            else UNFINISHED_TTL_SECONDS + random.randint(0, UNFINISHED_TTL_SPREAD_SECONDS))
     return [json.dumps(snapshot.to_dict()), repr(snapshot.progress_at), ttl, snapshot.status,
             snapshot.id, "" if processing_seconds is None else repr(float(processing_seconds)),
-            repr(AVERAGE_WEIGHT)]
+            repr(AVERAGE_WEIGHT), channel]
 
 
 _PUBLISH_KEYS = (QUEUE_KEY, AVERAGE_KEY)
@@ -143,7 +153,8 @@ class StatusCache:
         the expected-wait average too, in the same round trip."""
         try:
             self._publish_if_newer(keys=[status_key(snapshot.id), *_PUBLISH_KEYS],
-                                   args=_publish_args(snapshot, processing_seconds))
+                                   args=_publish_args(snapshot, processing_seconds,
+                                                      status_channel(self._redis, snapshot.id)))
         except RedisError:
             log.warning("status cache: could not publish job %s", snapshot.id, exc_info=True)
 
@@ -177,7 +188,9 @@ class StatusCache:
         with self._redis.pipeline(transaction=False) as pipe:
             for snapshot in snapshots:
                 pipe.evalsha(sha, 1 + len(_PUBLISH_KEYS), status_key(snapshot.id),
-                             *_PUBLISH_KEYS, *_publish_args(snapshot, times.get(snapshot.id)))
+                             *_PUBLISH_KEYS, *_publish_args(
+                                 snapshot, times.get(snapshot.id),
+                                 status_channel(self._redis, snapshot.id)))
             pipe.execute()
 
     def read(self, generation_id: int, *, reader: int, minute: int = 0, lease: int = 0
@@ -224,7 +237,8 @@ class StatusCache:
             with self._redis.pipeline(transaction=False) as pipe:
                 pipe.set(status_key(generation_id), TOMBSTONE, ex=FINISHED_TTL_SECONDS)
                 pipe.zrem(QUEUE_KEY, str(generation_id))
-                pipe.publish(status_key(generation_id), TOMBSTONE)  # status mirrors forget it
+                # Mirrors forget it, streams of it end.
+                pipe.publish(status_channel(self._redis, generation_id), TOMBSTONE)
                 pipe.execute()
         except RedisError:
             log.warning("status cache: could not forget job %s", generation_id, exc_info=True)
@@ -241,8 +255,9 @@ def status_updates(generation_id: int, *, timeout: float) -> Updates:
     Subscribes at once, before returning, so a caller that reads the current state after
     calling this cannot miss a change in between.
     """
-    pubsub = get_redis().pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(status_key(generation_id))
+    redis = get_redis()
+    pubsub = redis.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(status_channel(redis, generation_id))
     return _published(pubsub, deadline=time.monotonic() + timeout)
 
 

@@ -37,11 +37,10 @@ from config import get_settings, per_settings
 from models.generations import GenerationStatus
 from models.snapshot import StatusSnapshot
 from services.redis_client import get_redis
-from services.status_cache import status_key
+from services.status_cache import status_channel
 
 log = logging.getLogger(__name__)
 
-CHANNELS = status_key("*")
 MAX_ENTRIES = 20_000  # ~10 MB of snapshots; the least recently learned go first
 RESUBSCRIBE_SECONDS = 1.0
 _NO_BYTES = struct.pack("i", 0)  # FIONREAD's answer for an empty socket
@@ -101,7 +100,7 @@ class StatusMirror:
         while still_wanted():
             pubsub = redis.pubsub()
             try:
-                pubsub.psubscribe(CHANNELS)
+                pubsub.psubscribe(status_channel(redis, "*"))
                 self._follow(pubsub, still_wanted)
             except Exception:  # noqa: BLE001 - any break: forget, then subscribe again
                 warned = warned and not self._live

@@ -8,10 +8,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import cast
 
 import pytest
+from redis import Redis
 
+from config import get_settings
 from devstack.waiting import wait_until
 from media.storage import new_key
 from models.errors import NotFound
@@ -21,7 +24,7 @@ from services.headshots import delete_headshot
 from services.poll_budget import PollBudget
 from services.redis_client import get_redis
 from services.status import read_status
-from services.status_cache import get_status_cache
+from services.status_cache import StatusCache, get_status_cache, status_key, status_updates
 from services.status_mirror import StatusMirror, get_status_mirror
 from services.submissions import resubmit_generation
 from tests.support.domain import job_row, queued_job
@@ -196,3 +199,29 @@ def test_leases_never_let_more_reads_through_than_the_budget() -> None:
     assert len(let_through) <= limit
     # What the leases cost: at most (lease - 1) unused numbers per process.
     assert len(let_through) >= limit - 3 * 6
+
+
+def test_changes_published_on_another_database_are_not_heard(mirror: StatusMirror) -> None:
+    """Channels belong to the server, not to one of its databases: a deployment on another
+    database of the same Redis must not put its job of the same id into this one's mirror."""
+    other_database = Redis.from_url(get_settings().redis_url.rsplit("/", 1)[0] + "/1")
+    user_id, job_id = _completed_job()
+    _mirrored(mirror, job_id, "completed")
+    theirs = replace(StatusSnapshot.of(job_row(job_id)), status="failed",
+                     progress_at=time.time() + 60, error_code="getimg_rejected")
+    StatusCache(other_database).publish(theirs)
+    user_2, job_2 = _completed_job()  # published after theirs, so heard after it
+    _mirrored(mirror, job_2, "completed")
+    held = mirror.get(job_id, now=time.time())
+    assert held is not None and held.status == "completed"
+    other_database.delete(status_key(job_id))
+
+
+def test_a_stream_of_a_job_ends_when_the_job_is_deleted() -> None:
+    user_id, job_id = _completed_job()
+    updates = status_updates(job_id, timeout=300)
+    drained = threading.Thread(target=lambda: list(updates), daemon=True)
+    drained.start()
+    delete_headshot(user_id=user_id, generation_id=job_id)
+    drained.join(timeout=10)
+    assert not drained.is_alive()  # ended by the deletion, not by its 300-s lifetime
