@@ -41,7 +41,7 @@ from services.status_cache import status_channel
 
 log = logging.getLogger(__name__)
 
-MAX_ENTRIES = 20_000  # ~10 MB of snapshots; the least recently learned go first
+MAX_ENTRIES = 20_000  # ~15 MB of finished jobs' snapshots; the least recently learned go first
 RESUBSCRIBE_SECONDS = 1.0
 _NO_BYTES = struct.pack("i", 0)  # FIONREAD's answer for an empty socket
 
