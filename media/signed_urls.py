@@ -24,7 +24,7 @@ MEDIA_PATH = "/media/"
 DEFAULT_MAX_TTL_SECONDS = 30 * 24 * 3600
 MAX_URL_LENGTH = 2048
 EXPIRY_STEP_SECONDS = 60  # a URL lives `ttl_seconds` and up to a minute more
-SIGNED_KEPT = 10_000  # signed URLs kept per signer, then forgotten all at once
+SIGNED_KEPT = 4_096  # signed URLs kept per signer (~2.2 MB), then forgotten all at once
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _EXP_RE = re.compile(r"[0-9]{1,12}")

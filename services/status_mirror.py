@@ -41,7 +41,8 @@ from services.status_cache import status_channel
 
 log = logging.getLogger(__name__)
 
-MAX_ENTRIES = 20_000  # ~15 MB of finished jobs' snapshots; the least recently learned go first
+# The jobs being polled: a process answers ~1,000 polls a second, one a second or two per job.
+MAX_ENTRIES = 5_000  # ~3.6 MB of finished jobs' snapshots; the least recently learned go first
 RESUBSCRIBE_SECONDS = 1.0
 _NO_BYTES = struct.pack("i", 0)  # FIONREAD's answer for an empty socket
 
