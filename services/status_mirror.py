@@ -78,7 +78,10 @@ class StatusMirror:
         sock = _socket_of(self._connection)
         if self._reading or sock is None:
             return True
-        unread = fcntl.ioctl(sock.fileno(), termios.FIONREAD, _NO_BYTES)
+        try:
+            unread = fcntl.ioctl(sock.fileno(), termios.FIONREAD, _NO_BYTES)
+        except (OSError, ValueError):  # closed meanwhile by a reconnect (with OS threads)
+            return True
         return unread != _NO_BYTES
 
     def changes(self) -> int | None:

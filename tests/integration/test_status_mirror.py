@@ -225,3 +225,19 @@ def test_a_stream_of_a_job_ends_when_the_job_is_deleted() -> None:
     delete_headshot(user_id=user_id, generation_id=job_id)
     drained.join(timeout=10)
     assert not drained.is_alive()  # ended by the deletion, not by its 300-s lifetime
+
+
+def test_a_socket_closed_under_a_poll_is_no_answer_and_no_error(mirror: StatusMirror) -> None:
+    """A reconnect may close the subscription's socket while a poll (on another thread) looks
+    at it: that poll reads Redis instead, and the mirror subscribes again."""
+    user_id, job_id = _completed_job()
+    _mirrored(mirror, job_id, "completed")
+    connection = mirror._connection
+    assert connection is not None and connection._sock is not None
+    before = mirror.changes()
+    connection._sock.close()  # what a reconnect does to the old socket
+    assert mirror.get(job_id, now=time.time()) is None
+    wait_until(lambda: mirror.changes() not in (None, before), timeout=10,
+               message="subscribed again")
+    user_2, job_2 = _completed_job()
+    _mirrored(mirror, job_2, "completed")  # following again
