@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from models.generations import FINISHED, HeadshotGeneration, JobRow
+from models.generations import FINISHED, GenerationStatus, HeadshotGeneration, JobRow
 from models.progress import displayed_progress
 
 
@@ -45,6 +45,12 @@ class StatusSnapshot:
     @property
     def finished(self) -> bool:
         return self.status in FINISHED
+
+    @property
+    def moves_with_time(self) -> bool:
+        """Whether what a reader is shown changes with time alone: a processing job's progress
+        estimate and expected wait do; any other state's only with a change of the job."""
+        return self.status == GenerationStatus.PROCESSING
 
     def displayed_progress(self, now: float, *, expected_seconds: float) -> int:
         return displayed_progress(self.status, self.progress, self.progress_at, now,
