@@ -16,10 +16,8 @@ from redis import Redis
 
 from config import get_settings
 from devstack.waiting import wait_until
-from media.storage import new_key
 from models.errors import NotFound
 from models.snapshot import StatusSnapshot
-from services import jobs
 from services.headshots import delete_headshot
 from services.poll_budget import PollBudget
 from services.redis_client import get_redis
@@ -27,7 +25,7 @@ from services.status import read_status
 from services.status_cache import StatusCache, get_status_cache, status_key, status_updates
 from services.status_mirror import StatusMirror, get_status_mirror
 from services.submissions import resubmit_generation
-from tests.support.domain import job_row, queued_job
+from tests.support.domain import funded_user, job_row, make_job, queued_job, stored_upload
 
 pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")
 
@@ -54,21 +52,17 @@ def _process_mirror() -> StatusMirror:
 
 
 def _completed_job() -> tuple[int, int]:
-    user_id, job_id = queued_job()
-    claimed = jobs.claim(job_id)
-    assert claimed is not None
-    assert jobs.complete(claimed, result_keys=[new_key("results", user_id, "jpg", 0)],
-                         thumbnail_key=new_key("thumbnails", user_id, "jpg"),
-                         metadata={"processingTime": 2.0})
-    return user_id, job_id
+    return _ended_job("completed")
 
 
 def _failed_job() -> tuple[int, int]:
-    user_id, job_id = queued_job()
-    claimed = jobs.claim(job_id)
-    assert claimed is not None
-    jobs.fail(claimed, "getimg_rejected", "the generator refused the photo", {})
-    return user_id, job_id
+    return _ended_job("failed")
+
+
+def _ended_job(outcome: str) -> tuple[int, int]:
+    """(user id, job id) of a new user's job, ended `completed` or `failed` (refunded)."""
+    user_id = funded_user(credits=1)
+    return user_id, make_job(user_id, stored_upload(user_id), outcome)["id"]
 
 
 def _mirrored(mirror: StatusMirror, job_id: int, status: str) -> StatusSnapshot:
