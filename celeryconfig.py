@@ -44,6 +44,8 @@ task_routes = {
 # every accept request (about a tenth of its time under load, bench/run) for a PENDING->SENT
 # state nobody reads.
 worker_send_task_events = True
+# ...flushed to Flower in batches by a timer, not one PUBLISH per event: workers/task_events.py.
+worker_consumer = "workers.task_events:Consumer"
 
 timezone = "UTC"
 enable_utc = True

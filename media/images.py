@@ -257,12 +257,14 @@ def make_thumbnail(data: bytes, *, long_side: int = 320) -> bytes:
 
 def _thumbnail_of(decoded: Image.Image, long_side: int) -> bytes:
     upright = _apply_orientation(decoded)
-    # BILINEAR: the shrink left after the JPEG's scaled decode is less than 2x (512 -> 320), and
-    # Pillow widens the filter's support with the ratio, so BILINEAR still averages every source
-    # pixel (no aliasing); the 320 px JPEG comes out practically the same as with BICUBIC
-    # (5.8 KB vs 5.9 KB) for ~2.7 ms instead of ~4.7 ms of the worker's CPU per job (measured
-    # in isolation on a loaded 2-vCPU machine). Exports, which users see full size, keep LANCZOS.
-    upright.thumbnail((long_side, long_side), Image.Resampling.BILINEAR)
+    # BOX (an area average): the shrink left after the JPEG's scaled decode is less than 2x
+    # (512 -> 320), where every filter averages all source pixels (Pillow widens its support
+    # with the ratio), so none aliases. Against a LANCZOS shrink of the full-size image, BOX's
+    # 320 px thumbnail is 43.9 dB PSNR, BILINEAR's 47.8, BICUBIC's 51.3: each loses less than
+    # the JPEG encoding at quality 85 then does (39.1 dB). BOX takes 1.95 ms of the worker's
+    # CPU per job, BILINEAR 2.9, BICUBIC 4.9 (measured in isolation on this 2-vCPU machine).
+    # Exports, which users see full size, keep LANCZOS.
+    upright.thumbnail((long_side, long_side), Image.Resampling.BOX)
     return encode_image(_normalise_mode(upright, keep_alpha=False), JPEG, quality=THUMBNAIL_QUALITY)
 
 

@@ -6,6 +6,7 @@ The real processes: gunicorn (`web`), the Celery worker, Flower from the Procfil
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import uuid
@@ -18,9 +19,11 @@ import requests
 
 from devstack.processes import Service, free_port
 from devstack.waiting import wait_until
+from services.redis_client import get_redis
 from tests.support.flower import PASSWORD, USER, start_flower
 from tests.support.live import LiveServer
 from tests.support.session import RUN_DIR
+from workers.task_events import FLUSH_SECONDS
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -63,6 +66,11 @@ def test_a_request_id_follows_the_job_from_the_api_into_the_worker(web: str) -> 
     changes = wait_until(worker_changes, timeout=10, message="the worker's lines of the job")
     assert isinstance(changes, list)
     assert changes[0] == "claimed" and changes[-1] == "completed", changes
+    # Celery's own "received" and "succeeded" lines of the task are not written (they say what
+    # the job's lines say): workers/celery_app.py.
+    task_lines = [line for line in json_lines(RUN_DIR / "worker.log")
+                  if f"headshot={generation_id}[" in line["message"]]
+    assert task_lines == []
 
 
 def test_each_request_answers_its_own_id_and_refuses_a_hostile_one(web: str) -> None:
@@ -111,3 +119,36 @@ def test_flower_names_each_task_by_its_headshot(web: str, flower: str) -> None:
             continue
     assert task is not None, "Flower showed none of three tasks"
     assert task["args"] == f"[{generation_id}]" and task["state"] == "SUCCESS"
+
+
+def test_the_worker_sends_flower_its_task_events_in_batches(web: str) -> None:
+    """Every event of every task reaches the event exchange, gathered by workers/task_events.py's
+    timer: at most one message per flush period, where Celery alone sent nearly one per event."""
+    subscription = get_redis().pubsub(ignore_subscribe_messages=True)
+    subscription.psubscribe("*celeryev*")  # kombu's fanout channel of the `celeryev` exchange
+    user = LiveServer(web).user(credits=6)
+    names = {f"headshots.generate headshot={user.queue()['id']}" for _ in range(6)}
+    messages: list[list[dict[str, Any]]] = []  # the events of each message, in order
+
+    def task_ids() -> set[str]:
+        return {event["uuid"] for events in messages for event in events
+                if event["type"] == "task-received" and event.get("name") in names}
+
+    def every_task_succeeded() -> bool:
+        while (message := subscription.get_message(timeout=0.2)) is not None:
+            body = json.loads(base64.b64decode(json.loads(message["data"])["body"]))
+            messages.append(body if isinstance(body, list) else [body])
+        succeeded = {event["uuid"] for events in messages for event in events
+                     if event["type"] == "task-succeeded"}
+        return len(task_ids()) == len(names) and task_ids() <= succeeded
+
+    wait_until(every_task_succeeded, timeout=60, message="the six jobs' task events")
+    subscription.close()
+    ours = [[event for event in events if event.get("uuid") in task_ids()] for events in messages]
+    batches = [events for events in ours if events]
+    assert {event["type"] for events in batches for event in events} >= {
+        "task-received", "task-started", "task-succeeded"}
+    stamps = [event["timestamp"] for events in batches for event in events]
+    # One flush per period at most (plus the first and a timer's jitter): they did gather.
+    assert len(batches) <= (max(stamps) - min(stamps)) / FLUSH_SECONDS + 3, len(batches)
+    assert len(batches) < sum(len(events) for events in batches)
