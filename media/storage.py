@@ -152,9 +152,13 @@ class LocalStorage(Storage):
             raise ValueError(f"content type {content_type!r} does not match key {key!r}")
         if not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError("data must be bytes")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path = self._path(key)  # re-check after creating folders
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".part")
+        try:
+            fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".part")
+        except FileNotFoundError:  # the user's first file of this kind: make its folders
+            # (only then: a mkdir per file was ~1 % of the worker's CPU per job)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path = self._path(key)  # check the folders again, now that they exist
+            fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".part")
         try:
             with os.fdopen(fd, "wb") as tmp:
                 tmp.write(data)
