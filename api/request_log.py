@@ -38,7 +38,7 @@ def _answered(response: Response) -> Response:
         response.headers[REQUEST_ID_HEADER] = request_id
     started = g.get("log_started")
     principal = g.get("principal")
-    level = logging.DEBUG if _routine_poll(response) else logging.INFO
+    level = logging.DEBUG if _routine_request(response) else logging.INFO
     if not log.isEnabledFor(level):
         return response
     view_args = request.view_args or {}
@@ -53,15 +53,16 @@ def _answered(response: Response) -> Response:
     return response
 
 
-def _routine_poll(response: Response) -> bool:
-    """A status poll answered 200: the app makes one every second or two for each job it
-    shows, and they start nothing. Their line is DEBUG (LOG_LEVEL=DEBUG shows them); the
-    metrics count them all the same. Writing it was a seventh of a poll's CPU (bench/run status:
-    137 us of ~1 ms a poll, measured in the server)."""
-    return request.endpoint == POLL_ENDPOINT and response.status_code == 200
+def _routine_request(response: Response) -> bool:
+    """A status poll or a probe (/healthz, /readyz) answered 200: the app makes a poll every
+    second or two for each job it shows, a load balancer probes every few seconds, and they
+    change nothing. Their line is DEBUG (LOG_LEVEL=DEBUG shows them); the metrics count them
+    all the same. Writing it was a seventh of a poll's CPU (bench/run status: 137 us of ~1 ms a
+    poll, measured in the server). A refused one (a 404, a 429, a 503 probe) stays at INFO."""
+    return request.endpoint in ROUTINE_ENDPOINTS and response.status_code == 200
 
 
-POLL_ENDPOINT = "status.poll"
+ROUTINE_ENDPOINTS = frozenset({"status.poll", "health.healthz", "health.readyz"})
 
 
 def _finished(error: BaseException | None) -> None:

@@ -1,5 +1,6 @@
-"""The web's line per request (api/request_log.py): INFO for every request but a status poll
-answered 200, which the app makes every second or two per job and which starts nothing: DEBUG."""
+"""The web's line per request (api/request_log.py): INFO for every request but a status poll or
+a probe answered 200, which the app (a load balancer) makes every second or two and which change
+nothing: DEBUG."""
 
 from __future__ import annotations
 
@@ -49,4 +50,6 @@ def test_at_info_a_successful_poll_writes_no_line(client: Any,
         assert client.get(f"/api/headshots/status/{job_id}",
                           headers=auth(user_id)).status_code == 200
         assert client.get("/api/me", headers=auth(user_id)).status_code == 200
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/readyz").status_code == 200
     assert _request_lines(caplog) == [(logging.INFO, 200, "/api/me")]
