@@ -26,6 +26,7 @@ from sqlalchemy import (
     Update,
     bindparam,
     func,
+    insert,
     literal,
     null,
     or_,
@@ -38,6 +39,7 @@ from sqlalchemy.orm import Session
 from config import get_settings
 from models.clock import utcnow
 from models.credits import charge_for_generation, refund_generation
+from models.events import Event, EventName, Source
 from models.generations import IN_FLIGHT, GenerationStatus, HeadshotGeneration, JobRow
 from models.job_changes import Change
 from models.job_statements import GENERATION_ID as _GENERATION_ID
@@ -97,6 +99,7 @@ def _round_entry(db_session: Session, generation: HeadshotGeneration | JobRow,
 _UPLOADS = cast(Table, Upload.__table__)
 _STYLES = cast(Table, Style.__table__)
 _USERS = cast(Table, User.__table__)
+_EVENTS = cast(Table, Event.__table__)
 _ATTEMPT = bindparam("attempt", type_=Integer)
 
 
@@ -192,14 +195,23 @@ _COMPLETE = _update(
     error_message=null(),
     **_ENDED,
 )
-# The completion and its user's count of headshots in one statement (one round trip, not two):
-# the count's UPDATE reads the user from the completed row, so it runs only if the job moved,
-# and after it (the job's row is locked first, as before).
+# The completion, its user's count of headshots and its `headshot_completed` event in one
+# statement (one round trip, not three): the count's UPDATE and the event's INSERT read the
+# completed row, so they run only if the job moved, and after it (the job's row is locked
+# first, as before). The event is the one record_change writes for the other endings
+# (models/job_changes.py), with the same properties.
 _COMPLETED = _COMPLETE.cte("completed")
 _COMPLETE_AND_COUNT = select(*_COMPLETED.c).add_cte(
     update(_USERS).where(_USERS.c.id.in_(select(_COMPLETED.c.user_id)))
     .values(total_headshots_generated=_USERS.c.total_headshots_generated + 1)
     .cte("counted")
+).add_cte(
+    insert(_EVENTS).from_select(
+        ["name", "source", "user_id", "generation_id", "properties", "created_at"],
+        select(literal(EventName.HEADSHOT_COMPLETED.value), literal(Source.SERVICE.value),
+               _COMPLETED.c.user_id, _COMPLETED.c.id,
+               func.jsonb_build_object("style", _COMPLETED.c.style), _NOW),
+    ).cte("completion_event")
 )
 
 

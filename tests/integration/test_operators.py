@@ -119,7 +119,8 @@ def test_the_service_records_the_funnel_and_the_app_its_own_events(client: Any) 
         ("headshot_downloaded", "service", done), ("user_shared", "service", done),
         ("style_selected", "client", None), ("user_shared", "client", done),
     ]
-    failed_props = events_of(user_id)[3][3]
+    completed_props, failed_props = events_of(user_id)[1][3], events_of(user_id)[3][3]
+    assert completed_props == {"style": "corporate"}  # written by the completing statement
     assert failed_props == {"style": "corporate", "code": "getimg_rejected"}
 
 
