@@ -36,6 +36,11 @@ def get_engine() -> Engine:
         pool_size=20,
         max_overflow=0,
         pool_timeout=5,
+        # The connection returned last is handed out first: in steady use a few connections
+        # take the work and stay fresh, so they are not pinged. First-in-first-out cycled
+        # through all twenty, each idle past PING_AFTER_IDLE_SECONDS at a modest rate (a
+        # worker's 16 transactions a second), so most checkouts paid the ping's round trip.
+        pool_use_lifo=True,
         connect_args={"connect_timeout": 5},
     )
 
