@@ -204,10 +204,5 @@ def bare_worker_service(run_dir: Path) -> Service:
     """bench/bare_tasks.py's worker with the flags of the drain's worker (`worker_service`):
     Celery's own cost per task, the drain's baseline. At WARNING, where ours is at INFO: its
     two lines per task would be Celery's cost, but ours writes its own instead."""
-    return Service(
-        "bare-worker",
-        [str(BIN / "celery"), "-A", "bench.bare_tasks", "worker", "--pool", "threads",
-         "--concurrency", str(WORKER_CONCURRENCY), "--queues", "bare", "--without-gossip",
-         "--without-mingle", "--without-heartbeat", "--loglevel", "WARNING"],
-        log_dir=run_dir,
-    )
+    return worker_service("bare-worker", run_dir, concurrency=WORKER_CONCURRENCY,
+                          queues="bare", app="bench.bare_tasks", log_level="WARNING")

@@ -124,14 +124,16 @@ def web_service(port: int, log_dir: Path, *, name: str = "web", workers: int = 2
 
 def worker_service(name: str, log_dir: Path, *, pool: str = "threads", concurrency: int = 4,
                    queues: str = WORKER_QUEUES, env: Mapping[str, str] | None = None,
-                   base_env: Mapping[str, str] | None = None) -> Service:
-    """A Celery worker like the Procfile's, with its own pool, concurrency and host name."""
+                   base_env: Mapping[str, str] | None = None, app: str = "workers.celery_app",
+                   log_level: str = "INFO") -> Service:
+    """A Celery worker like the Procfile's, with its own pool, concurrency and host name (of
+    another Celery `app`: the benchmarks' bare one)."""
     return Service(
         name,
-        [str(BIN / "celery"), "-A", "workers.celery_app", "worker", "--pool", pool,
+        [str(BIN / "celery"), "-A", app, "worker", "--pool", pool,
          "--concurrency", str(concurrency), "--queues", queues,
          "--hostname", f"{name}@%h", "--without-gossip", "--without-mingle",
-         "--without-heartbeat", "--loglevel", "INFO"],
+         "--without-heartbeat", "--loglevel", log_level],
         log_dir=log_dir, env=env, base_env=base_env,
     )
 

@@ -73,27 +73,31 @@ return 1
 """
 
 
-# What a status poll reads, and a lease of the reader's poll numbers taken (ARGV[3] of them,
-# services/poll_budget.py; 0: none), as one script: one command to pack and one reply to parse
-# instead of a pipeline of five (a tenth of a poll's CPU, py-spy under bench/run). A nil is
-# returned as false, which redis-py hands back as None.
-READ_AND_COUNT = """
+# Take a lease of `lease` of a reader's poll numbers (services/poll_budget.py) from the
+# counter `key`, which lives `ttl` seconds from its first lease: the counter's value after it.
+_TAKE_LEASE = """
+local function take_lease(key, lease, ttl)
+  local polls = redis.call('INCRBY', key, lease)
+  if polls == lease then redis.call('EXPIRE', key, ttl) end
+  return polls
+end
+"""
+# What a status poll reads, and a lease of the reader's poll numbers taken (ARGV[3] of them; 0:
+# none), as one script: one command to pack and one reply to parse instead of a pipeline of
+# five (a tenth of a poll's CPU, py-spy under bench/run). A nil is returned as false, which
+# redis-py hands back as None.
+READ_AND_COUNT = _TAKE_LEASE + """
 local raw = redis.call('GET', KEYS[1])
 local rank = redis.call('ZRANK', KEYS[2], ARGV[1])
 local average = redis.call('GET', KEYS[3])
 local polls = false
 local lease = tonumber(ARGV[3])
-if lease > 0 then
-  polls = redis.call('INCRBY', KEYS[4], lease)
-  if polls == lease then redis.call('EXPIRE', KEYS[4], tonumber(ARGV[2])) end
-end
+if lease > 0 then polls = take_lease(KEYS[4], lease, tonumber(ARGV[2])) end
 return {raw, rank, average, polls}
 """
 # A lease of the reader's poll numbers alone, for a poll the status mirror answered.
-COUNT = """
-local polls = redis.call('INCRBY', KEYS[1], tonumber(ARGV[1]))
-if polls == tonumber(ARGV[1]) then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2])) end
-return polls
+COUNT = _TAKE_LEASE + """
+return take_lease(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
 """
 POLL_COUNTER_TTL_SECONDS = 120  # a counter per clock minute: gone a minute after its own
 
