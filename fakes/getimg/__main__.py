@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import gevent
-from gevent.pywsgi import WSGIServer
 
 import fakes.getimg as package
 from fakes.getimg.app import create_app
+from fakes.getimg.server import NoDelayWSGIServer
 from fakes.getimg.state import DEFAULTS, coerce_knob
 
 
@@ -51,8 +51,9 @@ def main(argv: list[str] | None = None) -> None:
     # every one, so each call of a job paid a new TCP connection the real service never costs.
     # A request body the app left unread is discarded before the next request on the
     # connection. Every request runs in its own greenlet: the app sleeps with gevent.sleep.
-    server = WSGIServer((args.host, args.port), create_app(config, secret, sleep=gevent.sleep),
-                        log=sys.stderr if args.verbose else None)
+    server = NoDelayWSGIServer((args.host, args.port),
+                               create_app(config, secret, sleep=gevent.sleep),
+                               log=sys.stderr if args.verbose else None)
     server.init_socket()
     gevent.signal_handler(signal.SIGTERM, server.stop)
     print(f"getimg-fake listening on http://{args.host}:{server.server_port}", flush=True)
