@@ -2,6 +2,10 @@
 sustained, 32 connections, worker stopped, beside bare `/pg-write` (one committed INSERT) in
 the same run. 16 users, each with its own token and upload. The ledger is checked after.
 Also the web's CPU per accepted job and its RSS before and after (memory, web side).
+
+And the stack's floor for the same work, in the same run: bare `/enqueue` (the job's row
+committed and its Celery task published, nothing else: no token, limit, charge or reply),
+once and with 4 jobs. Its ratio to `/pg-write` is the most any accept can reach here.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ def run(runs: int) -> list[Row]:
                       {"imageUrl": user.image_url, "styles": styles}) for user in users]
         targets = {
             "pg-write": (stack.bare_url, [Call("/pg-write")]),
+            "enqueue": (stack.bare_url, [Call("/enqueue", method="POST")]),
+            "enqueue-4": (stack.bare_url, [Call(f"/enqueue?jobs={len(styles)}", method="POST")]),
             "generate": (stack.web_url, generate),
             "batch": (stack.web_url, batch),
         }
@@ -39,7 +45,7 @@ def run(runs: int) -> list[Row]:
         cpu: dict[str, list[float]] = {name: [] for name in targets}
         for _ in range(runs):
             for name, (url, calls) in targets.items():
-                service = stack.bare if name == "pg-write" else stack.web
+                service = stack.bare if url == stack.bare_url else stack.web
                 start = cpu_seconds(service)
                 result = wrk(url, calls, seconds=SECONDS, connections=CONNECTIONS)
                 cpu[name].append((cpu_seconds(service) - start) * 1000 / result.requests)
@@ -64,6 +70,12 @@ def run(runs: int) -> list[Row]:
             p99("pg-write")),
         Row("accept: POST /generate", "web CPU per request", cpu["generate"], "ms",
             "bare /pg-write", cpu["pg-write"]),
+        Row("accept: POST /generate", "req/s", rps("generate"), "",
+            "bare /enqueue (the stack's floor)", rps("enqueue")),
+        Row("floor: bare /enqueue (1 job)", f"req/s ({errors['enqueue']} errors)",
+            rps("enqueue"), "", "bare /pg-write", rps("pg-write")),
+        Row("floor: bare /enqueue", "CPU per request", cpu["enqueue"], "ms",
+            "bare /pg-write", cpu["pg-write"]),
         Row(f"batch accept: POST /batch ({len(styles)} styles)",
             f"req/s ({errors['batch']} errors)", rps("batch"), "",
             "bare /pg-write", rps("pg-write"), "≥ 0.25×",
@@ -71,6 +83,10 @@ def run(runs: int) -> list[Row]:
         Row("batch accept", "p99", p99("batch"), "ms", "bare /pg-write", p99("pg-write")),
         Row("batch accept", "web CPU per request", cpu["batch"], "ms", "bare /pg-write",
             cpu["pg-write"]),
+        Row("batch accept", "req/s", rps("batch"), "",
+            f"bare /enqueue?jobs={len(styles)} (floor)", rps("enqueue-4")),
+        Row(f"floor: bare /enqueue ({len(styles)} jobs)", f"req/s ({errors['enqueue-4']} errors)",
+            rps("enqueue-4"), "", "bare /pg-write", rps("pg-write")),
         Row("accept + batch", "ledger: balance == sum(ledger)", [1.0 if ledger_ok else 0.0], "",
             ledger_note, (), "holds", ledger_ok),
         Row("memory: web RSS", f"growth over {accepted} accept requests", [growth], "%",

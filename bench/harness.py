@@ -183,6 +183,15 @@ def cpu_seconds(service: Service) -> float:
     return total / CLOCK_TICKS
 
 
+def machine_busy_seconds() -> float:
+    """CPU time this machine has spent on anything but idling, over all its cores, since boot
+    (/proc/stat: every process of the stack, the benchmark's own clients, the kernel; not the
+    time the hypervisor gave another guest, steal)."""
+    first_line = Path("/proc/stat").read_text().split("\n", 1)[0]
+    user, nice, system, _idle, _iowait, irq, softirq = map(int, first_line.split()[1:8])
+    return (user + nice + system + irq + softirq) / CLOCK_TICKS
+
+
 def rss_mib(service: Service) -> float:
     """Resident memory of the service's process group, MiB."""
     total_kib = 0
