@@ -4,7 +4,8 @@
        ▲                  │ │
        └──requeue─────────┘ └──fail (refund in the same transaction)──▶ failed
 
-The rules that move a job between states are in `models/jobs.py`; the user's reads in
+The rules that move a job between states are in `models/jobs.py` and
+`models/job_attempts.py` (a worker's); the user's reads in
 `models/headshots.py`.
 """
 
@@ -128,9 +129,10 @@ class HeadshotGeneration(Base):
 
 @dataclass(frozen=True)
 class JobRow:
-    """A job's row as a plain value: what a transition of `models/jobs.py` reads back from its
-    UPDATE (RETURNING), without building an ORM object. The readers of a job's state
-    (`record_change`, the status snapshot, the ledger) take either."""
+    """A job's row as a plain value: what a transition (`models/jobs.py`,
+    `models/job_attempts.py`) reads back from its UPDATE (RETURNING), without building an ORM
+    object. The readers of a job's state (`record_change`, the status snapshot, the ledger)
+    take either."""
 
     id: int
     user_id: int

@@ -1,5 +1,6 @@
-"""The parts every prebuilt job statement is made of, shared by the transitions
-(`models/jobs.py`) and the stuck-job reaper (`models/reaper.py`).
+"""The parts every prebuilt job statement is made of, shared by the transitions (the user's and
+the reaper's endings in `models/jobs.py`, an attempt's in `models/job_attempts.py`) and the
+stuck-job reaper (`models/reaper.py`).
 
 Each transition is one prebuilt Core statement, `UPDATE ... WHERE <the state it expects>
 RETURNING <the row>`, executed with its values as parameters: built once, its compiled form
@@ -29,10 +30,11 @@ from sqlalchemy import (
     or_,
     update,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from config import get_settings
-from models.generations import IN_FLIGHT, HeadshotGeneration, JobRow
+from models.generations import IN_FLIGHT, GenerationStatus, HeadshotGeneration, JobRow
 from models.job_changes import Change, record_change
 from models.leases import NO_LEASE, lease_ran_out
 from models.progress import PROGRESS_FREEZE_LEAD_SECONDS, displayed_progress_sql
@@ -46,6 +48,7 @@ MAX_ATTEMPTS = bindparam("max_attempts", type_=Integer)
 MILESTONE = bindparam("milestone", type_=Integer)
 SHOWN_AT = bindparam("shown_at", type_=DateTime(timezone=True))
 EXPECTED_SECONDS = bindparam("expected_seconds", type_=Float)
+ATTEMPT = bindparam("attempt", type_=Integer)
 NO_LEASE_NULLS = {column: null() for column in NO_LEASE}  # written as NULL, not as parameters
 
 
@@ -75,6 +78,22 @@ def overdue() -> Any:
     """In flight past its deadline, or processing by an attempt whose lease ran out: what the
     reaper takes over, and what a new attempt may claim."""
     return and_(job.status.in_(IN_FLIGHT), or_(job.deadline_at < NOW, lease_ran_out()))
+
+
+def held_by_attempt() -> tuple[Any, ...]:
+    """Processing by the attempt `attempt`: the fence of every write an attempt makes."""
+    return (job.status == GenerationStatus.PROCESSING.value, job.attempts == ATTEMPT)
+
+
+def merged_meta() -> Any:
+    """The job's metadata with `meta`'s keys written over it."""
+    return job.metadata.op("||")(bindparam("meta", type_=JSONB))
+
+
+# What every ending (completed, failed, cancelled) writes besides its own columns: it ended now,
+# with what it learnt on the way; no deadline, no lease.
+ENDED = {"progress_at": NOW, "metadata": merged_meta(), "completed_at": NOW,
+         "deadline_at": null(), **NO_LEASE_NULLS}
 
 
 def update_job(*conditions: Any, **values: Any) -> Update:

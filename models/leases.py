@@ -1,6 +1,6 @@
 """The running attempts' leases on their jobs: taking one, renewal, running out.
 
-An attempt takes the lease when it claims its job (`models/jobs.py`, `claim_generation`) and
+An attempt takes the lease when it claims its job (`models/job_attempts.py`, `claim_generation`) and
 gives it up with the job's next transition. In between, its worker renews it every
 JOB_LEASE_RENEW_SECONDS (`workers/leases.py`); a worker that dies stops renewing, and once the
 lease has run out the reaper takes the job over (`models/reaper.py`).
@@ -57,7 +57,7 @@ def new_lease(owner: str | None = None) -> dict[str, Any]:
 
 def lease_ran_out() -> Any:
     """SQL: processing, and its attempt stopped renewing (the worker died), by the database's
-    clock. On the table's columns, so the Core statements of `models/jobs.py` stay Core."""
+    clock. On the table's columns, so the transitions' Core statements stay Core."""
     jobs = cast(Table, HeadshotGeneration.__table__).c
     return and_(jobs.status == GenerationStatus.PROCESSING.value,
                 jobs.lease_expires_at < func.statement_timestamp())

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from models.generations import GenerationStatus
-from models.jobs import (
+from models.job_attempts import (
     claim_generation,
     complete_generation,
-    fail_generation,
     give_attempt_back,
     is_claimable,
     requeue_generation,
 )
+from models.jobs import fail_generation
 from models.leases import renew_leases
 from services.unit_of_work import unit_of_work
 
@@ -97,7 +97,7 @@ def requeue(job: Claimed, *, retry_in_seconds: float, code: str, message: str) -
 
 def give_back(job: Claimed, *, retry_in_seconds: float, code: str, message: str) -> bool:
     """Back to the queue without spending the attempt (not the job's fault: a worker stopping,
-    GetImg's 429; `models/jobs.give_attempt_back`); False if it is not queued now: no longer
+    GetImg's 429; `models/job_attempts.give_attempt_back`); False if it is not queued now: no longer
     this attempt's, or past its round's time budget, so failed and refunded."""
     with unit_of_work() as db_session:
         moved = give_attempt_back(

@@ -23,8 +23,9 @@ import requests
 from sqlalchemy import select
 
 from models.clock import frozen_clock
+from models.job_attempts import claim_generation, complete_generation
 from models.job_creation import create_generation
-from models.jobs import claim_generation, complete_generation, fail_generation
+from models.jobs import fail_generation
 from models.styles import get_active_style
 from models.uploads import Upload
 from services import analytics

@@ -19,8 +19,9 @@ from devstack.waiting import wait_until
 from fakes.getimg.process import FakeGetImg
 from media.storage import new_key
 from models.credits import grant_credits
+from models.job_attempts import claim_generation
 from models.job_creation import create_generation
-from models.jobs import claim_generation, fail_generation
+from models.jobs import fail_generation
 from models.styles import get_active_style
 from models.uploads import record_upload
 from models.users import ensure_user

@@ -9,7 +9,8 @@ import pytest
 
 from models.credits import grant_credits
 from models.headshots import delete_generation
-from models.jobs import claim_generation, fail_generation
+from models.job_attempts import claim_generation
+from models.jobs import fail_generation
 from models.snapshot import StatusSnapshot
 from models.users import ensure_user
 from services.redis_client import get_redis

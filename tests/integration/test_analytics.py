@@ -13,7 +13,8 @@ from sqlalchemy import select
 from models.analytics import DailyStyleFigures
 from models.clock import frozen_clock
 from models.events import Event, EventName
-from models.jobs import cancel_generation, claim_generation, complete_generation, fail_generation
+from models.job_attempts import claim_generation, complete_generation
+from models.jobs import cancel_generation, fail_generation
 from services import analytics
 from services.pagination import encode_cursor
 from services.unit_of_work import read_only, unit_of_work

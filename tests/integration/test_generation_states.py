@@ -13,13 +13,8 @@ from models.credits import refund_generation
 from models.errors import NotFound
 from models.generations import GenerationStatus, HeadshotGeneration, JobRow
 from models.headshots import delete_generation, retry_generation
-from models.jobs import (
-    cancel_generation,
-    claim_generation,
-    complete_generation,
-    fail_generation,
-    requeue_generation,
-)
+from models.job_attempts import claim_generation, complete_generation, requeue_generation
+from models.jobs import cancel_generation, fail_generation
 from models.progress import PROGRESS_FREEZE_LEAD_SECONDS, PROGRESS_WAITING, displayed_progress
 from services.unit_of_work import unit_of_work
 from tests.support.api_calls import grant, me

@@ -1,6 +1,6 @@
-"""A running attempt's lease on its job (models/leases.py, models/jobs.py): renewed while the
-attempt works, taken over by the reaper once it runs out, and fenced by the attempt number so
-the attempt that lost it can never finish, fail or refund the job."""
+"""A running attempt's lease on its job (models/leases.py, models/job_attempts.py): renewed
+while the attempt works, taken over by the reaper once it runs out, and fenced by the attempt
+number so the attempt that lost it can never finish, fail or refund the job."""
 
 from __future__ import annotations
 
@@ -13,12 +13,8 @@ from sqlalchemy import func, select, text
 from config import get_settings
 from models.clock import frozen_clock
 from models.generations import JobRow
-from models.jobs import (
-    claim_generation,
-    complete_generation,
-    fail_generation,
-    is_claimable,
-)
+from models.job_attempts import claim_generation, complete_generation, is_claimable
+from models.jobs import fail_generation
 from models.leases import renew_leases
 from models.reaper import overdue_generation_ids, release_overdue_generation
 from services import jobs

@@ -16,7 +16,8 @@ from PIL import Image
 
 from media import get_storage
 from models.clock import frozen_clock
-from models.jobs import claim_generation, complete_generation, fail_generation
+from models.job_attempts import claim_generation, complete_generation
+from models.jobs import fail_generation
 from services.maintenance import delete_expired_originals
 from services.unit_of_work import read_only, unit_of_work
 from tests.support.api_calls import generate, grant, me, uploaded_url

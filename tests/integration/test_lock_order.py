@@ -23,7 +23,8 @@ from media.storage import new_key
 from models.credits import CreditEntry, EntryType
 from models.generations import GenerationStatus, HeadshotGeneration
 from models.idempotency import IdempotentRequest
-from models.jobs import claim_generation, complete_generation, fail_generation
+from models.job_attempts import claim_generation, complete_generation
+from models.jobs import fail_generation
 from models.uploads import Upload, record_upload
 from services import accounts, headshots
 from services.submissions import resubmit_generation

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from models.events import Event
-from models.jobs import claim_generation, fail_generation
+from models.job_attempts import claim_generation
+from models.jobs import fail_generation
 from services.unit_of_work import unit_of_work
 from tests.support.api_calls import generate, grant, me, uploaded_url
 from tests.support.domain import make_job, stored_upload

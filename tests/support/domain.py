@@ -51,8 +51,9 @@ def make_job(user_id: int, storage_key: str, outcome: str = "queued") -> dict[st
 
     from media import get_storage
     from media.storage import new_key
+    from models.job_attempts import claim_generation, complete_generation
     from models.job_creation import create_generation
-    from models.jobs import claim_generation, complete_generation, fail_generation
+    from models.jobs import fail_generation
     from models.styles import get_active_style
     from models.uploads import Upload
     from services.unit_of_work import unit_of_work
