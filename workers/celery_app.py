@@ -20,6 +20,7 @@ from celery.signals import (
 
 from config import Settings, get_settings
 from config.logs import bind_request_id, configure_logging, current_request_id
+from workers.memory import keep_freed_memory
 from workers.task_events import FlushTaskEvents
 
 # Task names: the web process publishes by name, without importing the tasks' code.
@@ -50,6 +51,12 @@ def _refuse_to_run_without_getimg_key(**_: Any) -> None:
         raise SystemExit(
             "GETIMG_API_KEY is not set and GETIMG_API_URL is not a local fake: refusing to start"
         )
+
+
+@celeryd_init.connect
+def _tune_the_allocator(**_: Any) -> None:
+    # A worker only (beat and the web import this module too), before its pool's threads.
+    keep_freed_memory()
 
 
 @setup_logging.connect
