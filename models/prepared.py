@@ -9,7 +9,9 @@ is as good as the custom ones, not again. (psycopg 3 does this by itself; psycop
 
 A prepared statement lives as long as its connection and survives the rollback of the
 transaction that prepared it; which statements a connection holds is kept in the
-connection's `info`, which the pool keeps with it (a replaced connection starts empty).
+connection's `info`, which the pool keeps with it (a replaced connection starts empty). This
+needs a connection to be one PostgreSQL session throughout, as it is here: behind a pooler
+in transaction mode (PgBouncer's) it would not be.
 """
 
 from __future__ import annotations
