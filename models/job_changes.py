@@ -1,15 +1,14 @@
 """The one path every committed change of a job takes.
 
 The domain calls `record_change` with the job's new state, inside the transaction that makes
-the change (every transition of `models/jobs.py`, creation in `models/job_creation.py`,
-deletion in `models/headshots.py`). Whatever must be atomic with the change is written here,
-in that transaction: the behaviour events (but a new job's `headshot_started` and a completed
-one's `headshot_completed`, which the statements creating and completing it write), and when a
-job ends, its batch's end and the webhook outbox rows. What cannot be (the Redis status
-publish, the kick to deliver the webhooks) is collected on the session and handed, once the
-transaction has committed, to the unit of work's after-commit handler
-(`services/after_commit.py`). A rolled-back transaction's changes are
-dropped unseen.
+the change (every transition of `models/jobs.py` and `models/job_attempts.py`, creation in
+`models/job_creation.py`, deletion in `models/headshots.py`). Whatever must be atomic with the
+change is written here, in that transaction: the behaviour events (but a new job's
+`headshot_started` and a completed one's `headshot_completed`, which the statements creating
+and completing it write), and when a job ends, its batch's end and the webhook outbox rows.
+What cannot be (the Redis status publish, the kick to deliver the webhooks) is collected on the
+session and handed, once the transaction has committed, to the unit of work's after-commit
+handler (`services/after_commit.py`). A rolled-back transaction's changes are dropped unseen.
 """
 
 from __future__ import annotations
@@ -48,8 +47,8 @@ JOB_ENDINGS = {
 }
 # The behaviour events the service records itself (contract §7), with the change. A job's
 # `headshot_started` is written by the statement that creates it (models/job_creation.py), its
-# `headshot_completed` by the statement that completes it (models/jobs.py): one round trip
-# for the change and its event, on the two paths every job takes.
+# `headshot_completed` by the statement that completes it (models/job_attempts.py): one round
+# trip for the change and its event, on the two paths every job takes.
 SERVICE_EVENTS = {
     Change.FAILED: EventName.GENERATION_FAILED,
     Change.CANCELLED: EventName.GENERATION_FAILED,  # its `code` property says `cancelled`

@@ -1,7 +1,8 @@
 """Creating jobs (the API side): the charge and the queued jobs it pays for, in one statement.
 
-The transitions that follow are `models/jobs.py`'s; this is where a job begins. Every job
-created here still takes the one path of a change (`record_change`, Change.CREATED).
+The transitions that follow are `models/job_attempts.py`'s and `models/jobs.py`'s; this is
+where a job begins. Every job created here still takes the one path of a change
+(`record_change`, Change.CREATED).
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Pure functions of their arguments (no clock, no settings): the callers pass `now` and how long
 a GetImg call usually takes. The estimate has a twin in SQL, beside it, for the transitions that
-store what readers show (`models/jobs.py`); tests check the two agree to the unit.
+store what readers show (`models/jobs.py`, `models/job_attempts.py`); tests check the two agree
+to the unit.
 """
 
 from __future__ import annotations
