@@ -33,8 +33,8 @@ SETTINGS = {M_TRIM_THRESHOLD: 256 * 1024 * 1024, M_MMAP_THRESHOLD: 32 * 1024 * 1
             M_ARENA_MAX: 4}
 
 
-def keep_freed_memory() -> bool:
-    """Apply SETTINGS to this process's allocator; False where it is not glibc's."""
+def keep_freed_memory() -> None:
+    """Apply SETTINGS to this process's allocator (where it is glibc's)."""
     name = ctypes.util.find_library("c")
     try:
         mallopt = ctypes.CDLL(name).mallopt if name else None
@@ -42,8 +42,7 @@ def keep_freed_memory() -> bool:
         mallopt = None
     if mallopt is None:
         log.info("allocator: no mallopt here; left as it is")
-        return False
+        return
     refused = [parameter for parameter, value in SETTINGS.items() if mallopt(parameter, value) != 1]
     if refused:
         log.warning("allocator: mallopt refused parameters %s", refused)
-    return not refused
