@@ -22,6 +22,7 @@ from media import get_storage
 from media.formats import BY_CONTENT_TYPE
 from media.images import ImageRejected, read_result_image, read_result_image_with_thumbnail
 from media.storage import StorageNotFound, new_key
+from models.backoff import backoff_seconds
 from models.errors import OriginalExpired
 from models.jobs import may_attempt_again
 from services import getimg_slots, jobs
@@ -118,9 +119,8 @@ def retry_delay(attempt: int, retry_after: float | None) -> float:
     """Exponential backoff with jitter, never sooner than GetImg's Retry-After (within reason:
     a retry must stay well inside the broker's visibility timeout)."""
     settings = get_settings()
-    ceiling = min(settings.getimg_retry_max_seconds,
-                  settings.getimg_retry_base_seconds * 2 ** (attempt - 1))
-    delay = random.uniform(ceiling / 2, ceiling)
+    delay = backoff_seconds(attempt, first=settings.getimg_retry_base_seconds,
+                            ceiling=settings.getimg_retry_max_seconds)
     return max(delay, min(retry_after or 0.0, MAX_RETRY_AFTER_SECONDS))
 
 
@@ -164,8 +164,8 @@ def run_attempt(generation_id: int) -> AttemptOutcome:
     slot = GetImgSlot()
     # A free slot is taken at once, and the claim says whether there is anything to do. Only
     # an attempt that would have to wait for a slot checks the job first: a duplicate message
-    # need not wait only to find nothing to do. (Checking every job was a transaction each,
-    # ~7 % of the worker's time.)
+    # need not wait only to find nothing to do. (Checking every job first would cost a
+    # transaction per job, to learn what the claim says anyway.)
     if not slot.acquire(wait=False):
         if not jobs.claimable(generation_id):
             log.info("job %s: nothing to do (already finished or taken)", generation_id)
