@@ -41,8 +41,7 @@ task_routes = {
 
 # Flower shows every task with its arguments (the headshot id): the worker's task-received
 # event carries them. No task-sent event from the publisher: it was a second Redis PUBLISH in
-# every accept request (about a tenth of its time under load, bench/run) for a PENDING->SENT
-# state nobody reads.
+# every accept request for a PENDING->SENT state nobody reads.
 worker_send_task_events = True
 # ...flushed to Flower in batches by a timer, not one PUBLISH per event: workers/task_events.py.
 worker_consumer = "workers.task_events:Consumer"

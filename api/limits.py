@@ -52,8 +52,7 @@ limiter = Limiter(
 
 # Blueprints no Flask-Limiter budget applies to: the status reads count in the one Redis round
 # trip that serves them (api/status.py), the probes have no budget. Flask-Limiter's request
-# hooks do not run for them at all (`init_limits`): resolving the budgets, then its
-# after-request and teardown work, were 6 % of a status poll's CPU (py-spy under bench/run).
+# hooks do not run for them at all (`init_limits`).
 UNBUDGETED_BLUEPRINTS = frozenset({"status", "health"})
 
 

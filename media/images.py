@@ -261,8 +261,8 @@ def _thumbnail_of(decoded: Image.Image, long_side: int) -> bytes:
     # (512 -> 320), where every filter averages all source pixels (Pillow widens its support
     # with the ratio), so none aliases. Against a LANCZOS shrink of the full-size image, BOX's
     # 320 px thumbnail is 43.9 dB PSNR, BILINEAR's 47.8, BICUBIC's 51.3: each loses less than
-    # the JPEG encoding at quality 85 then does (39.1 dB). BOX takes 1.95 ms of the worker's
-    # CPU per job, BILINEAR 2.9, BICUBIC 4.9 (measured in isolation on this 2-vCPU machine).
+    # the JPEG encoding at quality 85 then does. BOX is the cheapest of them, and the thumbnail
+    # is made in every job (the measurements: docs/performance.md).
     # Exports, which users see full size, keep LANCZOS.
     upright.thumbnail((long_side, long_side), Image.Resampling.BOX)
     return encode_image(_normalise_mode(upright, keep_alpha=False), JPEG, quality=THUMBNAIL_QUALITY)
@@ -292,9 +292,8 @@ def read_result_image_with_thumbnail(
     Only the thumbnail uses the pixels (the result is stored as GetImg sent it), so a JPEG is
     decoded at the smallest power-of-two scale still at least `long_side` (1024 -> 512): the
     decoder still reads every byte of the stream, so a truncated one is still refused, and the
-    shrink starts from a quarter of the pixels. Full-size, the shrink alone was ~18 ms
-    of the worker's CPU per job; scaled, decode + shrink take ~8 ms (tests/unit/test_images.py
-    checks the refusal)."""
+    shrink starts from a quarter of the pixels, so decode and shrink together cost less than
+    the full-size shrink alone did (tests/unit/test_images.py checks the refusal)."""
     if long_side < 1:
         raise ValueError("long_side must be positive")
     image, fmt = open_checked(data, max_bytes=max_bytes, max_pixels=max_pixels)

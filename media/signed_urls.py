@@ -24,7 +24,7 @@ MEDIA_PATH = "/media/"
 DEFAULT_MAX_TTL_SECONDS = 30 * 24 * 3600
 MAX_URL_LENGTH = 2048
 EXPIRY_STEP_SECONDS = 60  # a URL lives `ttl_seconds` and up to a minute more
-SIGNED_KEPT = 4_096  # signed URLs kept per signer (~2.2 MB), then forgotten all at once
+SIGNED_KEPT = 4_096  # signed URLs kept per signer, then forgotten all at once (a memory bound)
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _EXP_RE = re.compile(r"[0-9]{1,12}")
@@ -96,7 +96,7 @@ class MediaUrlSigner:
         self._base_url = public_base_url.strip().rstrip("/")
         self._allowed = [self._origin, *(_parse_base(base) for base in extra_allowed_bases)]
         # URLs signed lately, by key and expiry: a job's status is polled every second or two,
-        # and signing its URLs each time was 8 % of a poll's CPU (py-spy under bench/run).
+        # and its URLs stay the same for a minute, so signing them at each poll is waste.
         self._signed: dict[tuple[str, int], SignedUrl] = {}
 
     @property

@@ -40,8 +40,8 @@ class StatusSnapshot:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        # Not dataclasses.asdict, which deep-copies each value through a recursive walk: ~10 %
-        # of publishing a change in the worker (py-spy). The one mutable field is a list of str.
+        # Not dataclasses.asdict, which deep-copies each value through a recursive walk, a
+        # real part of publishing a change. The one mutable field is a list of str.
         return {**self.__dict__, "result_keys": list(self.result_keys)}
 
     @property

@@ -22,8 +22,8 @@ log = logging.getLogger(__name__)
 BROKER_FAULTS = (BrokerError, RedisError, OSError)
 
 # Publish without declaring the queue first. Celery declares the task's queue before every
-# publish (kombu's maybe_declare, through connection.ensure with the retry policy: ~13 % of
-# send_task under bench/run accept, py-spy --gil). On Redis a task goes to the anonymous
+# publish (kombu's maybe_declare, through connection.ensure with the retry policy), work that
+# buys nothing here and is a large share of a publish. On Redis a task goes to the anonymous
 # exchange, straight onto the queue's list by name, and needs no declared queue or binding;
 # the workers declare the queues they consume.
 NO_DECLARE: dict[str, list[object]] = {"declare": []}
