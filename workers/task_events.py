@@ -36,7 +36,7 @@ class FlushTaskEvents(bootsteps.StartStopStep):
 
     def start(self, c: Any) -> None:
         if c.hub is not None:  # without an event loop Celery sends each event at once
-            self.timer_entry = c.timer.call_repeatedly(FLUSH_SECONDS, c._flush_events)
+            self.timer_entry = c.timer.call_repeatedly(FLUSH_SECONDS, _flush, (c,))
 
     def stop(self, c: Any) -> None:
         # Before the connection closes (the Events step stops after this one): the last
@@ -44,6 +44,12 @@ class FlushTaskEvents(bootsteps.StartStopStep):
         if self.timer_entry is not None:
             self.timer_entry.cancel()
             self.timer_entry = None
-        c._flush_events()
+        _flush(c)
 
     shutdown = stop
+
+
+def _flush(c: Any) -> None:
+    """Send what the consumer's event dispatcher holds (None while it has no connection)."""
+    if c.event_dispatcher is not None:
+        c.event_dispatcher.flush()
