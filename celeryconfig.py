@@ -6,9 +6,6 @@ that dies mid-task hands the message back, because the generation task is idempo
 """
 
 broker_connection_retry_on_startup = True
-# kombu's Redis transport with one client per channel, not a new one per command: most of the
-# worker's main thread went to building them (workers/redis_transport.py).
-broker_transport = "workers.redis_transport:Transport"
 broker_transport_options = {
     # An unacknowledged message returns to the queue after this long; longer than the
     # longest retry countdown (GetImg's, and webhooks' up to 600 s) so a delayed retry is not

@@ -147,27 +147,6 @@ def test_logging_skips_the_callers_file_when_srcfile_is_none() -> None:
     assert records[0].pathname == "(unknown file)" and records[0].funcName == "(unknown function)"
 
 
-# kombu: Channel.conn_or_acquire, overridden by workers/redis_transport.py to hand out one
-# client per channel, made by Channel._create_client.
-
-def test_kombu_redis_channel_acquires_its_clients_where_the_transport_overrides_it() -> None:
-    from kombu.transport import redis as kombu_redis
-
-    from workers import redis_transport
-
-    channel = kombu_redis.Channel
-    assert parameters(channel.conn_or_acquire) == ["self", "client"], \
-        internal("kombu", "redis.Channel.conn_or_acquire", "(client=None), a context manager")
-    assert "yield self._create_client()" in source(channel.conn_or_acquire), \
-        internal("kombu", "redis.Channel.conn_or_acquire",
-                 "a new client from _create_client() per use")
-    assert parameters(channel._create_client) == ["self", "asynchronous"], \
-        internal("kombu", "redis.Channel._create_client", "(asynchronous=False)")
-    assert "connection_pool': self.pool" in source(channel._create_client), \
-        internal("kombu", "redis.Channel._create_client", "a client on the channel's pool")
-    assert issubclass(redis_transport.Transport.Channel, channel)
-
-
 # Celery: Consumer.on_send_event_buffered, overridden by workers/task_events.py so that task
 # events are flushed by a timer, not at every turn of the event loop.
 
@@ -188,3 +167,43 @@ def test_celery_flushes_buffered_task_events_through_on_send_event_buffered() ->
         internal("celery", "events.Events.start", "buffering the task events")
     assert parameters(EventDispatcher.flush)[:1] == ["self"]
     assert issubclass(task_events.Consumer, Consumer)
+
+
+# Flask-Limiter: the request hooks its init_app registers, which api/limits.py wraps so they
+# skip the blueprints no budget applies to.
+
+def test_flask_limiter_registers_one_app_wide_hook_of_each_kind() -> None:
+    from flask import Flask
+    from flask_limiter import Limiter
+
+    app = Flask("guard")
+    hooks = {"before_request": app.before_request_funcs, "after_request": app.after_request_funcs,
+             "teardown_request": app.teardown_request_funcs}
+    Limiter(key_func=lambda: "caller", storage_uri="memory://").init_app(app)
+    for kind, funcs in hooks.items():
+        assert set(funcs) == {None} and len(funcs[None]) == 1, \
+            internal("flask-limiter", f"Limiter.init_app's {kind} hook",
+                     "one function registered for the whole app")
+
+
+def test_init_limits_wraps_flask_limiters_hooks_and_no_other() -> None:
+    from flask import Flask
+
+    from api.limits import init_limits
+    from config import Settings, use_settings
+
+    use_settings(Settings())
+    app = Flask("guard")
+
+    @app.before_request
+    def own_hook() -> None:
+        return None
+
+    init_limits(app)
+    before = app.before_request_funcs[None]
+    assert before[0] is own_hook and len(before) == 2
+    assert not hasattr(own_hook, "__wrapped__")
+    added = [before[1], *app.after_request_funcs[None], *app.teardown_request_funcs[None]]
+    assert len(added) == 3
+    # Each one Flask-Limiter added, wrapped so that for a status poll it does not run.
+    assert all(getattr(hook, "__wrapped__", None) is not None for hook in added)
