@@ -99,6 +99,10 @@ def init_limits(app: Flask) -> None:
     limiter.init_app(app)
     # Flask-Limiter registers its hooks for the whole app: each one it added skips the
     # unbudgeted blueprints (the request filter above stays, for its decorators' own checks).
+    # How init_app registers them is Flask-Limiter's internal (docs/architecture.md, "Library
+    # internals we rely on"), checked against each upgrade by
+    # tests/unit/test_library_internals.py: should it register them elsewhere, they would
+    # run for every request again, correct but slower.
     for funcs, before in zip(hooks, registered, strict=True):
         funcs[None] = [hook if hook in before else _where_budgeted(hook)
                        for hook in funcs.get(None, [])]
