@@ -37,7 +37,7 @@ status.before_request(authenticate)
 STREAM_SECONDS = 300  # then the client reconnects
 KEEPALIVE_SECONDS = 15
 # The poll's body as Flask's jsonify writes it (compact, keys in order, a final newline), from
-# one encoder made once: jsonify builds a new encoder per call, a third of writing the body.
+# one encoder made once: jsonify builds a new encoder per call, work repeated at every poll.
 POLL_BODY = json.JSONEncoder(separators=(",", ":"))
 
 

@@ -113,6 +113,8 @@ def configure_logging(*, log_format: str = "json", level: str = "INFO") -> None:
     # No line carries its caller's file, line or function, nor the thread's or the
     # multiprocessing process's name: logging need not look them up for each record (the
     # logging HOWTO's "Optimization"; under gevent a thread's name is a greenlet lookup).
+    # `_srcfile` is private but documented there; tests/unit/test_library_internals.py
+    # checks that it still has that effect.
     logging._srcfile = None
     logging.logThreads = False
     logging.logMultiprocessing = False

@@ -16,6 +16,10 @@ SQLAlchemy's pool and prometheus-client all wait in the gevent hub.
    The body's deadline is the app's: api/request_arrival.py.
 3. Fair turns: after each request the connection's greenlet yields (`handle_request`), so the
    process serves its connections in turn rather than one quick client again and again.
+
+`timeout_ctx` and `handle_request` are gunicorn's worker internals, not a documented API
+(docs/architecture.md, "Library internals we rely on"): tests/unit/test_library_internals.py
+checks them against each gunicorn upgrade.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ class WebWorker(GeventWorker):
         # Let the other connections have their turn before this one's next request. gevent
         # switches only when a read would wait, and a quick keep-alive client's next request
         # is often there already: without this, one connection can be served again and again
-        # while the others wait for seconds (wrk at 64 connections: p99 1.5 s, timeouts).
+        # while the others wait for seconds, some past their client's timeout.
         gevent.sleep(0)
 
     def timeout_ctx(self) -> gevent.Timeout:

@@ -177,8 +177,9 @@ def test_flask_limiter_registers_one_app_wide_hook_of_each_kind() -> None:
     from flask_limiter import Limiter
 
     app = Flask("guard")
-    hooks = {"before_request": app.before_request_funcs, "after_request": app.after_request_funcs,
-             "teardown_request": app.teardown_request_funcs}
+    hooks: dict[str, dict[Any, list[Any]]] = {
+        "before_request": app.before_request_funcs, "after_request": app.after_request_funcs,
+        "teardown_request": app.teardown_request_funcs}
     Limiter(key_func=lambda: "caller", storage_uri="memory://").init_app(app)
     for kind, funcs in hooks.items():
         assert set(funcs) == {None} and len(funcs[None]) == 1, \
