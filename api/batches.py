@@ -43,7 +43,7 @@ def create() -> tuple[Response, int]:
     signer = get_signer()
     return jsonify({
         "batchId": str(accepted.batch_id),
-        "generations": [headshot_json(generation, signer) for generation in accepted.generations],
+        "generations": [headshot_json(job, signer) for job in accepted.jobs],
     }), 202
 
 

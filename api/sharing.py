@@ -20,8 +20,7 @@ from api.schemas import ExportQuery, ShareRequest
 from media.formats import BY_CONTENT_TYPE
 from media.storage import content_type_for_key
 from models.shares import LinkState
-from services import headshots as library
-from services import sharing
+from services import library, sharing
 from services.representations import iso
 
 sharing_routes = Blueprint("sharing", __name__, url_prefix="/api/headshots")
@@ -76,7 +75,7 @@ def unshare(generation_id: int) -> tuple[str, int]:
 def export(generation_id: int) -> Response:
     query = query_args(ExportQuery)
     exported = library.export(
-        user_id=current_principal().user_id, generation_id=generation_id,
+        user_id=current_principal().user_id, job_id=generation_id,
         fmt=BY_CONTENT_TYPE[f"image/{query.format}"], long_side=query.size,
         watermark=query.watermark,
     )

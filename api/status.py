@@ -21,7 +21,7 @@ from media import get_signer
 from media.signed_urls import MediaUrlSigner
 from services.representations import status_json
 from services.status import (
-    JobStatus,
+    PolledStatus,
     Updates,
     current_status,
     published,
@@ -41,7 +41,7 @@ KEEPALIVE_SECONDS = 15
 POLL_BODY = json.JSONEncoder(separators=(",", ":"))
 
 
-def _status_within_limit(generation_id: int) -> JobStatus:
+def _status_within_limit(generation_id: int) -> PolledStatus:
     job_status = current_status(user_id=current_principal().user_id,
                                 generation_id=generation_id)
     settings = get_settings()

@@ -1,5 +1,5 @@
 """Behaviour events the app reports (contract §7); the service's own are recorded with the
-changes they describe (`models/job_changes.py`, sharing, export)."""
+changes they describe (`models/job/changes.py`, sharing, export)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from models import events as models_events
 from models.events import EventName, Source, record_event
-from models.headshots import get_generation
+from models.job import get_job
 from services.unit_of_work import unit_of_work
 
 
@@ -16,7 +16,7 @@ def record_client_event(*, user_id: int, name: EventName, generation_id: int | N
     """Record what the app saw; a headshot it names must be the user's own (else NotFound)."""
     with unit_of_work() as db_session:
         if generation_id is not None:
-            get_generation(db_session, user_id=user_id, generation_id=generation_id)
+            get_job(db_session, user_id=user_id, job_id=generation_id)
         record_event(db_session, name, user_id=user_id, generation_id=generation_id,
                      properties=properties, source=Source.CLIENT)
         db_session.commit()

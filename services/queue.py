@@ -49,20 +49,20 @@ def _publishing(generation_id: int) -> dict[str, Any]:
     The args' repr for Flower is written here (Celery would run its saferepr over them); no
     result is kept, so Celery's backend is not consulted; a web request has no parent task.
     """
-    return {"shadow": generation_task_title(generation_id),
+    return {"shadow": job_task_title(generation_id),
             "argsrepr": f"[{generation_id}]", "kwargsrepr": "{}",
             "ignore_result": True, "add_to_parent": False, "result_cls": _Published,
             **NO_DECLARE}
 
 
-def enqueue_generation(generation_id: int, *, countdown: float | None = None) -> None:
+def enqueue_job(generation_id: int, *, countdown: float | None = None) -> None:
     """Publish the job's task (ids only: the worker reads the row), to run now or `countdown`
     seconds from now. Raises BROKER_FAULTS."""
     celery_app.send_task(GENERATE_TASK, args=[generation_id], countdown=countdown,
                          **_publishing(generation_id))
 
 
-def enqueue_generations(generation_ids: Sequence[int]) -> dict[int, Exception]:
+def enqueue_jobs(generation_ids: Sequence[int]) -> dict[int, Exception]:
     """Publish several jobs' tasks; returns those the broker refused, with why.
 
     Several go out in one Redis round trip (kombu's publish batch: one pipeline). That
@@ -84,13 +84,13 @@ def enqueue_generations(generation_ids: Sequence[int]) -> dict[int, Exception]:
     refused: dict[int, Exception] = {}
     for generation_id in generation_ids:
         try:
-            enqueue_generation(generation_id)
+            enqueue_job(generation_id)
         except BROKER_FAULTS as error:
             refused[generation_id] = error
     return refused
 
 
-def generation_task_title(generation_id: int) -> str:
+def job_task_title(generation_id: int) -> str:
     return f"{GENERATE_TASK} headshot={generation_id}"
 
 

@@ -9,22 +9,22 @@ from concurrent.futures import Future
 from dataclasses import dataclass, replace
 
 from config import get_settings
-from models.generations import GenerationStatus
-from models.headshots import get_generation
-from models.snapshot import StatusSnapshot
+from models.job import get_job
+from models.job.snapshot import StatusSnapshot
+from models.job.table import JobStatus
 from services.poll_budget import get_poll_budget
 from services.status_cache import CachedStatus, Updates, get_status_cache, status_updates
 from services.status_mirror import get_status_mirror
 from services.unit_of_work import unit_of_work
 
 __all__ = [
-    "JobStatus", "Updates", "current_status", "published", "read_status", "shown_progress",
+    "PolledStatus", "Updates", "current_status", "published", "read_status", "shown_progress",
     "status_of", "status_updates",
 ]
 
 
 @dataclass(frozen=True)
-class JobStatus:
+class PolledStatus:
     snapshot: StatusSnapshot
     progress: int  # what the bar shows now
     queue_position: int | None  # jobs ahead of this one, while queued
@@ -33,20 +33,20 @@ class JobStatus:
 
 
 def status_of(snapshot: StatusSnapshot, cached: CachedStatus, *, now: float | None = None
-              ) -> JobStatus:
+              ) -> PolledStatus:
     """The status shown for `snapshot`, with the queue figures the cache read alongside it."""
     now = time.time() if now is None else now
     settings = get_settings()
     average = cached.average_seconds or settings.getimg_expected_seconds
     queue_position: int | None = None
     eta: int | None = None
-    if snapshot.status == GenerationStatus.QUEUED:
+    if snapshot.status == JobStatus.QUEUED:
         queue_position = cached.jobs_ahead if cached.jobs_ahead is not None else 0
         eta = math.ceil((queue_position // settings.worker_concurrency + 1) * average)
-    elif snapshot.status == GenerationStatus.PROCESSING:
+    elif snapshot.status == JobStatus.PROCESSING:
         elapsed = now - (snapshot.started_at or now)
         eta = max(1, math.ceil(average - elapsed))
-    return JobStatus(snapshot, shown_progress(snapshot, now=now), queue_position, eta,
+    return PolledStatus(snapshot, shown_progress(snapshot, now=now), queue_position, eta,
                      cached.polls_this_minute)
 
 
@@ -71,7 +71,7 @@ def read_status(*, user_id: int, generation_id: int) -> tuple[StatusSnapshot, Ca
     snapshot: StatusSnapshot
     if mirrored is not None and mirrored.user_id == user_id:
         snapshot = mirrored
-        average = _averages.get(now) if mirrored.status == GenerationStatus.PROCESSING else None
+        average = _averages.get(now) if mirrored.status == JobStatus.PROCESSING else None
         cached = CachedStatus(mirrored, None, average)  # the average: a processing job's wait
         counted_to = get_status_cache().count_polls(reader=user_id, minute=minute,
                                                     lease=lease) if lease else None
@@ -164,13 +164,13 @@ _refills = _Refills()
 def _snapshot_from_database(*, user_id: int, generation_id: int) -> StatusSnapshot:
     """The user's own job from PostgreSQL (NotFound for anybody else's), put in the cache."""
     with unit_of_work() as db_session:
-        generation = get_generation(db_session, user_id=user_id, generation_id=generation_id)
-        snapshot = StatusSnapshot.of(generation)
+        job = get_job(db_session, user_id=user_id, job_id=generation_id)
+        snapshot = StatusSnapshot.of(job)
     get_status_cache().publish(snapshot)  # a refill of what is already committed, not a change
     return snapshot
 
 
-def current_status(*, user_id: int, generation_id: int) -> JobStatus:
+def current_status(*, user_id: int, generation_id: int) -> PolledStatus:
     return status_of(*read_status(user_id=user_id, generation_id=generation_id))
 
 

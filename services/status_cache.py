@@ -22,7 +22,7 @@ from redis.client import PubSub
 from redis.exceptions import NoScriptError, RedisError
 
 from config import per_settings
-from models.snapshot import StatusSnapshot
+from models.job.snapshot import StatusSnapshot
 from services.redis_client import get_redis
 
 log = logging.getLogger(__name__)

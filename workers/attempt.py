@@ -23,7 +23,7 @@ from media.formats import BY_CONTENT_TYPE
 from media.images import ImageRejected, read_result_image, read_result_image_with_thumbnail
 from media.storage import StorageNotFound, new_key
 from models.errors import OriginalExpired
-from models.jobs import may_attempt_again
+from models.job.endings import may_attempt_again
 from services import getimg_slots, jobs
 from services.jobs import Claimed
 from services.metrics import GETIMG_ERRORS
@@ -201,7 +201,7 @@ def _attempt(held: HeldJob, slot: GetImgSlot) -> AttemptOutcome:
         original = get_storage().get(job.original_key)
         # No milestone between the claim (which stored PROGRESS_WAITING: GetImg is called
         # milliseconds later) and the end: each would be a transaction, a publish and a log
-        # line, for a step the estimate already shows rising (models/progress.py).
+        # line, for a step the estimate already shows rising (models/job/progress.py).
         client = _getimg_client()
         try:
             response = client.generate(

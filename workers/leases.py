@@ -31,7 +31,7 @@ from redis.exceptions import RedisError
 from config import get_settings
 from services import getimg_slots, jobs
 from services.jobs import Claimed
-from services.queue import BROKER_FAULTS, enqueue_generation
+from services.queue import BROKER_FAULTS, enqueue_job
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ class LeaseKeeper:
                                       message=HANDED_BACK_MESSAGE):
                     continue
                 handed += 1
-                enqueue_generation(entry.job.generation_id)
+                enqueue_job(entry.job.generation_id)
             except BROKER_FAULTS:
                 log.warning("job %s: handed back but not republished; the reaper will",
                             entry.job.generation_id)

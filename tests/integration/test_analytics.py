@@ -13,8 +13,8 @@ from sqlalchemy import select
 from models.analytics import DailyStyleFigures
 from models.clock import frozen_clock
 from models.events import Event, EventName
-from models.job_attempts import claim_generation, complete_generation
-from models.jobs import cancel_generation, fail_generation
+from models.job.attempts import claim_job, complete_job
+from models.job.endings import cancel_in_flight, fail_job
 from services import analytics
 from services.pagination import encode_cursor
 from services.unit_of_work import read_only, unit_of_work
@@ -27,15 +27,15 @@ pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")
 
 def _finish(job_id: int, seconds: float | None, code: str | None = None) -> None:
     with unit_of_work() as db_session:
-        claimed = claim_generation(db_session, job_id)
+        claimed = claim_job(db_session, job_id)
         assert claimed is not None
         if seconds is not None:
-            done = complete_generation(
+            done = complete_job(
                 db_session, job_id, attempt=claimed.attempts, result_keys=[],
                 thumbnail_key="thumbnails/1/" + "a" * 32 + ".jpg",
                 metadata={"processingTime": seconds, "getimgCost": 0.025})
         else:
-            done = fail_generation(db_session, job_id, code=code or "x", message="no",
+            done = fail_job(db_session, job_id, code=code or "x", message="no",
                                    attempt=claimed.attempts)
         assert done is not None
         db_session.commit()
@@ -61,7 +61,7 @@ def test_a_day_rolls_up_per_style_and_twice_is_the_same() -> None:
         _finish(jobs[3], None, "getimg_rejected")
         _finish(jobs[4], None, "getimg_timeout")
         with unit_of_work() as db_session:
-            cancel_generation(db_session, jobs[5])
+            cancel_in_flight(db_session, jobs[5])
             db_session.commit()
 
     assert analytics.roll_up(day.date()) == 1
