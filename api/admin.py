@@ -51,7 +51,7 @@ def grant(user_id: int) -> tuple[Response, int]:
 def refund(generation_id: int) -> Response:
     body = json_body(RefundRequest)
     entry = accounts.refund(operator_id=current_principal().user_id,
-                            generation_id=generation_id, reason=body.reason)
+                            job_id=generation_id, reason=body.reason)
     return jsonify({"generationId": generation_id, "refundedAmount": entry.amount,
                     "balance": entry.balance_after})
 

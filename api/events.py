@@ -26,5 +26,5 @@ events.before_request(authenticate)
 def record() -> tuple[Response, int]:
     body = json_body(EventRequest)
     record_client_event(user_id=current_principal().user_id, name=EventName(body.event),
-                        generation_id=body.generationId, properties=dict(body.properties))
+                        job_id=body.generationId, properties=dict(body.properties))
     return jsonify({"status": "accepted"}), 202

@@ -69,7 +69,7 @@ def generate() -> tuple[Response, int, dict[str, str]]:
 def retry(generation_id: int) -> tuple[Response, int, dict[str, str]]:
     principal = current_principal()
     job = resubmit_job(
-        user_id=principal.user_id, email=principal.email, generation_id=generation_id,
+        user_id=principal.user_id, email=principal.email, job_id=generation_id,
         idempotency=idempotency("retry", {"id": generation_id}),
     )
     return _accepted(job)

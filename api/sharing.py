@@ -50,7 +50,7 @@ UNAVAILABLE_PAGES = {
 @write_budget
 def share(generation_id: int) -> tuple[Response, int]:
     body = json_body(ShareRequest)
-    link = sharing.share(user_id=current_principal().user_id, generation_id=generation_id,
+    link = sharing.share(user_id=current_principal().user_id, job_id=generation_id,
                          lifetime_hours=body.expiresInHours)
     return jsonify({"shareUrl": link.url, "expiresAt": iso(link.expires_at)}), 201
 
@@ -61,7 +61,7 @@ def share(generation_id: int) -> tuple[Response, int]:
             responses={204: Reply("revoked (or there was none); the link answers 410")})
 @write_budget
 def unshare(generation_id: int) -> tuple[str, int]:
-    sharing.unshare(user_id=current_principal().user_id, generation_id=generation_id)
+    sharing.unshare(user_id=current_principal().user_id, job_id=generation_id)
     return "", 204
 
 

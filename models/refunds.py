@@ -20,15 +20,15 @@ from models.job.table import Job, JobStatus
 ALREADY_REFUNDED = "already_refunded"
 
 
-def refund_by_operator(db_session: Session, *, generation_id: int, reason: str) -> CreditEntry:
+def refund_by_operator(db_session: Session, *, job_id: int, reason: str) -> CreditEntry:
     # The job's row locked before the refund locks the user's (the lock order,
     # models/credits.py); its status is read under that lock.
     job = db_session.scalar(
-        select(Job).where(Job.id == generation_id)
+        select(Job).where(Job.id == job_id)
         .with_for_update()
     )
     if job is None:
-        raise NotFound(f"headshot {generation_id} not found")
+        raise NotFound(f"headshot {job_id} not found")
     if job.status == JobStatus.FAILED:
         raise Conflict("this headshot failed and was refunded automatically",
                        code=ALREADY_REFUNDED)

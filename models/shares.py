@@ -80,11 +80,11 @@ def share_job(db_session: Session, job: Job, *,
     return IssuedLink(token, expires_at)
 
 
-def revoke_shares(db_session: Session, generation_id: int) -> int:
+def revoke_shares(db_session: Session, job_id: int) -> int:
     """Revoke the headshot's live link; how many were revoked (0 or 1)."""
     result = db_session.execute(
         update(HeadshotShare)
-        .where(HeadshotShare.generation_id == generation_id, HeadshotShare.revoked_at.is_(None))
+        .where(HeadshotShare.generation_id == job_id, HeadshotShare.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -11,13 +11,13 @@ from models.job import get_job
 from services.unit_of_work import unit_of_work
 
 
-def record_client_event(*, user_id: int, name: EventName, generation_id: int | None,
+def record_client_event(*, user_id: int, name: EventName, job_id: int | None,
                         properties: dict[str, Any]) -> None:
     """Record what the app saw; a headshot it names must be the user's own (else NotFound)."""
     with unit_of_work() as db_session:
-        if generation_id is not None:
-            get_job(db_session, user_id=user_id, job_id=generation_id)
-        record_event(db_session, name, user_id=user_id, generation_id=generation_id,
+        if job_id is not None:
+            get_job(db_session, user_id=user_id, job_id=job_id)
+        record_event(db_session, name, user_id=user_id, generation_id=job_id,
                      properties=properties, source=Source.CLIENT)
         db_session.commit()
 
@@ -28,9 +28,9 @@ def record_history_view(*, user_id: int) -> None:
         db_session.commit()
 
 
-def record_download(*, user_id: int, generation_id: int, properties: dict[str, Any]) -> None:
+def record_download(*, user_id: int, job_id: int, properties: dict[str, Any]) -> None:
     """The service's own `headshot_downloaded`, for an export it served."""
     with unit_of_work() as db_session:
         record_event(db_session, EventName.HEADSHOT_DOWNLOADED, user_id=user_id,
-                     generation_id=generation_id, properties=properties)
+                     generation_id=job_id, properties=properties)
         db_session.commit()

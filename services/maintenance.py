@@ -56,8 +56,8 @@ def republish_if_queue_lost() -> int:
     with unit_of_work() as db_session:
         queued = queued_job_ids(db_session)
     try:
-        for generation_id in queued:
-            enqueue_job(generation_id)
+        for job_id in queued:
+            enqueue_job(job_id)
         # Only once all are published: a failure half-way publishes them all again next time.
         get_redis().set(BROKER_MARK_KEY, utcnow().isoformat())
     except BROKER_FAULTS:
@@ -73,16 +73,16 @@ def reap_overdue_jobs() -> ReaperSweep:
     with unit_of_work() as db_session:
         overdue = overdue_job_ids(db_session)
     requeued = failed = 0
-    for generation_id in overdue:
+    for job_id in overdue:
         with unit_of_work() as db_session:
-            released = release_overdue_job(db_session, generation_id)
+            released = release_overdue_job(db_session, job_id)
             db_session.commit()
         if released is None:
             continue
         if released.status == JobStatus.QUEUED:
             # A broker failure here leaves the job queued with a new deadline: the next sweep
             # finds it again.
-            enqueue_job(generation_id)
+            enqueue_job(job_id)
             requeued += 1
         else:
             failed += 1

@@ -38,21 +38,21 @@ def share_url(token: str) -> str:
     return f"{get_settings().public_base_url}{SHARE_PATH}{token}"
 
 
-def share(*, user_id: int, generation_id: int, lifetime_hours: int) -> ShareLink:
+def share(*, user_id: int, job_id: int, lifetime_hours: int) -> ShareLink:
     with unit_of_work() as db_session:
-        job = get_job(db_session, user_id=user_id, job_id=generation_id, lock=True)
+        job = get_job(db_session, user_id=user_id, job_id=job_id, lock=True)
         link = share_job(db_session, job, lifetime_hours=lifetime_hours)
         record_event(db_session, EventName.USER_SHARED, user_id=user_id,
-                     generation_id=generation_id, properties={"via": "link"})
+                     generation_id=job_id, properties={"via": "link"})
         db_session.commit()
     return ShareLink(share_url(link.token), link.expires_at)
 
 
-def unshare(*, user_id: int, generation_id: int) -> None:
+def unshare(*, user_id: int, job_id: int) -> None:
     """Revoke the headshot's link, if it has one (idempotent)."""
     with unit_of_work() as db_session:
-        get_job(db_session, user_id=user_id, job_id=generation_id, lock=True)
-        revoke_shares(db_session, generation_id)
+        get_job(db_session, user_id=user_id, job_id=job_id, lock=True)
+        revoke_shares(db_session, job_id)
         db_session.commit()
 
 

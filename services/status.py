@@ -56,7 +56,7 @@ def shown_progress(snapshot: StatusSnapshot, *, now: float | None = None) -> int
                                        expected_seconds=get_settings().getimg_expected_seconds)
 
 
-def read_status(*, user_id: int, generation_id: int) -> tuple[StatusSnapshot, CachedStatus]:
+def read_status(*, user_id: int, job_id: int) -> tuple[StatusSnapshot, CachedStatus]:
     """The user's own job's snapshot, and the queue figures and the read's number among the
     user's reads this minute alongside. The snapshot comes from this process's status mirror
     when it knows the job, else from Redis while known there, else from PostgreSQL (which
@@ -67,7 +67,7 @@ def read_status(*, user_id: int, generation_id: int) -> tuple[StatusSnapshot, Ca
     number = budget.next_number(user_id, minute=minute)
     lease = 0 if number is not None else budget.lease_size
     mirror = get_status_mirror()
-    mirrored = mirror.get(generation_id, now=now) if mirror is not None else None
+    mirrored = mirror.get(job_id, now=now) if mirror is not None else None
     snapshot: StatusSnapshot
     if mirrored is not None and mirrored.user_id == user_id:
         snapshot = mirrored
@@ -77,11 +77,11 @@ def read_status(*, user_id: int, generation_id: int) -> tuple[StatusSnapshot, Ca
                                                     lease=lease) if lease else None
     else:
         changes_seen = mirror.changes() if mirror is not None else None
-        cached, counted_to = get_status_cache().read(generation_id, reader=user_id,
+        cached, counted_to = get_status_cache().read(job_id, reader=user_id,
                                                      minute=minute, lease=lease)
         _averages.learned(cached.average_seconds, now)
         if cached.snapshot is None or cached.snapshot.user_id != user_id:
-            snapshot = _refills.read(user_id=user_id, generation_id=generation_id)
+            snapshot = _refills.read(user_id=user_id, job_id=job_id)
         else:
             snapshot = cached.snapshot
             if mirror is not None:
@@ -127,20 +127,20 @@ class _Refills:
         self._running: dict[int, Future[StatusSnapshot]] = {}
         self._lock = threading.Lock()
 
-    def read(self, *, user_id: int, generation_id: int) -> StatusSnapshot:
+    def read(self, *, user_id: int, job_id: int) -> StatusSnapshot:
         mine: Future[StatusSnapshot] = Future()
         with self._lock:
-            running = self._running.setdefault(generation_id, mine)
+            running = self._running.setdefault(job_id, mine)
         if running is not mine:
             try:
                 snapshot = running.result(timeout=REFILL_WAIT_SECONDS)
             except Exception:  # noqa: BLE001 - the leader's failure: try for ourselves
-                return _snapshot_from_database(user_id=user_id, generation_id=generation_id)
+                return _snapshot_from_database(user_id=user_id, job_id=job_id)
             if snapshot.user_id == user_id:
                 return snapshot
-            return _snapshot_from_database(user_id=user_id, generation_id=generation_id)
+            return _snapshot_from_database(user_id=user_id, job_id=job_id)
         try:
-            snapshot = _snapshot_from_database(user_id=user_id, generation_id=generation_id)
+            snapshot = _snapshot_from_database(user_id=user_id, job_id=job_id)
             mine.set_result(snapshot)
             return snapshot
         except Exception as error:
@@ -150,7 +150,7 @@ class _Refills:
             if not mine.done():  # interrupted (a timeout, the greenlet killed): waiters retry
                 mine.set_exception(RefillInterrupted())
             with self._lock:
-                del self._running[generation_id]
+                del self._running[job_id]
 
 
 class RefillInterrupted(Exception):
@@ -161,17 +161,17 @@ REFILL_WAIT_SECONDS = 5  # past that, a waiter reads for itself
 _refills = _Refills()
 
 
-def _snapshot_from_database(*, user_id: int, generation_id: int) -> StatusSnapshot:
+def _snapshot_from_database(*, user_id: int, job_id: int) -> StatusSnapshot:
     """The user's own job from PostgreSQL (NotFound for anybody else's), put in the cache."""
     with unit_of_work() as db_session:
-        job = get_job(db_session, user_id=user_id, job_id=generation_id)
+        job = get_job(db_session, user_id=user_id, job_id=job_id)
         snapshot = StatusSnapshot.of(job)
     get_status_cache().publish(snapshot)  # a refill of what is already committed, not a change
     return snapshot
 
 
-def current_status(*, user_id: int, generation_id: int) -> PolledStatus:
-    return status_of(*read_status(user_id=user_id, generation_id=generation_id))
+def current_status(*, user_id: int, job_id: int) -> PolledStatus:
+    return status_of(*read_status(user_id=user_id, job_id=job_id))
 
 
 def published(update: StatusSnapshot, earlier: CachedStatus) -> CachedStatus:

@@ -78,12 +78,12 @@ def submit_batch(
     return _charge_and_dispatch(user_id, email, idempotency, create, replay)
 
 
-def resubmit_job(*, user_id: int, email: str | None, generation_id: int,
+def resubmit_job(*, user_id: int, email: str | None, job_id: int,
                         idempotency: IdempotentRequest | None = None) -> Job:
     """Retry a failed job: charged again, back in the queue."""
 
     def retry(db_session: Session) -> Accepted:
-        retried = retry_job(db_session, user_id=user_id, job_id=generation_id)
+        retried = retry_job(db_session, user_id=user_id, job_id=job_id)
         # The email kept current once the charge holds the user's row: locking that row
         # before the job's would break the lock order (models/credits.py).
         register_user(db_session, user_id=user_id, email=email)
@@ -156,8 +156,8 @@ def _dispatch(user_id: int, accepted: Accepted) -> None:
     faults = enqueue_jobs([job.id for job in accepted.jobs])
     if not faults:
         return
-    for generation_id, error in faults.items():
-        log.error("could not publish job %s: %s", generation_id, error)
+    for job_id, error in faults.items():
+        log.error("could not publish job %s: %s", job_id, error)
     fault = next(iter(faults.values()))
     refused = [job for job in accepted.jobs if job.id in faults]
     nothing_queued = len(refused) == len(accepted.jobs)

@@ -103,7 +103,7 @@ def test_a_retry_racing_the_workers_failure_of_the_job_waits_instead_of_deadlock
         # The user's retry (with the email of their token, which it keeps current) starts now
         # and must wait for the job's row, holding nothing the worker needs next.
         retry = _InThread(lambda: resubmit_job(
-            user_id=user_id, email=f"user{user_id}@example.com", generation_id=job_id,
+            user_id=user_id, email=f"user{user_id}@example.com", job_id=job_id,
             idempotency=key).id)
         wait_until(_someone_waits_for_a_row, timeout=10, message="the retry to wait for the job")
         # The worker's failure: the job's row (held), then the user's for the refund.
@@ -136,7 +136,7 @@ def test_an_operators_refund_takes_the_jobs_row_before_the_users() -> None:
     # Another transaction keeping the order (a user's cancel, say): the job's row, then the user's.
     with unit_of_work() as first:
         first.execute(_HOLD_JOB_FOR_UPDATE, {"id": job_id})
-        refund = _InThread(lambda: accounts.refund(operator_id=1, generation_id=job_id,
+        refund = _InThread(lambda: accounts.refund(operator_id=1, job_id=job_id,
                                                    reason="blurry").amount)
         wait_until(_someone_waits_for_a_row, timeout=10, message="the refund to wait")
         first.execute(_LOCK_USER_AS_A_CHARGE, {"id": user_id})

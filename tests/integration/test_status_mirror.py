@@ -89,14 +89,14 @@ def test_a_mirrored_job_is_polled_without_a_redis_command() -> None:
     mirror = _process_mirror()
     user_id, job_id = _completed_job()
     _mirrored(mirror, job_id, "completed")
-    read_status(user_id=user_id, generation_id=job_id)  # takes the user's first lease
+    read_status(user_id=user_id, job_id=job_id)  # takes the user's first lease
     before = _status_reads()
-    answers = [read_status(user_id=user_id, generation_id=job_id)[0] for _ in range(5)]
+    answers = [read_status(user_id=user_id, job_id=job_id)[0] for _ in range(5)]
     assert _status_reads() == before
     assert {answer.status for answer in answers} == {"completed"}
     # Somebody else's poll of it is never answered from memory: the database says 404.
     with pytest.raises(NotFound):
-        read_status(user_id=user_id + 1, generation_id=job_id)
+        read_status(user_id=user_id + 1, job_id=job_id)
 
 
 def test_a_queued_job_is_never_answered_from_memory(mirror: StatusMirror) -> None:
@@ -114,8 +114,8 @@ def test_a_retried_job_is_polled_as_queued_at_once() -> None:
     for _ in range(5):
         user_id, job_id = _failed_job()
         _mirrored(mirror, job_id, "failed")
-        resubmit_job(user_id=user_id, email=None, generation_id=job_id)
-        assert read_status(user_id=user_id, generation_id=job_id)[0].status == "queued"
+        resubmit_job(user_id=user_id, email=None, job_id=job_id)
+        assert read_status(user_id=user_id, job_id=job_id)[0].status == "queued"
 
 
 def test_a_deleted_job_is_forgotten_at_once() -> None:
@@ -124,7 +124,7 @@ def test_a_deleted_job_is_forgotten_at_once() -> None:
     _mirrored(mirror, job_id, "completed")
     delete(user_id=user_id, job_id=job_id)
     with pytest.raises(NotFound):
-        read_status(user_id=user_id, generation_id=job_id)
+        read_status(user_id=user_id, job_id=job_id)
     assert mirror.get(job_id, now=time.time()) is None
 
 
@@ -143,7 +143,7 @@ def test_a_read_that_raced_a_change_is_not_kept(mirror: StatusMirror) -> None:
     mark = mirror.changes()  # a poll starts reading Redis here...
     user_2, job_2 = _completed_job()  # ...a change of any job arrives meanwhile...
     _mirrored(mirror, job_2, "completed")
-    resubmit_job(user_id=user_id, email=None, generation_id=job_id)
+    resubmit_job(user_id=user_id, email=None, job_id=job_id)
     wait_until(lambda: mirror.get(job_id, now=time.time()) is None, timeout=10,
                message="the retry learned")
     mirror.offer(failed, changes_seen=mark)  # ...so what it read is not kept
