@@ -32,7 +32,7 @@ def job(*, user_id: int, job_id: int) -> Job:
 def history(*, user_id: int, limit: int, before_id: int | None = None,
             status: JobStatus | None = None, style: str | None = None,
             favorite: bool | None = None) -> Page[Job]:
-    """A page of the user's headshots; opening the first page counts as viewing the history
+    """A page of the user's jobs; opening the first page counts as viewing the history
     (the analytics' `historyViewRate`)."""
     if before_id is None:
         record_history_view(user_id=user_id)
@@ -73,7 +73,7 @@ def cancel(*, user_id: int, job_id: int) -> Job:
 
 def delete_my_data(*, user_id: int) -> None:
     """Every stored image of the user goes (originals, previews, results, thumbnails) and their
-    share links with them; their headshots leave their history; the ledger and the balance stay."""
+    share links with them; their jobs leave their history; the ledger and the balance stay."""
     with unit_of_work() as db_session:
         keys = forget_user_media(db_session, user_id=user_id)
         db_session.commit()
@@ -88,7 +88,7 @@ def _delete_files(keys: list[str]) -> None:
 
 def export(*, user_id: int, job_id: int, fmt: ImageFormat, long_side: int | None,
            watermark: str | None) -> ExportedImage:
-    """The completed headshot's (first) result in another format, size or with a watermark."""
+    """The completed job's (first) result in another format, size or with a watermark."""
     found = job(user_id=user_id, job_id=job_id)
     if found.status != JobStatus.COMPLETED or not found.result_keys:
         raise Conflict(f"only a completed headshot can be exported; this one is "

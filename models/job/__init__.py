@@ -38,12 +38,12 @@ Which module holds what:
 - `_statements.py` (private): the statement parts the transitions share.
 """
 
-from models.job.table import FINISHED, IN_FLIGHT, Job, JobRow, JobStatus, get_job  # isort: skip
 from models.job.attempts import claim_job, complete_job, give_attempt_back, requeue_job
 from models.job.changes import Change, record_change
 from models.job.creation import create_job, create_jobs
 from models.job.deletion import delete_job
 from models.job.endings import cancel_job, fail_job, retry_job, time_out_job
+from models.job.table import FINISHED, IN_FLIGHT, Job, JobRow, JobStatus, get_job
 
 __all__ = [
     "FINISHED",

@@ -62,9 +62,9 @@ def _made_into_live_jobs(db_session: Session, upload: Upload) -> bool:
 
 
 def release_original_if_unused(db_session: Session, upload_id: object) -> list[str]:
-    """The upload's original, once the user deleted the last headshot made from it: the row is
+    """The upload's original, once the user deleted the last job made from it: the row is
     marked deleted (so generate and retry refuse it, 409 original_expired) and its key returned,
-    to delete after the commit. An upload no headshot was ever made from waits for the
+    to delete after the commit. An upload no job was ever made from waits for the
     retention clean-up: the user may still be about to use it."""
     upload = _locked_upload(db_session, upload_id)
     if upload is None or upload.deleted_at is not None \
@@ -76,10 +76,10 @@ def release_original_if_unused(db_session: Session, upload_id: object) -> list[s
 
 def release_preview_if_unused(db_session: Session, upload_id: object) -> list[str]:
     """The upload's before preview, once nothing needs it (its original is gone and no live
-    headshot was made from it): its key, to delete after the commit; the row forgets it."""
+    job was made from it): its key, to delete after the commit; the row forgets it."""
     upload = _locked_upload(db_session, upload_id)
     if upload is None or upload.preview_key is None or upload.available:
-        return []  # an original still there may make more headshots
+        return []  # an original still there may make more jobs
     if _made_into_live_jobs(db_session, upload):
         return []
     key, upload.preview_key = upload.preview_key, None
@@ -87,7 +87,7 @@ def release_preview_if_unused(db_session: Session, upload_id: object) -> list[st
 
 
 def forget_user_media(db_session: Session, *, user_id: int) -> list[str]:
-    """Delete my data: every headshot of the user is cancelled if running (refunded), hidden,
+    """Delete my data: every job of the user is cancelled if running (refunded), hidden,
     unshared and stripped of its images, and every upload of theirs marked deleted; the ledger
     stays. Returns every storage key to delete once committed. Idempotent."""
     keys: list[str] = []
