@@ -26,6 +26,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import (
@@ -162,34 +163,25 @@ def take_movements(db_session: Session) -> list[Movement]:
     return movements
 
 
-def charge_for_generation(
-    db_session: Session, *, user_id: int, cost: int, generation_id: int, generation_round: int,
-    description: str,
+def move_for_round(
+    db_session: Session, *, entry_type: EntryType, user_id: int, cost: int, generation_id: int,
+    generation_round: int, description: str,
 ) -> CreditEntry:
+    """The charge (HEADSHOT: the cost taken) or the refund (REFUND: the cost given back) of one
+    round of a job."""
     return _move(
         db_session,
         user_id=user_id,
-        amount=-cost,
-        entry_type=EntryType.HEADSHOT,
+        amount=-cost if entry_type is EntryType.HEADSHOT else cost,
+        entry_type=entry_type,
         description=description,
         generation_id=generation_id,
         generation_round=generation_round,
     )
 
 
-def refund_generation(
-    db_session: Session, *, user_id: int, cost: int, generation_id: int, generation_round: int,
-    description: str,
-) -> CreditEntry:
-    return _move(
-        db_session,
-        user_id=user_id,
-        amount=cost,
-        entry_type=EntryType.REFUND,
-        description=description,
-        generation_id=generation_id,
-        generation_round=generation_round,
-    )
+charge_for_generation = partial(move_for_round, entry_type=EntryType.HEADSHOT)
+refund_generation = partial(move_for_round, entry_type=EntryType.REFUND)
 
 
 def grant_credits(db_session: Session, *, user_id: int, amount: int, reason: str) -> CreditEntry:
