@@ -49,7 +49,7 @@ from models.base import Base
 from models.errors import Conflict, InsufficientCredits, NotFound
 from models.users import User
 
-MAX_BALANCE = 2**31 - 1  # users.credits is an INTEGER
+MAX_BALANCE = 2**31 - 1  # users.credits and users.total_credits_spent are INTEGERs
 PENDING_MOVEMENTS = "headshots.credit_movements"  # key in Session.info
 
 
@@ -120,28 +120,37 @@ def _move(
 
 def balance_update(user_id: int, amount: int, entry_type: EntryType) -> Update:
     """The one conditional UPDATE that moves a balance: it matches no row when the balance
-    would go below zero or past MAX_BALANCE, so two racing charges can never both pass.
+    would go below zero, or when a grant would take what the user holds past MAX_BALANCE.
+
+    What the user holds counts the credits their headshots were charged and not given back
+    (`total_credits_spent`): a charge moves credits from the balance to it and a refund moves
+    them back, so only a grant changes the sum, and a grant that keeps the sum within
+    MAX_BALANCE keeps every later refund within it too. A refund is therefore never refused
+    for the cap, nor is the cancel or the deletion that refunds: the cap limits what is given,
+    not what is given back. Two racing charges can never both pass the zero check.
 
     Its ledger row is the caller's to write in the same transaction (`_move`). The creation
     of jobs charges by the same rule in the statement that writes the jobs and their ledger
     rows (`models/job_creation.create_generations`).
     """
     spent_delta = {EntryType.HEADSHOT: -amount, EntryType.REFUND: -amount}.get(entry_type, 0)
-    # The new balance is computed as BIGINT, so checking it can never overflow itself.
+    # Computed as BIGINT, so checking a sum can never overflow itself.
     new_balance = cast(User.credits, BigInteger) + amount
+    conditions = [User.id == user_id, new_balance >= 0]
+    if entry_type is EntryType.GRANT:
+        conditions.append(new_balance + User.total_credits_spent <= MAX_BALANCE)
     values: dict[str, Any] = {"credits": User.credits + amount,
-              "total_credits_spent": User.total_credits_spent + spent_delta}
-    return (update(User)
-            .where(User.id == user_id, new_balance >= 0, new_balance <= MAX_BALANCE)
-            .values(values))
+                              "total_credits_spent": User.total_credits_spent + spent_delta}
+    return update(User).where(*conditions).values(values)
 
 
 def refusal(db_session: Session, *, user_id: int, amount: int) -> Exception:
     """Why `balance_update` matched no row."""
     if db_session.get(User, user_id) is None:
         return NotFound(f"user {user_id} not found")
-    if amount > 0:
-        return Conflict(f"amount: the balance would exceed {MAX_BALANCE} credits",
+    if amount > 0:  # only a grant is refused for the cap
+        return Conflict(f"amount: the credits held (the balance and what running or completed "
+                        f"headshots were charged) would exceed {MAX_BALANCE}",
                         code="balance_limit_exceeded")
     return InsufficientCredits(f"this needs {-amount} credits; the balance is too low")
 
