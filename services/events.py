@@ -7,18 +7,25 @@ from typing import Any
 
 from models import events as models_events
 from models.events import EventName, Source, record_event
-from models.job import get_job
+from models.job import JobStatus, get_job
 from services.unit_of_work import unit_of_work
 
 
 def record_client_event(*, user_id: int, name: EventName, job_id: int | None,
                         properties: dict[str, Any]) -> None:
-    """Record what the app saw; a headshot it names must be the user's own (else NotFound)."""
+    """Record what the app saw; a headshot it names must be the user's own (else NotFound, as
+    for one that does not exist: another user's id is not confirmed).
+
+    The report is kept whatever the headshot's state; the funnel counts it only when the
+    service can vouch for it: it names the user's own headshot, completed by now
+    (models/events.py)."""
+    vouched = False
     with unit_of_work() as db_session:
         if job_id is not None:
-            get_job(db_session, user_id=user_id, job_id=job_id)
+            job = get_job(db_session, user_id=user_id, job_id=job_id)
+            vouched = job.status == JobStatus.COMPLETED
         record_event(db_session, name, user_id=user_id, generation_id=job_id,
-                     properties=properties, source=Source.CLIENT)
+                     properties=properties, source=Source.CLIENT, vouched=vouched)
         db_session.commit()
 
 
