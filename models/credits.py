@@ -4,21 +4,21 @@ All balance changes go through `_move`, a single conditional UPDATE that can nev
 below zero (two racing charges cannot both pass the check) followed by the ledger row carrying the
 resulting balance, in the caller's transaction; the charge for new jobs applies the same
 condition in the one statement that writes the jobs and their ledger rows
-(`models/job_creation.create_generations`). Each movement is also noted on the session
+(`models/job/creation.create_jobs`). Each movement is also noted on the session
 (`take_movements`), so that what counts the credits (the metrics) sees committed ones only.
 
 Lock order. A transaction that changes both a job and its owner's balance locks the job's row
 first (then its upload's and its batch's, if it needs them) and the user's row last, with the
 balance movement itself. Every write path does so: the worker's and the reaper's transitions
-(their UPDATE of the job comes first, `models/jobs.py`), the user's cancel, retry and delete
-and delete-my-data (`models/headshots.py`, which lock the job before anything else), an
-operator's refund (`models/refunds.py`) and the creation of jobs (the upload, then the user;
-the new jobs' rows nobody else can hold). The worker's path could not take the user's row
-first without one more round trip per transition, and two transactions taking the same two
-rows in opposite orders deadlock: PostgreSQL aborts one of them (a 503 for a user, a
-rolled-back ending for a worker). So nothing may lock a user's row before the job rows it is
-about to change: no upsert of the user that locks it ahead of the job
-(`models/users.register_user` locks it only when it changes the email).
+(their UPDATE of the job comes first, `models/job/`), the user's cancel, retry and delete and
+delete-my-data (`models/job/endings.py` and `deletion.py`, which lock the job before anything
+else), an operator's refund (`models/refunds.py`) and the creation of jobs (the upload, then the
+user; the new jobs' rows nobody else can hold). The worker's path could not take the user's row
+first without one more round trip per transition, and two transactions taking the same two rows
+in opposite orders deadlock: PostgreSQL aborts one of them (a 503 for a user, a rolled-back
+ending for a worker). So nothing may lock a user's row before the job rows it is about to
+change: no upsert of the user that locks it ahead of the job (`models/users.register_user` locks
+it only when it changes the email).
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def balance_update(user_id: int, amount: int, entry_type: EntryType) -> Update:
 
     Its ledger row is the caller's to write in the same transaction (`_move`). The creation
     of jobs charges by the same rule in the statement that writes the jobs and their ledger
-    rows (`models/job_creation.create_generations`).
+    rows (`models/job/creation.create_jobs`).
     """
     spent_delta = {EntryType.HEADSHOT: -amount, EntryType.REFUND: -amount}.get(entry_type, 0)
     # Computed as BIGINT, so checking a sum can never overflow itself.
@@ -189,8 +189,8 @@ def move_for_round(
     )
 
 
-charge_for_generation = partial(move_for_round, entry_type=EntryType.HEADSHOT)
-refund_generation = partial(move_for_round, entry_type=EntryType.REFUND)
+charge_job_round = partial(move_for_round, entry_type=EntryType.HEADSHOT)
+refund_job_round = partial(move_for_round, entry_type=EntryType.REFUND)
 
 
 def grant_credits(db_session: Session, *, user_id: int, amount: int, reason: str) -> CreditEntry:

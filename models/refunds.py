@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models.credits import CreditEntry, refund_generation
+from models.credits import CreditEntry, refund_job_round
 from models.errors import Conflict, NotFound
 from models.job.table import Job, JobStatus
 
@@ -37,7 +37,7 @@ def refund_by_operator(db_session: Session, *, job_id: int, reason: str) -> Cred
                        code="generation_in_progress")
     try:
         with db_session.begin_nested():  # a savepoint: the refused INSERT alone is undone
-            return refund_generation(
+            return refund_job_round(
                 db_session, user_id=job.user_id, cost=job.credit_cost,
                 generation_id=job.id, generation_round=job.retry_count,
                 description=f"refund by an operator: {reason}"[:500],

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from config import get_settings
 from models.clock import utcnow
-from models.credits import charge_for_generation, refund_generation
+from models.credits import charge_job_round, refund_job_round
 from models.errors import Conflict, OriginalExpired
 from models.job._statements import (
     ENDED,
@@ -113,7 +113,7 @@ def _end_refunded(db_session: Session, job_id: int, change: Change, *, code: str
         db_session, statement, change,
         {**params, "error_code": code, "error_message": message, "meta": metadata or {}})
     if ended is not None:
-        _round_entry(db_session, ended, refund_generation, f"refund: {message}"[:500])
+        _round_entry(db_session, ended, refund_job_round, f"refund: {message}"[:500])
     return ended
 
 
@@ -205,5 +205,5 @@ def retry_job(db_session: Session, *, user_id: int, job_id: int) -> Job:
     retried = _requeue_failed(db_session, job_id)
     if retried is None:  # retried by a racing request a moment ago
         raise Conflict("this headshot is already being retried", code="not_failed")
-    _round_entry(db_session, retried, charge_for_generation, f"retry of headshot {retried.id}")
+    _round_entry(db_session, retried, charge_job_round, f"retry of headshot {retried.id}")
     return get_job(db_session, user_id=user_id, job_id=job_id)

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from models.clock import FrozenClock, frozen_clock
-from models.credits import refund_generation
+from models.credits import refund_job_round
 from models.errors import NotFound
 from models.job import delete_job, retry_job
 from models.job.attempts import claim_job, complete_job, requeue_job
@@ -89,7 +89,7 @@ def test_failing_refunds_exactly_once(client: Any) -> None:
     assert me(client, user_id)["credits"] == 2
     # Even code that skipped the state machine could not refund this round twice.
     with unit_of_work() as db_session, pytest.raises(IntegrityError):
-        refund_generation(db_session, user_id=user_id, cost=1, generation_id=job,
+        refund_job_round(db_session, user_id=user_id, cost=1, generation_id=job,
                           generation_round=0, description="again")
     with unit_of_work() as db_session:
         row = db_session.get(Job, job)
