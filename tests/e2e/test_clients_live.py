@@ -59,6 +59,8 @@ def test_a_browser_preflight_over_gunicorn(server: str) -> None:
     assert response.status_code == 204, response.text
     assert response.content == b""
     assert "Content-Type" not in response.headers
+    assert "Content-Length" not in response.headers  # RFC 9110 §8.6: never on a 204
+    assert "Transfer-Encoding" not in response.headers
     assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
     assert "Idempotency-Key" in response.headers["Access-Control-Allow-Headers"]
     other = requests.options(f"{server}/api/headshots/generate", timeout=30, headers={
