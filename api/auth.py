@@ -22,6 +22,7 @@ from flask import g, request
 
 from api.errors import ApiError
 from api.signing_keys import (
+    KEY_TYPES,
     MAX_KID_LENGTH,
     ProviderUnavailable,
     SigningKey,
@@ -34,6 +35,7 @@ from config import get_settings
 USER_ID_PATTERN = re.compile(r"[1-9][0-9]{0,17}")  # fits a BIGINT
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="headshots"'}
 HS256 = "HS256"
+PROVIDER_ALGORITHMS = frozenset(KEY_TYPES)  # RS256, ES256
 
 
 @dataclass(frozen=True)
@@ -61,21 +63,23 @@ def principal_from_header(header: str | None) -> Principal:
 
 def _signing_key(token: str) -> tuple[SigningKey | str, str | None, str | None]:
     """The key the token must be signed with (JWT_SECRET for HS256), and the issuer and
-    audience it must name; what its header asks for is only a hint, checked against both."""
+    audience it must name. Its header only picks among the keys allowed: an `alg` outside
+    them is refused before any key is looked up (or fetched)."""
     settings = get_settings()
     try:
         header = jwt.get_unverified_header(token)
     except jwt.InvalidTokenError:
         raise _unauthorized("the token is invalid") from None
-    algorithm = header.get("alg")
+    algorithm, kid = header.get("alg"), header.get("kid")
     keys = identity_provider_keys()
     if algorithm == HS256 and settings.hs256_accepted:
-        return settings.jwt_secret, settings.jwt_issuer, settings.jwt_audience
-    kid = header.get("kid")
-    if keys is None or not isinstance(algorithm, str) or not isinstance(kid, str) \
-            or not 0 < len(kid) <= MAX_KID_LENGTH:
+        key: SigningKey | str = settings.jwt_secret
+    elif keys is not None and algorithm in PROVIDER_ALGORITHMS and isinstance(kid, str) \
+            and 0 < len(kid) <= MAX_KID_LENGTH:
+        key = _provider_key(keys, kid, algorithm)
+    else:
         raise _unauthorized("the token is invalid")
-    return _provider_key(keys, kid, algorithm), settings.jwt_issuer, settings.jwt_audience
+    return key, settings.jwt_issuer, settings.jwt_audience
 
 
 def _provider_key(keys: SigningKeys, kid: str, algorithm: str) -> SigningKey:
@@ -86,10 +90,10 @@ def _provider_key(keys: SigningKeys, kid: str, algorithm: str) -> SigningKey:
                             "provider's") from None
     except ProviderUnavailable as unavailable:
         raise ApiError(503, "identity_provider_unavailable",
-                       "the identity provider cannot be reached to check this token's "
-                       "signing key; try again", {"Retry-After": str(unavailable.retry_after)}
-                       ) from None
-    if key.algorithm != algorithm:  # e.g. HS256 "signed" with the provider's public key
+                       "the token's signing key cannot be checked with the identity provider "
+                       "now; try again after Retry-After seconds",
+                       {"Retry-After": str(unavailable.retry_after)}) from None
+    if key.algorithm != algorithm:  # e.g. ES256 named on an RSA key
         raise _unauthorized("the token is invalid")
     return key
 

@@ -227,6 +227,22 @@ def test_bad_provider_tokens_are_401(client: Any, provider: IdentityProvider,
     assert accepted(client, provider.token(rsa_kid, sub=user, aud=AUDIENCE), int(user))
 
 
+def test_a_refused_alg_never_makes_a_fetch(client: Any, provider: IdentityProvider,
+                                           use_provider: Install) -> None:
+    use_provider(jwt_jwks_cooldown_seconds=0)
+    kid = provider.new_key("RS256")
+    user = str(new_user_id())
+    assert accepted(client, provider.token(kid, sub=user, aud=AUDIENCE), int(user))
+    claims = {"sub": user, "iss": provider.issuer, "aud": AUDIENCE,
+              "exp": int(time.time()) + 600}
+    fetches = provider.fetches
+    for header in ({"alg": "none", "kid": "new-1"}, {"alg": "HS512", "kid": "new-2"},
+                   {"alg": "PS256", "kid": "new-3"}, {"alg": "HS256", "kid": "new-4"}):
+        token = _hmac_token(header, claims, b"k" * 32)
+        assert_error(me(client, token), 401, "unauthorized", context=header)
+    assert provider.fetches == fetches
+
+
 def test_hs256_beside_the_provider_only_when_allowed(client: Any, provider: IdentityProvider,
                                                      use_provider: Install) -> None:
     user_id = new_user_id()
