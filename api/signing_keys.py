@@ -76,8 +76,10 @@ class SigningKeys:
         self._absent: set[str] = set()
         self._attempted_at: float | None = None  # the last fetch, whatever its outcome
         self._fetching = threading.Lock()  # one fetch at a time, held across it
-        self._state = threading.Lock()  # held only to read or change the fields above
-        self._refreshing = False
+        # Held briefly, never across a fetch: a held key's request decides under it whether to
+        # start a background fetch, and the fetch swaps in the new set under it.
+        self._state = threading.Lock()
+        self._refreshing = False  # a background fetch is started or running
 
     def key(self, kid: str) -> SigningKey:
         """The key `kid` names; raises UnknownSigningKey or ProviderUnavailable."""
