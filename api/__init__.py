@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, Response
 from werkzeug.routing import BaseConverter
 
 from config import Settings, get_settings, use_settings
@@ -22,6 +22,14 @@ class IdConverter(BaseConverter):
         return str(value)
 
 
+def _no_content_untyped(response: Response) -> Response:
+    """A 204 has no body: no Content-Type (Flask gives every response one), no length."""
+    if response.status_code == 204:
+        response.headers.pop("Content-Type", None)
+        response.headers.pop("Content-Length", None)
+    return response
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     """The API, on `settings` (default: the environment's), which become the process's."""
     settings = use_settings(settings or get_settings())
@@ -30,6 +38,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from api.batches import batches
     from api.body_framing import GuardBodyFraming
     from api.cli import backfill_command
+    from api.cors import init_cors
     from api.credits import credits
     from api.dashboard import dashboard
     from api.docs import docs
@@ -63,6 +72,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.register_blueprint(blueprint)
     app.cli.add_command(backfill_command)
     register_error_handlers(app)
+    app.after_request(_no_content_untyped)
+    init_cors(app)  # before the limits: a preflight spends no budget
     init_limits(app)
     init_request_metrics(app)
     init_request_log(app)

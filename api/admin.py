@@ -34,7 +34,8 @@ admin.before_request(require_admin)
 @documented(operation_id="grantCredits", summary="Grant credits to a user (created if new)",
             tag="admin", auth="admin", body=GrantCreditsRequest, rate_limited=True,
             responses={201: Reply("granted; written to the audit log", CreditsGranted)},
-            errors={409: "balance_limit_exceeded: the balance would pass 2147483647 credits"})
+            errors={409: "balance_limit_exceeded: the balance and the credits charged for "
+                         "headshots would pass 2147483647 credits"})
 def grant(user_id: int) -> tuple[Response, int]:
     body = json_body(GrantCreditsRequest)
     entry = accounts.grant(operator_id=current_principal().user_id, user_id=user_id,
@@ -51,7 +52,7 @@ def grant(user_id: int) -> tuple[Response, int]:
 def refund(generation_id: int) -> Response:
     body = json_body(RefundRequest)
     entry = accounts.refund(operator_id=current_principal().user_id,
-                            generation_id=generation_id, reason=body.reason)
+                            job_id=generation_id, reason=body.reason)
     return jsonify({"generationId": generation_id, "refundedAmount": entry.amount,
                     "balance": entry.balance_after})
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, Response, jsonify, stream_with_context
+from flask import Blueprint, Response, jsonify, stream_with_context, url_for
 
 from api.auth import authenticate, current_principal
 from api.documented import ZIP_ARCHIVE, Reply, documented
@@ -25,14 +25,15 @@ batches.before_request(authenticate)
 @documented(
     operation_id="createBatch", summary="Charge for several styles of one selfie and queue them",
     tag="headshots", body=BatchRequest, idempotency_key=True, rate_limited=True,
-    responses={202: Reply("all queued, every one carrying the batchId", BatchAccepted)},
+    responses={202: Reply("all queued, every one carrying the batchId; Location points at the "
+                          "batch", BatchAccepted, headers=("Location",))},
     errors={402: "insufficient_credits: nothing was charged, nothing created",
             404: "the batch an earlier request with this Idempotency-Key created has been "
                  "deleted since",
             409: "original_expired, or idempotency_key_reused"},
 )
 @write_budget
-def create() -> tuple[Response, int]:
+def create() -> tuple[Response, int, dict[str, str]]:
     body = json_body(BatchRequest)
     principal = current_principal()
     accepted = submit_batch(
@@ -43,8 +44,8 @@ def create() -> tuple[Response, int]:
     signer = get_signer()
     return jsonify({
         "batchId": str(accepted.batch_id),
-        "generations": [headshot_json(generation, signer) for generation in accepted.generations],
-    }), 202
+        "generations": [headshot_json(job, signer) for job in accepted.jobs],
+    }), 202, {"Location": url_for("batches.read", batch_id=accepted.batch_id)}
 
 
 @batches.get("/<uuid:batch_id>")

@@ -10,8 +10,7 @@ from api.limits import write_budget
 from api.parsing import query_args
 from api.responses import CreditHistoryPage, Me
 from api.schemas import CreditHistoryQuery
-from services import accounts
-from services import headshots as library
+from services import accounts, library
 from services.representations import credit_entry_json, page_json, user_json
 
 credits = Blueprint("credits", __name__, url_prefix="/api")

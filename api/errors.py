@@ -45,6 +45,10 @@ UNIQUE_RULE_CODES = {
     "uq_idempotency_keys_user_key": "idempotency_key_reused",
 }
 UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE
+# Every 404 says the same, whatever the cause: an id that cannot exist (`/history/abc`), one
+# that does not, another user's, a deleted one, an unknown path, an expired media link. A
+# message that told them apart would tell a caller which ids exist.
+NOT_FOUND_MESSAGE = "no such resource"
 HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -94,6 +98,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def _domain_error(error: DomainError) -> Response:
+        if isinstance(error, NotFound):
+            log.info("not found: %s", error.message)
+            return error_response(404, error.code, NOT_FOUND_MESSAGE)
         message = f"{error.field}: {error.message}" if error.field else error.message
         return error_response(http_status(error), error.code, message)
 
@@ -110,7 +117,7 @@ def register_error_handlers(app: Flask) -> None:
                                    if name.lower() != "content-type"}
         message = error.description or error.name
         if status == 404:
-            message = "no such resource"
+            message = NOT_FOUND_MESSAGE
         return error_response(status, HTTP_CODES.get(status, "http_error"), message, headers)
 
     @app.errorhandler(IntegrityError)

@@ -20,11 +20,12 @@ events.before_request(authenticate)
 @events.post("")
 @documented(operation_id="recordEvent", summary="Record what the app saw the user do",
             tag="events", body=EventRequest, rate_limited=True,
-            responses={202: Reply("recorded", EventAccepted)},
+            responses={202: Reply("kept; the funnel counts it only when generationId names one "
+                                  "of the caller's own completed headshots", EventAccepted)},
             errors={404: "generationId is not one of the caller's headshots"})
 @limiter.limit(event_limit)
 def record() -> tuple[Response, int]:
     body = json_body(EventRequest)
     record_client_event(user_id=current_principal().user_id, name=EventName(body.event),
-                        generation_id=body.generationId, properties=dict(body.properties))
+                        job_id=body.generationId, properties=dict(body.properties))
     return jsonify({"status": "accepted"}), 202

@@ -11,10 +11,10 @@ from api.parsing import idempotency, json_body, query_args
 from api.responses import Headshot, HeadshotPage, StyleList
 from api.schemas import FavoritesQuery, GenerateRequest, HistoryQuery
 from media import get_signer
-from models.generations import HeadshotGeneration
-from services import headshots as library
+from models.job.table import Job
+from services import library
 from services.representations import headshot_json, page_json, style_json
-from services.submissions import resubmit_generation, submit_generation
+from services.submissions import resubmit_job, submit_job
 
 headshots = Blueprint("headshots", __name__, url_prefix="/api/headshots")
 headshots.before_request(authenticate)
@@ -27,9 +27,9 @@ def styles() -> Response:
     return jsonify({"data": [style_json(style) for style in library.styles()]})
 
 
-def _accepted(generation: HeadshotGeneration) -> tuple[Response, int, dict[str, str]]:
-    location = url_for("status.poll", generation_id=generation.id)
-    return jsonify(headshot_json(generation, get_signer())), 202, {"Location": location}
+def _accepted(job: Job) -> tuple[Response, int, dict[str, str]]:
+    location = url_for("status.poll", generation_id=job.id)
+    return jsonify(headshot_json(job, get_signer())), 202, {"Location": location}
 
 
 @headshots.post("/generate")
@@ -47,12 +47,12 @@ def _accepted(generation: HeadshotGeneration) -> tuple[Response, int, dict[str, 
 def generate() -> tuple[Response, int, dict[str, str]]:
     body = json_body(GenerateRequest)
     principal = current_principal()
-    generation = submit_generation(
+    job = submit_job(
         user_id=principal.user_id, email=principal.email, image_url=body.imageUrl,
         style_id=body.style, aspect_ratio=body.aspectRatio,
         idempotency=idempotency("generate", body.model_dump()),
     )
-    return _accepted(generation)
+    return _accepted(job)
 
 
 @headshots.post("/<id:generation_id>/retry")
@@ -68,11 +68,11 @@ def generate() -> tuple[Response, int, dict[str, str]]:
 @write_budget
 def retry(generation_id: int) -> tuple[Response, int, dict[str, str]]:
     principal = current_principal()
-    generation = resubmit_generation(
-        user_id=principal.user_id, email=principal.email, generation_id=generation_id,
+    job = resubmit_job(
+        user_id=principal.user_id, email=principal.email, job_id=generation_id,
         idempotency=idempotency("retry", {"id": generation_id}),
     )
-    return _accepted(generation)
+    return _accepted(job)
 
 
 @headshots.get("/history")
@@ -85,16 +85,15 @@ def history() -> Response:
         status=query.status, style=query.style, favorite=query.favorite,
     )
     signer = get_signer()
-    return jsonify(page_json(page, lambda generation: headshot_json(generation, signer)))
+    return jsonify(page_json(page, lambda job: headshot_json(job, signer)))
 
 
 @headshots.get("/history/<id:generation_id>")
 @documented(operation_id="getHeadshot", summary="One headshot", tag="headshots",
             responses={200: Reply("the headshot", Headshot)})
 def history_item(generation_id: int) -> Response:
-    generation = library.headshot(user_id=current_principal().user_id,
-                                  generation_id=generation_id)
-    return jsonify(headshot_json(generation, get_signer()))
+    job = library.job(user_id=current_principal().user_id, job_id=generation_id)
+    return jsonify(headshot_json(job, get_signer()))
 
 
 @headshots.delete("/history/<id:generation_id>")
@@ -104,7 +103,7 @@ def history_item(generation_id: int) -> Response:
                                   "share link revoked; later reads are 404")})
 @write_budget
 def delete(generation_id: int) -> tuple[str, int]:
-    library.delete_headshot(user_id=current_principal().user_id, generation_id=generation_id)
+    library.delete(user_id=current_principal().user_id, job_id=generation_id)
     return "", 204
 
 
@@ -118,7 +117,7 @@ def favorites() -> Response:
                            before_id=query.before_id, status=query.status, style=query.style,
                            favorite=True)
     signer = get_signer()
-    return jsonify(page_json(page, lambda generation: headshot_json(generation, signer)))
+    return jsonify(page_json(page, lambda job: headshot_json(job, signer)))
 
 
 @headshots.post("/<id:generation_id>/favorite")
@@ -138,9 +137,9 @@ def remove_favorite(generation_id: int) -> Response:
 
 
 def _favorite(generation_id: int, favorite: bool) -> Response:
-    generation = library.set_favorite(user_id=current_principal().user_id,
-                                      generation_id=generation_id, favorite=favorite)
-    return jsonify(headshot_json(generation, get_signer()))
+    job = library.set_favorite(user_id=current_principal().user_id,
+                                      job_id=generation_id, favorite=favorite)
+    return jsonify(headshot_json(job, get_signer()))
 
 
 @headshots.post("/<id:generation_id>/cancel")
@@ -150,6 +149,5 @@ def _favorite(generation_id: int, favorite: bool) -> Response:
             errors={409: "already_finished: it has completed or failed"})
 @write_budget
 def cancel(generation_id: int) -> Response:
-    generation = library.cancel(user_id=current_principal().user_id,
-                                generation_id=generation_id)
-    return jsonify(headshot_json(generation, get_signer()))
+    job = library.cancel(user_id=current_principal().user_id, job_id=generation_id)
+    return jsonify(headshot_json(job, get_signer()))

@@ -31,7 +31,7 @@ from pydantic.json_schema import models_json_schema
 
 from api import responses as r
 from api.documented import JSON, REF, Operation, Reply, operation_of
-from api.parsing import IDEMPOTENCY_KEY_PATTERN
+from api.parsing import IDEMPOTENCY_KEY_PATTERN, body_required
 from models.idempotency import MAX_KEY_LENGTH
 
 OPENAPI_VERSION = "3.1.0"
@@ -52,7 +52,8 @@ HEADERS: dict[str, dict[str, Any]] = {
               "schema": {"type": "string"}},
     "Content-Range": {"description": "the bytes sent (206), or `bytes */<length>` (416)",
                       "required": True, "schema": {"type": "string"}},
-    "Location": {"description": "where the new job's status is", "required": True,
+    "Location": {"description": "where what was queued can be read: a headshot's status, a "
+                                "batch", "required": True,
                  "schema": {"type": "string"}},
     "Retry-After": {"description": "seconds to wait before trying again", "required": True,
                     "schema": {"type": "integer", "minimum": 0}},
@@ -84,7 +85,9 @@ ERRORS: dict[int, tuple[str, str]] = {  # status -> (component name, description
     431: ("HeadersTooLarge", "headers_too_large: a header, or all of them, larger than the "
                              "server reads"),
     503: ("ServiceUnavailable",
-          "database or job queue unavailable: nothing was charged, try again"),
+          "database or job queue unavailable: nothing was charged, try again; or "
+          "identity_provider_unavailable: the token names a signing key the service does not "
+          "hold and cannot look up now (`Retry-After` says when to try again)"),
 }
 ERROR_HEADERS = {401: ("WWW-Authenticate",), 405: ("Allow",), 416: ("Content-Range",),
                  429: ("Retry-After",)}
@@ -233,7 +236,7 @@ def _operation(rule: str, op: Operation, components: dict[str, Any]) -> dict[str
     if parameters:
         document["parameters"] = parameters
     if op.body is not None:
-        document["requestBody"] = {"required": True,
+        document["requestBody"] = {"required": body_required(op.body),
                                    "content": {JSON: {"schema": _ref(op.body)}}}
     if op.upload:
         document["requestBody"] = {
@@ -334,7 +337,10 @@ def build_document(app: Flask) -> dict[str, Any]:
         "components": {
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                               "description": "HS256, `sub` = user id, `exp` required; "
+                               "description": "From the identity provider: RS256 or ES256, "
+                                              "signed by a key of its JWKS (`kid`), with its "
+                                              "`iss` and this API's `aud`; in development "
+                                              "HS256. `sub` = user id, `exp` required; "
                                               "`role: admin` for operators"},
             },
             "schemas": schemas,

@@ -58,7 +58,14 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def body_required(model: type[BaseModel]) -> bool:
+    """Whether the body must be sent: a model whose fields all have defaults takes none."""
+    return any(field.is_required() for field in model.model_fields.values())
+
+
 def json_body(model: type[Model]) -> Model:
+    if not request.get_data() and not body_required(model):
+        return model.model_validate({})  # no body at all: every field takes its default
     payload = None
     if request.is_json:
         try:

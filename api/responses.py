@@ -20,7 +20,7 @@ from media.formats import ContentType
 from models.audit import Action
 from models.batches import BatchStatus
 from models.credits import EntryType
-from models.generations import AspectRatio, GenerationStatus
+from models.job.table import AspectRatio, JobStatus
 
 NonNegative = Annotated[int, Field(ge=0)]
 Progress = Annotated[int, Field(ge=0, le=100)]
@@ -72,7 +72,7 @@ class Headshot(Body):
     id: int = Field(ge=1)
     style: str
     aspectRatio: AspectRatio
-    status: GenerationStatus
+    status: JobStatus
     progress: Progress = Field(description="100 exactly when completed")
     resultUrls: list[SignedUrl]
     thumbnailUrl: SignedUrl | None
@@ -112,7 +112,7 @@ class HeadshotStatus(Body):
     """What the app polls: `GET /api/headshots/status/{id}`."""
 
     id: int = Field(ge=1)
-    status: GenerationStatus
+    status: JobStatus
     progress: Progress
     resultUrls: list[SignedUrl]
     thumbnailUrl: SignedUrl | None

@@ -17,7 +17,7 @@ from pydantic import (
 
 from media.export import MAX_LONG_SIDE, MAX_WATERMARK_CHARS, MIN_LONG_SIDE
 from models.credits import EntryType
-from models.generations import AspectRatio, GenerationStatus
+from models.job.table import AspectRatio, JobStatus
 from models.shares import DEFAULT_LIFETIME_HOURS, MAX_LIFETIME_HOURS
 from services.pagination import decode_cursor
 
@@ -188,7 +188,7 @@ class PageQuery(Request):
 
 
 class FavoritesQuery(PageQuery):
-    status: GenerationStatus | None = None
+    status: JobStatus | None = None
     style: StyleId | None = None
 
 

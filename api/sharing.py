@@ -20,8 +20,7 @@ from api.schemas import ExportQuery, ShareRequest
 from media.formats import BY_CONTENT_TYPE
 from media.storage import content_type_for_key
 from models.shares import LinkState
-from services import headshots as library
-from services import sharing
+from services import library, sharing
 from services.representations import iso
 
 sharing_routes = Blueprint("sharing", __name__, url_prefix="/api/headshots")
@@ -51,7 +50,7 @@ UNAVAILABLE_PAGES = {
 @write_budget
 def share(generation_id: int) -> tuple[Response, int]:
     body = json_body(ShareRequest)
-    link = sharing.share(user_id=current_principal().user_id, generation_id=generation_id,
+    link = sharing.share(user_id=current_principal().user_id, job_id=generation_id,
                          lifetime_hours=body.expiresInHours)
     return jsonify({"shareUrl": link.url, "expiresAt": iso(link.expires_at)}), 201
 
@@ -62,7 +61,7 @@ def share(generation_id: int) -> tuple[Response, int]:
             responses={204: Reply("revoked (or there was none); the link answers 410")})
 @write_budget
 def unshare(generation_id: int) -> tuple[str, int]:
-    sharing.unshare(user_id=current_principal().user_id, generation_id=generation_id)
+    sharing.unshare(user_id=current_principal().user_id, job_id=generation_id)
     return "", 204
 
 
@@ -76,7 +75,7 @@ def unshare(generation_id: int) -> tuple[str, int]:
 def export(generation_id: int) -> Response:
     query = query_args(ExportQuery)
     exported = library.export(
-        user_id=current_principal().user_id, generation_id=generation_id,
+        user_id=current_principal().user_id, job_id=generation_id,
         fmt=BY_CONTENT_TYPE[f"image/{query.format}"], long_side=query.size,
         watermark=query.watermark,
     )

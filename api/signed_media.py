@@ -14,7 +14,7 @@ import time
 from flask import Blueprint, Response, request, send_file
 
 from api.documented import IMAGE_BYTES, MediaQuery, Reply, documented
-from api.errors import ApiError
+from api.errors import NOT_FOUND_MESSAGE, ApiError
 from config import get_settings
 from media import get_signer, get_storage
 from media.storage import InvalidKey, StorageNotFound, content_type_for_key, is_valid_key
@@ -38,7 +38,7 @@ media = Blueprint("media", __name__)
 def serve(storage_key: str) -> Response:
     exp, sig = request.args.get("exp", ""), request.args.get("sig", "")
     if not is_valid_key(storage_key) or not get_signer().verify(storage_key, exp, sig):
-        raise ApiError(404, "not_found", "no such image, or its link has expired")
+        raise ApiError(404, "not_found", NOT_FOUND_MESSAGE)
     storage = get_storage()
     remaining = max(0, int(exp) - int(time.time()))
     try:
@@ -54,7 +54,7 @@ def serve(storage_key: str) -> Response:
             raise StorageNotFound(storage_key)
         response = send_file(path, mimetype=content_type_for_key(storage_key), conditional=True)
     except (StorageNotFound, FileNotFoundError, InvalidKey):  # InvalidKey: a symlinked folder
-        raise ApiError(404, "not_found", "no such image, or its link has expired") from None
+        raise ApiError(404, "not_found", NOT_FOUND_MESSAGE) from None
     if response.status_code == 412:  # werkzeug's 412 would still carry the image as its body
         response.close()
         raise ApiError(412, "precondition_failed",

@@ -21,7 +21,7 @@ from media import get_signer
 from media.signed_urls import MediaUrlSigner
 from services.representations import status_json
 from services.status import (
-    JobStatus,
+    PolledStatus,
     Updates,
     current_status,
     published,
@@ -41,9 +41,9 @@ KEEPALIVE_SECONDS = 15
 POLL_BODY = json.JSONEncoder(separators=(",", ":"))
 
 
-def _status_within_limit(generation_id: int) -> JobStatus:
+def _status_within_limit(generation_id: int) -> PolledStatus:
     job_status = current_status(user_id=current_principal().user_id,
-                                generation_id=generation_id)
+                                job_id=generation_id)
     settings = get_settings()
     limit = settings.rate_limit_status_per_minute
     if settings.rate_limit_enabled and job_status.polls_this_minute > limit:
@@ -125,7 +125,7 @@ def _changes(user_id: int, generation_id: int, updates: Updates, signer: MediaUr
              still_wanted: Callable[[], bool]) -> Iterator[str]:
     """The events of one stream: the state now, then each change, until the job ends (or
     `still_wanted`, asked at each tick, says no)."""
-    snapshot, cached = read_status(user_id=user_id, generation_id=generation_id)
+    snapshot, cached = read_status(user_id=user_id, job_id=generation_id)
     last_sent: dict[str, object] | None = None
     quiet_since = time.monotonic()
     for update in itertools.chain([None], updates):  # first: the state right now

@@ -37,11 +37,11 @@ def queue_jobs(count: int, user_id: int) -> list[int]:
     from media.images import sanitize_upload
     from media.storage import new_key
     from models.credits import grant_credits
-    from models.job_creation import create_generation
+    from models.job.creation import create_job
     from models.styles import get_active_style
     from models.uploads import record_upload
     from models.users import ensure_user
-    from services.queue import enqueue_generation
+    from services.queue import enqueue_job
     from services.unit_of_work import unit_of_work
 
     image = sanitize_upload((REPO_ROOT / "assets" / "sample-selfie.jpg").read_bytes())
@@ -56,12 +56,12 @@ def queue_jobs(count: int, user_id: int) -> list[int]:
                                width=image.width, height=image.height)
         style = get_active_style(db_session, "corporate")
         for _ in range(count):
-            generation = create_generation(db_session, user_id=user_id, upload=upload,
+            generation = create_job(db_session, user_id=user_id, upload=upload,
                                            style=style, aspect_ratio="1:1")
             ids.append(generation.id)
         db_session.commit()
     for generation_id in ids:
-        enqueue_generation(generation_id)
+        enqueue_job(generation_id)
     return ids
 
 

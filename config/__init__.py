@@ -32,6 +32,26 @@ class Settings(BaseSettings):
     database_url: str = "postgresql+psycopg2://postgres:postgres@127.0.0.1:5432/headshots"
     redis_url: str = "redis://localhost:6379/0"
     jwt_secret: str = DEV_JWT_SECRET
+    # Sign-in with an identity provider (§2): its JWKS URL. Set, tokens are RS256 or ES256,
+    # signed by one of the keys published there, with `iss` == JWT_ISSUER and `aud` ==
+    # JWT_AUDIENCE (both required with it: a provider signs tokens for many apps). Unset,
+    # tokens are HS256 with JWT_SECRET (development), and `iss`/`aud` are checked when set.
+    jwt_jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    # With JWT_JWKS_URL: accept HS256 tokens with JWT_SECRET as well (a staging convenience;
+    # off, nobody holding JWT_SECRET can sign a user in).
+    jwt_allow_hs256: bool = False
+    # The key set is fetched again in the background once it is this old (a key the provider
+    # removed stops working then), and at most once per cooldown for tokens naming a key we
+    # do not hold: a flood of made-up key ids costs the provider one fetch per cooldown.
+    jwt_jwks_max_age_seconds: float = Field(default=600, gt=0)
+    jwt_jwks_cooldown_seconds: float = Field(default=10, ge=0)
+    # Short: a request with a new key id waits this long at most for the provider.
+    jwt_jwks_timeout_seconds: float = Field(default=2, gt=0)
+    # Browser origins allowed to call /api (CORS), comma-separated, each
+    # `scheme://host[:port]` exactly as browsers send it; empty: none.
+    cors_origins: str = ""
     getimg_api_url: str = "https://api.getimg.ai"
     getimg_api_key: str | None = None
     media_root: Path = Path("./var/media")
@@ -131,6 +151,8 @@ class Settings(BaseSettings):
         if self.job_lease_renew_seconds * 2 > self.job_lease_seconds:
             raise ValueError("JOB_LEASE_RENEW_SECONDS must be at most half of "
                              "JOB_LEASE_SECONDS: one late renewal must not lose the lease")
+        self._check_identity_provider()
+        self.cors_origins = ",".join(_cors_origins(self.cors_origins))
         if self.jwt_secret == DEV_JWT_SECRET:
             warnings.warn(
                 "JWT_SECRET is not set: using the development-only default. "
@@ -138,6 +160,27 @@ class Settings(BaseSettings):
                 stacklevel=2,
             )
         return self
+
+    def _check_identity_provider(self) -> None:
+        if not self.jwt_jwks_url:
+            self.jwt_jwks_url = None
+            return
+        url = urlsplit(self.jwt_jwks_url)
+        local = (url.hostname or "") in LOCAL_HOSTS
+        if url.scheme != "https" and not (url.scheme == "http" and local):
+            raise ValueError("JWT_JWKS_URL must be an https URL (http only on loopback)")
+        if not self.jwt_issuer or not self.jwt_audience:
+            raise ValueError("JWT_ISSUER and JWT_AUDIENCE are required with JWT_JWKS_URL: "
+                             "the provider signs tokens for other apps too")
+
+    @property
+    def hs256_accepted(self) -> bool:
+        """Whether HS256 tokens signed with JWT_SECRET sign a user in."""
+        return self.jwt_jwks_url is None or self.jwt_allow_hs256
+
+    @property
+    def allowed_cors_origins(self) -> frozenset[str]:
+        return frozenset(filter(None, self.cors_origins.split(",")))
 
     def as_environment(self) -> dict[str, str]:
         """The environment variables that give another process these settings (the ones set
@@ -174,6 +217,20 @@ class Settings(BaseSettings):
             if url.startswith(prefix):
                 return "postgresql+psycopg2://" + url[len(prefix) :]
         return url
+
+
+def _cors_origins(listed: str) -> list[str]:
+    """The origins of CORS_ORIGINS, checked: a browser's `Origin` is `scheme://host[:port]`,
+    lower-case, with no path, so anything else could never match."""
+    origins = []
+    for entry in filter(None, (part.strip() for part in listed.split(","))):
+        origin = entry.lower().rstrip("/")
+        url = urlsplit(origin)
+        if url.scheme not in ("http", "https") or not url.hostname or url.path or url.query \
+                or url.fragment or url.username is not None:
+            raise ValueError(f"CORS_ORIGINS: {entry!r} is not an origin (scheme://host[:port])")
+        origins.append(origin)
+    return origins
 
 
 _current: Settings | None = None

@@ -10,7 +10,7 @@ from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import Session
 
 from models.credits import CreditEntry, EntryType
-from models.generations import GenerationStatus, HeadshotGeneration
+from models.job.table import Job, JobStatus
 
 # A user's own cancel ends a headshot `failed` too, but it is no failure of the generator (the
 # analytics leave it out the same way).
@@ -32,17 +32,17 @@ def recent_failures(db_session: Session, *, limit: int) -> list[Failure]:
     """The newest failed headshots first (by id: ids grow with time, and the primary key's index
     serves the order), cancels left out."""
     refunded = exists().where(and_(
-        CreditEntry.generation_id == HeadshotGeneration.id,
-        CreditEntry.generation_round == HeadshotGeneration.retry_count,
+        CreditEntry.generation_id == Job.id,
+        CreditEntry.generation_round == Job.retry_count,
         CreditEntry.type == EntryType.REFUND.value,
     ))
     rows = db_session.execute(
-        select(HeadshotGeneration.id, HeadshotGeneration.user_id, HeadshotGeneration.style,
-               HeadshotGeneration.error_code, HeadshotGeneration.error_message,
-               HeadshotGeneration.completed_at, refunded.label("refunded"))
-        .where(HeadshotGeneration.status == GenerationStatus.FAILED.value,
-               HeadshotGeneration.error_code.is_distinct_from(CANCELLED))
-        .order_by(HeadshotGeneration.id.desc())
+        select(Job.id, Job.user_id, Job.style,
+               Job.error_code, Job.error_message,
+               Job.completed_at, refunded.label("refunded"))
+        .where(Job.status == JobStatus.FAILED.value,
+               Job.error_code.is_distinct_from(CANCELLED))
+        .order_by(Job.id.desc())
         .limit(limit)
     )
     return [Failure(*row) for row in rows]

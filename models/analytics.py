@@ -166,9 +166,14 @@ SELECT extract(hour FROM created_at AT TIME ZONE 'UTC')::int AS hour, count(*) A
 FROM headshot_generations WHERE created_at >= :start AND created_at < :end
 GROUP BY 1 ORDER BY 1
 """
+# The funnel counts headshots, each once per step: only events the service vouches for, so
+# tied to a headshot (models/events.py), and DISTINCT, so that the service's own record of a
+# download (an export) or a share (a link) and the app's report of it, or the app's report
+# sent twice, are one. The rows themselves are all kept, for product analysis (how often a
+# headshot is downloaded), which a unique key on (headshot, event) would have refused.
 _FUNNEL = """
-SELECT name, count(DISTINCT COALESCE(generation_id, -id)) AS n FROM events
-WHERE created_at >= :start AND created_at < :end
+SELECT name, count(DISTINCT generation_id) AS n FROM events
+WHERE created_at >= :start AND created_at < :end AND vouched AND generation_id IS NOT NULL
   AND name IN ('headshot_started', 'headshot_completed', 'headshot_downloaded', 'user_shared')
 GROUP BY name
 """

@@ -1,7 +1,7 @@
 """Batches: one upload, several styles, charged together; their status follows their jobs'.
 
 A batch is written with its jobs, in the statement that charges for them
-(`models/job_creation.create_generations`). It ends when its last job ends. Jobs of one batch end in
+(`models/job/creation.create_jobs`). It ends when its last job ends. Jobs of one batch end in
 transactions of their own, on several workers at once; each ending job locks the batch row
 (`end_if_finished`), so exactly one of them sees the batch finished and ends it.
 """
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from models.base import Base
 from models.clock import utcnow
 from models.errors import NotFound
-from models.generations import FINISHED, GenerationStatus, HeadshotGeneration, live_of
+from models.job.table import FINISHED, Job, JobStatus, live_of
 
 
 class BatchStatus(enum.StrEnum):
@@ -45,26 +45,26 @@ class HeadshotBatch(Base):
 
 def batch_status(statuses: Sequence[str]) -> BatchStatus:
     """A batch's status from its jobs' statuses."""
-    if all(status == GenerationStatus.QUEUED for status in statuses):
+    if all(status == JobStatus.QUEUED for status in statuses):
         return BatchStatus.QUEUED
     if any(status not in FINISHED for status in statuses):
         return BatchStatus.PROCESSING
-    if all(status == GenerationStatus.COMPLETED for status in statuses):
+    if all(status == JobStatus.COMPLETED for status in statuses):
         return BatchStatus.COMPLETED
-    if all(status == GenerationStatus.FAILED for status in statuses):
+    if all(status == JobStatus.FAILED for status in statuses):
         return BatchStatus.FAILED
     return BatchStatus.PARTIAL
 
 
 def get_batch_jobs(db_session: Session, *, user_id: int, batch_id: uuid.UUID,
-                   include_deleted: bool = False) -> list[HeadshotGeneration]:
+                   include_deleted: bool = False) -> list[Job]:
     """The user's batch's live jobs (with `include_deleted`, all of them: a webhook about a
     batch its owner deleted meanwhile) in the order the styles were asked for; anybody else's
     batch, or an unknown one, is not found."""
     jobs = list(db_session.scalars(
         live_of(user_id, include_deleted=include_deleted)
-        .where(HeadshotGeneration.batch_id == batch_id)
-        .order_by(HeadshotGeneration.id)
+        .where(Job.batch_id == batch_id)
+        .order_by(Job.id)
     ))
     if not jobs:
         raise NotFound(f"batch {batch_id} not found")
@@ -80,7 +80,7 @@ def end_if_finished(db_session: Session, batch_id: uuid.UUID) -> BatchStatus | N
     if batch.ended_at is not None:
         return None
     statuses = list(db_session.scalars(
-        select(HeadshotGeneration.status).where(HeadshotGeneration.batch_id == batch_id)
+        select(Job.status).where(Job.batch_id == batch_id)
     ))
     status = batch_status(statuses)
     if status in (BatchStatus.QUEUED, BatchStatus.PROCESSING):

@@ -4,21 +4,21 @@ All balance changes go through `_move`, a single conditional UPDATE that can nev
 below zero (two racing charges cannot both pass the check) followed by the ledger row carrying the
 resulting balance, in the caller's transaction; the charge for new jobs applies the same
 condition in the one statement that writes the jobs and their ledger rows
-(`models/job_creation.create_generations`). Each movement is also noted on the session
+(`models/job/creation.create_jobs`). Each movement is also noted on the session
 (`take_movements`), so that what counts the credits (the metrics) sees committed ones only.
 
 Lock order. A transaction that changes both a job and its owner's balance locks the job's row
 first (then its upload's and its batch's, if it needs them) and the user's row last, with the
 balance movement itself. Every write path does so: the worker's and the reaper's transitions
-(their UPDATE of the job comes first, `models/jobs.py`), the user's cancel, retry and delete
-and delete-my-data (`models/headshots.py`, which lock the job before anything else), an
-operator's refund (`models/refunds.py`) and the creation of jobs (the upload, then the user;
-the new jobs' rows nobody else can hold). The worker's path could not take the user's row
-first without one more round trip per transition, and two transactions taking the same two
-rows in opposite orders deadlock: PostgreSQL aborts one of them (a 503 for a user, a
-rolled-back ending for a worker). So nothing may lock a user's row before the job rows it is
-about to change: no upsert of the user that locks it ahead of the job
-(`models/users.register_user` locks it only when it changes the email).
+(their UPDATE of the job comes first, `models/job/`), the user's cancel, retry and delete and
+delete-my-data (`models/job/endings.py` and `deletion.py`, which lock the job before anything
+else), an operator's refund (`models/refunds.py`) and the creation of jobs (the upload, then the
+user; the new jobs' rows nobody else can hold). The worker's path could not take the user's row
+first without one more round trip per transition, and two transactions taking the same two rows
+in opposite orders deadlock: PostgreSQL aborts one of them (a 503 for a user, a rolled-back
+ending for a worker). So nothing may lock a user's row before the job rows it is about to
+change: no upsert of the user that locks it ahead of the job (`models/users.register_user` locks
+it only when it changes the email).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import (
@@ -48,7 +49,7 @@ from models.base import Base
 from models.errors import Conflict, InsufficientCredits, NotFound
 from models.users import User
 
-MAX_BALANCE = 2**31 - 1  # users.credits is an INTEGER
+MAX_BALANCE = 2**31 - 1  # users.credits and users.total_credits_spent are INTEGERs
 PENDING_MOVEMENTS = "headshots.credit_movements"  # key in Session.info
 
 
@@ -119,28 +120,37 @@ def _move(
 
 def balance_update(user_id: int, amount: int, entry_type: EntryType) -> Update:
     """The one conditional UPDATE that moves a balance: it matches no row when the balance
-    would go below zero or past MAX_BALANCE, so two racing charges can never both pass.
+    would go below zero, or when a grant would take what the user holds past MAX_BALANCE.
+
+    What the user holds counts the credits their headshots were charged and not given back
+    (`total_credits_spent`): a charge moves credits from the balance to it and a refund moves
+    them back, so only a grant changes the sum, and a grant that keeps the sum within
+    MAX_BALANCE keeps every later refund within it too. A refund is therefore never refused
+    for the cap, nor is the cancel or the deletion that refunds: the cap limits what is given,
+    not what is given back. Two racing charges can never both pass the zero check.
 
     Its ledger row is the caller's to write in the same transaction (`_move`). The creation
     of jobs charges by the same rule in the statement that writes the jobs and their ledger
-    rows (`models/job_creation.create_generations`).
+    rows (`models/job/creation.create_jobs`).
     """
     spent_delta = {EntryType.HEADSHOT: -amount, EntryType.REFUND: -amount}.get(entry_type, 0)
-    # The new balance is computed as BIGINT, so checking it can never overflow itself.
+    # Computed as BIGINT, so checking a sum can never overflow itself.
     new_balance = cast(User.credits, BigInteger) + amount
+    conditions = [User.id == user_id, new_balance >= 0]
+    if entry_type is EntryType.GRANT:
+        conditions.append(new_balance + User.total_credits_spent <= MAX_BALANCE)
     values: dict[str, Any] = {"credits": User.credits + amount,
-              "total_credits_spent": User.total_credits_spent + spent_delta}
-    return (update(User)
-            .where(User.id == user_id, new_balance >= 0, new_balance <= MAX_BALANCE)
-            .values(values))
+                              "total_credits_spent": User.total_credits_spent + spent_delta}
+    return update(User).where(*conditions).values(values)
 
 
 def refusal(db_session: Session, *, user_id: int, amount: int) -> Exception:
     """Why `balance_update` matched no row."""
     if db_session.get(User, user_id) is None:
         return NotFound(f"user {user_id} not found")
-    if amount > 0:
-        return Conflict(f"amount: the balance would exceed {MAX_BALANCE} credits",
+    if amount > 0:  # only a grant is refused for the cap
+        return Conflict(f"amount: the credits held (the balance and what running or completed "
+                        f"headshots were charged) would exceed {MAX_BALANCE}",
                         code="balance_limit_exceeded")
     return InsufficientCredits(f"this needs {-amount} credits; the balance is too low")
 
@@ -162,34 +172,25 @@ def take_movements(db_session: Session) -> list[Movement]:
     return movements
 
 
-def charge_for_generation(
-    db_session: Session, *, user_id: int, cost: int, generation_id: int, generation_round: int,
-    description: str,
+def move_for_round(
+    db_session: Session, *, entry_type: EntryType, user_id: int, cost: int, generation_id: int,
+    generation_round: int, description: str,
 ) -> CreditEntry:
+    """The charge (HEADSHOT: the cost taken) or the refund (REFUND: the cost given back) of one
+    round of a job."""
     return _move(
         db_session,
         user_id=user_id,
-        amount=-cost,
-        entry_type=EntryType.HEADSHOT,
+        amount=-cost if entry_type is EntryType.HEADSHOT else cost,
+        entry_type=entry_type,
         description=description,
         generation_id=generation_id,
         generation_round=generation_round,
     )
 
 
-def refund_generation(
-    db_session: Session, *, user_id: int, cost: int, generation_id: int, generation_round: int,
-    description: str,
-) -> CreditEntry:
-    return _move(
-        db_session,
-        user_id=user_id,
-        amount=cost,
-        entry_type=EntryType.REFUND,
-        description=description,
-        generation_id=generation_id,
-        generation_round=generation_round,
-    )
+charge_job_round = partial(move_for_round, entry_type=EntryType.HEADSHOT)
+refund_job_round = partial(move_for_round, entry_type=EntryType.REFUND)
 
 
 def grant_credits(db_session: Session, *, user_id: int, amount: int, reason: str) -> CreditEntry:

@@ -1,5 +1,13 @@
 """Behaviour events (contract §7, roadmap 2.2): what the app reports, and what the service
-records itself in the transaction of the change it describes."""
+records itself in the transaction of the change it describes.
+
+Every event is kept as it came (`source` says who reported it), for product analysis; the
+funnel counts only the ones the service can vouch for (`vouched`): its own, and an app's
+report about one of the reporting user's own headshots that was completed when it came in (a
+headshot cannot be downloaded or shared before then). An app's report without a headshot, or
+about a queued, running or failed one, is kept but not vouched for. The funnel counts each
+headshot once per event whoever reported it, however often (`models/analytics._FUNNEL`).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +17,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     Index,
     String,
@@ -17,6 +26,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -56,6 +66,9 @@ class Event(Base):
     user_id: Mapped[int] = mapped_column(BigInteger)
     generation_id: Mapped[int | None] = mapped_column(BigInteger)
     properties: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    # Whether the funnel may count it (the module's docstring); the service's own statements
+    # that write events leave it to the default.
+    vouched: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -75,7 +88,7 @@ def record_history_view(db_session: Session, *, user_id: int) -> None:
 
 def record_event(db_session: Session, name: EventName, *, user_id: int,
                  generation_id: int | None = None, properties: dict[str, Any] | None = None,
-                 source: Source = Source.SERVICE) -> None:
+                 source: Source = Source.SERVICE, vouched: bool = True) -> None:
     """Write the event in the caller's transaction.
 
     A Core INSERT rather than an ORM object: the ORM's would have ridden on the next flush
@@ -84,6 +97,7 @@ def record_event(db_session: Session, name: EventName, *, user_id: int,
     db_session.execute(_INSERT_EVENT, {
         "name": name.value, "source": source.value, "user_id": user_id,
         "generation_id": generation_id, "properties": properties or {}, "created_at": utcnow(),
+        "vouched": vouched,
     })
 
 

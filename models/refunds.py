@@ -3,7 +3,7 @@ round come back, once.
 
 Only a completed headshot can be refunded by hand: a failed one was refunded when it failed,
 and one still running may yet fail and be refunded by the service. The ledger's partial unique
-index (one refund per generation and round) is what makes a second refund impossible, racing
+index (one refund per job and round) is what makes a second refund impossible, racing
 operators included: the loser's INSERT is refused and becomes a 409.
 """
 
@@ -13,33 +13,33 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models.credits import CreditEntry, refund_generation
+from models.credits import CreditEntry, refund_job_round
 from models.errors import Conflict, NotFound
-from models.generations import GenerationStatus, HeadshotGeneration
+from models.job.table import Job, JobStatus
 
 ALREADY_REFUNDED = "already_refunded"
 
 
-def refund_by_operator(db_session: Session, *, generation_id: int, reason: str) -> CreditEntry:
+def refund_by_operator(db_session: Session, *, job_id: int, reason: str) -> CreditEntry:
     # The job's row locked before the refund locks the user's (the lock order,
     # models/credits.py); its status is read under that lock.
-    generation = db_session.scalar(
-        select(HeadshotGeneration).where(HeadshotGeneration.id == generation_id)
+    job = db_session.scalar(
+        select(Job).where(Job.id == job_id)
         .with_for_update()
     )
-    if generation is None:
-        raise NotFound(f"headshot {generation_id} not found")
-    if generation.status == GenerationStatus.FAILED:
+    if job is None:
+        raise NotFound(f"headshot {job_id} not found")
+    if job.status == JobStatus.FAILED:
         raise Conflict("this headshot failed and was refunded automatically",
                        code=ALREADY_REFUNDED)
-    if generation.status != GenerationStatus.COMPLETED:
-        raise Conflict(f"this headshot is still {generation.status}; cancel it instead",
+    if job.status != JobStatus.COMPLETED:
+        raise Conflict(f"this headshot is still {job.status}; cancel it instead",
                        code="generation_in_progress")
     try:
         with db_session.begin_nested():  # a savepoint: the refused INSERT alone is undone
-            return refund_generation(
-                db_session, user_id=generation.user_id, cost=generation.credit_cost,
-                generation_id=generation.id, generation_round=generation.retry_count,
+            return refund_job_round(
+                db_session, user_id=job.user_id, cost=job.credit_cost,
+                generation_id=job.id, generation_round=job.retry_count,
                 description=f"refund by an operator: {reason}"[:500],
             )
     except IntegrityError:

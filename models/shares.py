@@ -19,7 +19,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from models.base import Base
 from models.clock import utcnow
 from models.errors import Conflict
-from models.generations import GenerationStatus, HeadshotGeneration
+from models.job.table import Job, JobStatus
 
 TOKEN_BYTES = 24  # 192 bits, 32 URL-safe characters
 DEFAULT_LIFETIME_HOURS = 24 * 7
@@ -57,34 +57,34 @@ class IssuedLink:
 @dataclass(frozen=True)
 class SharedHeadshot:
     state: LinkState
-    generation: HeadshotGeneration | None = None
+    job: Job | None = None
 
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def share_generation(db_session: Session, generation: HeadshotGeneration, *,
+def share_job(db_session: Session, job: Job, *,
                      lifetime_hours: int) -> IssuedLink:
     """A new link to the (completed) headshot; the previous live one, if any, is revoked."""
-    if generation.status != GenerationStatus.COMPLETED:
+    if job.status != JobStatus.COMPLETED:
         raise Conflict(f"only a completed headshot can be shared; this one is "
-                       f"{generation.status}", code="not_completed")
-    revoke_shares(db_session, generation.id)
+                       f"{job.status}", code="not_completed")
+    revoke_shares(db_session, job.id)
     token = secrets.token_urlsafe(TOKEN_BYTES)
     now = utcnow()
     expires_at = now + timedelta(hours=lifetime_hours)
-    db_session.add(HeadshotShare(generation_id=generation.id, token_hash=token_hash(token),
+    db_session.add(HeadshotShare(generation_id=job.id, token_hash=token_hash(token),
                                  created_at=now, expires_at=expires_at))
     db_session.flush()
     return IssuedLink(token, expires_at)
 
 
-def revoke_shares(db_session: Session, generation_id: int) -> int:
+def revoke_shares(db_session: Session, job_id: int) -> int:
     """Revoke the headshot's live link; how many were revoked (0 or 1)."""
     result = db_session.execute(
         update(HeadshotShare)
-        .where(HeadshotShare.generation_id == generation_id, HeadshotShare.revoked_at.is_(None))
+        .where(HeadshotShare.generation_id == job_id, HeadshotShare.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
@@ -93,14 +93,14 @@ def revoke_shares(db_session: Session, generation_id: int) -> int:
 def resolve_share(db_session: Session, token: str) -> SharedHeadshot:
     """What a public link opens: the headshot while the link is live."""
     row = db_session.execute(
-        select(HeadshotShare, HeadshotGeneration)
-        .join(HeadshotGeneration, HeadshotGeneration.id == HeadshotShare.generation_id)
+        select(HeadshotShare, Job)
+        .join(Job, Job.id == HeadshotShare.generation_id)
         .where(HeadshotShare.token_hash == token_hash(token))
     ).one_or_none()
     if row is None:
         return SharedHeadshot(LinkState.UNKNOWN)
-    share, generation = row
+    share, job = row
     live = (share.revoked_at is None and share.expires_at > utcnow()
-            and generation.deleted_at is None and generation.status == GenerationStatus.COMPLETED
-            and bool(generation.result_keys))
-    return SharedHeadshot(LinkState.LIVE, generation) if live else SharedHeadshot(LinkState.GONE)
+            and job.deleted_at is None and job.status == JobStatus.COMPLETED
+            and bool(job.result_keys))
+    return SharedHeadshot(LinkState.LIVE, job) if live else SharedHeadshot(LinkState.GONE)

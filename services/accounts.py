@@ -40,10 +40,10 @@ def grant(*, operator_id: int, user_id: int, amount: int, reason: str) -> Credit
         return entry
 
 
-def refund(*, operator_id: int, generation_id: int, reason: str) -> CreditEntry:
+def refund(*, operator_id: int, job_id: int, reason: str) -> CreditEntry:
     """An operator's refund of a completed headshot's current round (once: 409 after)."""
     with unit_of_work() as db_session:
-        entry = refund_by_operator(db_session, generation_id=generation_id, reason=reason)
+        entry = refund_by_operator(db_session, job_id=job_id, reason=reason)
         record_action(db_session, Action.REFUND, operator_id=operator_id, entry=entry,
                       reason=reason)
         db_session.commit()

@@ -1,6 +1,6 @@
 """What follows a committed change of a job: the after-commit half of the one path.
 
-The domain records each change inside its transaction (`models/job_changes.py`); once that
+The domain records each change inside its transaction (`models/job/changes.py`); once that
 transaction has committed, the unit of work calls `handle_committed` with the changes in the
 order they were made. Nothing here may raise: the change is already the truth in PostgreSQL,
 and every reader falls back to it (the status cache is refilled from the database on a miss).
@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from models.credits import Movement
-from models.job_changes import Change, JobChange
+from models.job.changes import Change, JobChange
 from services.metrics import count_job_change, count_movements
 from services.queue import BROKER_FAULTS, enqueue_webhook
 from services.status_cache import get_status_cache

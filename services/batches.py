@@ -12,8 +12,8 @@ from media import get_storage
 from media.storage import StorageNotFound
 from models.batches import BatchStatus, batch_status, get_batch_jobs
 from models.errors import Conflict
-from models.generations import GenerationStatus, HeadshotGeneration
-from models.snapshot import StatusSnapshot
+from models.job.snapshot import StatusSnapshot
+from models.job.table import Job, JobStatus
 from services.status import shown_progress
 from services.unit_of_work import read_only
 
@@ -23,7 +23,7 @@ class BatchView:
     batch_id: uuid.UUID
     status: BatchStatus
     progress: int  # the mean of its jobs' progress
-    generations: list[HeadshotGeneration]
+    jobs: list[Job]
 
 
 def batch(*, user_id: int, batch_id: uuid.UUID, include_deleted: bool = False) -> BatchView:
@@ -39,8 +39,8 @@ def batch(*, user_id: int, batch_id: uuid.UUID, include_deleted: bool = False) -
 def archive_entries(view: BatchView) -> list[tuple[str, str]]:
     """(file name in the ZIP, storage key) of each completed result, named by its style."""
     entries = []
-    for job in view.generations:
-        if job.status != GenerationStatus.COMPLETED:
+    for job in view.jobs:
+        if job.status != JobStatus.COMPLETED:
             continue
         for index, key in enumerate(job.result_keys):
             suffix = f"-{index + 1}" if index else ""

@@ -11,16 +11,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from models.generations import GenerationStatus
-from models.job_attempts import (
-    claim_generation,
-    complete_generation,
-    give_attempt_back,
-    is_claimable,
-    requeue_generation,
-)
-from models.jobs import fail_generation
-from models.leases import renew_leases
+from models.job import JobStatus, claim_job, complete_job, fail_job, give_attempt_back, requeue_job
+from models.job.attempts import is_claimable
+from models.job.leases import renew_leases
 from services.unit_of_work import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -30,7 +23,7 @@ log = logging.getLogger(__name__)
 class Claimed:
     """What an attempt needs to know, copied out of the session that claimed the job."""
 
-    generation_id: int
+    id: int
     user_id: int
     attempt: int  # names this attempt for good (they count up across rounds)
     attempt_in_round: int  # 1 for the first attempt of a round
@@ -41,29 +34,29 @@ class Claimed:
     prompt: str
 
 
-def claimable(generation_id: int) -> bool:
+def claimable(job_id: int) -> bool:
     """Whether a new attempt could take the job now (queued, or its attempt's lease is gone)."""
     with unit_of_work() as db_session:
-        return is_claimable(db_session, generation_id)
+        return is_claimable(db_session, job_id)
 
 
 def renew(held: list[Claimed]) -> set[int]:
     """Renew these attempts' leases; the ids of the jobs still theirs."""
     with unit_of_work() as db_session:
-        renewed = renew_leases(db_session, [(job.generation_id, job.attempt) for job in held])
+        renewed = renew_leases(db_session, [(job.id, job.attempt) for job in held])
         db_session.commit()
     return renewed
 
 
-def claim(generation_id: int) -> Claimed | None:
+def claim(job_id: int) -> Claimed | None:
     """Take the job for a new attempt; None if it is not claimable (done, taken, deleted)."""
     with unit_of_work() as db_session:
-        claimed = claim_generation(db_session, generation_id)
+        claimed = claim_job(db_session, job_id)
         db_session.commit()
     if claimed is None:
         return None
     return Claimed(
-        generation_id=claimed.id,
+        id=claimed.id,
         user_id=claimed.user_id,
         attempt=claimed.attempts,
         attempt_in_round=claimed.attempts_this_round,
@@ -78,17 +71,17 @@ def claim(generation_id: int) -> Claimed | None:
 def fail(job: Claimed, code: str, message: str, metadata: dict[str, Any]) -> None:
     """Fail the job and refund it, if it is still this attempt's."""
     with unit_of_work() as db_session:
-        fail_generation(db_session, job.generation_id, code=code, message=message,
+        fail_job(db_session, job.id, code=code, message=message,
                         metadata=metadata, attempt=job.attempt)
         db_session.commit()
-    log.info("job %s failed: %s", job.generation_id, code)
+    log.info("job %s failed: %s", job.id, code)
 
 
 def requeue(job: Claimed, *, retry_in_seconds: float, code: str, message: str) -> bool:
     """Back to the queue for a later attempt; False if it was no longer this attempt's."""
     with unit_of_work() as db_session:
-        requeued = requeue_generation(
-            db_session, job.generation_id, attempt=job.attempt,
+        requeued = requeue_job(
+            db_session, job.id, attempt=job.attempt,
             retry_in_seconds=retry_in_seconds, code=code, message=message,
         )
         db_session.commit()
@@ -97,17 +90,17 @@ def requeue(job: Claimed, *, retry_in_seconds: float, code: str, message: str) -
 
 def give_back(job: Claimed, *, retry_in_seconds: float, code: str, message: str) -> bool:
     """Back to the queue without spending the attempt (not the job's fault: a worker stopping,
-    GetImg's 429; `models/job_attempts.give_attempt_back`); False if it is not queued now: no longer
-    this attempt's, or past its round's time budget, so failed and refunded."""
+    GetImg's 429; `models/job/attempts.give_attempt_back`); False if it is not queued now: no
+    longer this attempt's, or past its round's time budget, so failed and refunded."""
     with unit_of_work() as db_session:
         moved = give_attempt_back(
-            db_session, job.generation_id, attempt=job.attempt,
+            db_session, job.id, attempt=job.attempt,
             retry_in_seconds=retry_in_seconds, code=code, message=message,
         )
         db_session.commit()
-    if moved is not None and moved.status == GenerationStatus.FAILED.value:
-        log.info("job %s failed: %s (past its round's time budget)", job.generation_id, code)
-    return moved is not None and moved.status == GenerationStatus.QUEUED.value
+    if moved is not None and moved.status == JobStatus.FAILED.value:
+        log.info("job %s failed: %s (past its round's time budget)", job.id, code)
+    return moved is not None and moved.status == JobStatus.QUEUED.value
 
 
 def complete(job: Claimed, *, result_keys: list[str], thumbnail_key: str,
@@ -115,8 +108,8 @@ def complete(job: Claimed, *, result_keys: list[str], thumbnail_key: str,
     """Record the results; False if the job was deleted or taken over meanwhile (the caller's
     files then belong to nobody)."""
     with unit_of_work() as db_session:
-        completed = complete_generation(
-            db_session, job.generation_id, attempt=job.attempt, result_keys=result_keys,
+        completed = complete_job(
+            db_session, job.id, attempt=job.attempt, result_keys=result_keys,
             thumbnail_key=thumbnail_key, metadata=metadata,
         )
         db_session.commit()

@@ -16,12 +16,12 @@ from redis.exceptions import RedisError
 
 from media import get_storage
 from models.clock import utcnow
-from models.generations import GenerationStatus, queued_generation_ids
-from models.headshots import release_preview_if_unused
 from models.idempotency import purge_expired_keys
-from models.reaper import overdue_generation_ids, release_overdue_generation
+from models.job.deletion import release_preview_if_unused
+from models.job.reaper import overdue_job_ids, release_overdue_job
+from models.job.table import JobStatus, queued_job_ids
 from models.uploads import expired_upload_keys, mark_upload_deleted
-from services.queue import BROKER_FAULTS, enqueue_generation
+from services.queue import BROKER_FAULTS, enqueue_job
 from services.redis_client import get_redis
 from services.unit_of_work import unit_of_work
 
@@ -54,10 +54,10 @@ def republish_if_queue_lost() -> int:
     except RedisError:
         return 0  # still away: the next sweep looks again
     with unit_of_work() as db_session:
-        queued = queued_generation_ids(db_session)
+        queued = queued_job_ids(db_session)
     try:
-        for generation_id in queued:
-            enqueue_generation(generation_id)
+        for job_id in queued:
+            enqueue_job(job_id)
         # Only once all are published: a failure half-way publishes them all again next time.
         get_redis().set(BROKER_MARK_KEY, utcnow().isoformat())
     except BROKER_FAULTS:
@@ -71,18 +71,18 @@ def republish_if_queue_lost() -> int:
 def reap_overdue_jobs() -> ReaperSweep:
     republished = republish_if_queue_lost()
     with unit_of_work() as db_session:
-        overdue = overdue_generation_ids(db_session)
+        overdue = overdue_job_ids(db_session)
     requeued = failed = 0
-    for generation_id in overdue:
+    for job_id in overdue:
         with unit_of_work() as db_session:
-            released = release_overdue_generation(db_session, generation_id)
+            released = release_overdue_job(db_session, job_id)
             db_session.commit()
         if released is None:
             continue
-        if released.status == GenerationStatus.QUEUED:
+        if released.status == JobStatus.QUEUED:
             # A broker failure here leaves the job queued with a new deadline: the next sweep
             # finds it again.
-            enqueue_generation(generation_id)
+            enqueue_job(job_id)
             requeued += 1
         else:
             failed += 1

@@ -28,7 +28,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from models.credits import EntryType, Movement
-from models.job_changes import Change, JobChange
+from models.job.changes import Change, JobChange
 
 # No `_created` series beside each counter (only the worker's plain registry would have them):
 # nothing here reads them, and they double the samples Prometheus stores.

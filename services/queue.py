@@ -41,7 +41,7 @@ class _Published:
         self.ignored = True
 
 
-def _publishing(generation_id: int) -> dict[str, Any]:
+def _publishing(job_id: int) -> dict[str, Any]:
     """send_task's options for a job's task, given rather than worked out per publish.
 
     The shadow name is what Flower and the worker's log show for the task (kept on retries):
@@ -49,20 +49,20 @@ def _publishing(generation_id: int) -> dict[str, Any]:
     The args' repr for Flower is written here (Celery would run its saferepr over them); no
     result is kept, so Celery's backend is not consulted; a web request has no parent task.
     """
-    return {"shadow": generation_task_title(generation_id),
-            "argsrepr": f"[{generation_id}]", "kwargsrepr": "{}",
+    return {"shadow": job_task_title(job_id),
+            "argsrepr": f"[{job_id}]", "kwargsrepr": "{}",
             "ignore_result": True, "add_to_parent": False, "result_cls": _Published,
             **NO_DECLARE}
 
 
-def enqueue_generation(generation_id: int, *, countdown: float | None = None) -> None:
+def enqueue_job(job_id: int, *, countdown: float | None = None) -> None:
     """Publish the job's task (ids only: the worker reads the row), to run now or `countdown`
     seconds from now. Raises BROKER_FAULTS."""
-    celery_app.send_task(GENERATE_TASK, args=[generation_id], countdown=countdown,
-                         **_publishing(generation_id))
+    celery_app.send_task(GENERATE_TASK, args=[job_id], countdown=countdown,
+                         **_publishing(job_id))
 
 
-def enqueue_generations(generation_ids: Sequence[int]) -> dict[int, Exception]:
+def enqueue_jobs(job_ids: Sequence[int]) -> dict[int, Exception]:
     """Publish several jobs' tasks; returns those the broker refused, with why.
 
     Several go out in one Redis round trip (kombu's publish batch: one pipeline). That
@@ -71,27 +71,27 @@ def enqueue_generations(generation_ids: Sequence[int]) -> dict[int, Exception]:
     A message that had arrived gets a twin, which the worker's conditional claim turns into
     a no-op (as for any redelivery).
     """
-    if len(generation_ids) > 1:
+    if len(job_ids) > 1:
         try:
             with celery_app.producer_or_acquire() as producer, producer.batch():
-                for generation_id in generation_ids:
-                    celery_app.send_task(GENERATE_TASK, args=[generation_id],
-                                         producer=producer, **_publishing(generation_id))
+                for job_id in job_ids:
+                    celery_app.send_task(GENERATE_TASK, args=[job_id],
+                                         producer=producer, **_publishing(job_id))
             return {}
         except (BatchPublishError, *BROKER_FAULTS) as error:
             log.warning("publishing %d jobs at once failed (%s): one at a time",
-                        len(generation_ids), error)
+                        len(job_ids), error)
     refused: dict[int, Exception] = {}
-    for generation_id in generation_ids:
+    for job_id in job_ids:
         try:
-            enqueue_generation(generation_id)
+            enqueue_job(job_id)
         except BROKER_FAULTS as error:
-            refused[generation_id] = error
+            refused[job_id] = error
     return refused
 
 
-def generation_task_title(generation_id: int) -> str:
-    return f"{GENERATE_TASK} headshot={generation_id}"
+def job_task_title(job_id: int) -> str:
+    return f"{GENERATE_TASK} headshot={job_id}"
 
 
 def enqueue_webhook(event_id: int) -> None:

@@ -12,15 +12,15 @@ from media.signed_urls import MediaUrlSigner, SignedUrl
 from models.admin_reads import Failure
 from models.audit import AuditEntry
 from models.credits import CreditEntry
-from models.generations import HeadshotGeneration
-from models.snapshot import StatusSnapshot
+from models.job.snapshot import StatusSnapshot
+from models.job.table import Job
 from models.styles import Style
 from models.uploads import Upload
 from models.users import User
 from services.analytics import Report
 from services.batches import BatchView
 from services.pagination import Page, Row, encode_cursor
-from services.status import JobStatus, shown_progress
+from services.status import PolledStatus, shown_progress
 
 
 def iso(moment: datetime | float | None) -> str | None:
@@ -63,33 +63,33 @@ def upload_json(upload: Upload, signer: MediaUrlSigner) -> dict[str, Any]:
     }
 
 
-def headshot_json(generation: HeadshotGeneration, signer: MediaUrlSigner) -> dict[str, Any]:
-    original = signed_original(generation.upload, signer)
+def headshot_json(job: Job, signer: MediaUrlSigner) -> dict[str, Any]:
+    original = signed_original(job.upload, signer)
     return {
-        "id": generation.id,
-        "style": generation.style,
-        "aspectRatio": generation.aspect_ratio,
-        "status": generation.status,
-        "progress": shown_progress(StatusSnapshot.of(generation)),
-        "resultUrls": _urls(signer, generation.result_keys or []),
-        "thumbnailUrl": signer.sign(generation.thumbnail_key).url
-        if generation.thumbnail_key else None,
+        "id": job.id,
+        "style": job.style,
+        "aspectRatio": job.aspect_ratio,
+        "status": job.status,
+        "progress": shown_progress(StatusSnapshot.of(job)),
+        "resultUrls": _urls(signer, job.result_keys or []),
+        "thumbnailUrl": signer.sign(job.thumbnail_key).url
+        if job.thumbnail_key else None,
         "originalImageUrl": original.url if original else None,
-        "beforeImageUrl": signer.sign(generation.upload.preview_key).url
-        if generation.upload is not None and generation.upload.preview_key else None,
-        "isFavorite": generation.is_favorite,
-        "error": _error(generation.error_code, generation.error_message),
-        "retryCount": generation.retry_count,
-        "batchId": str(generation.batch_id) if generation.batch_id else None,
-        "creditCost": generation.credit_cost,
-        "createdAt": iso(generation.created_at),
-        "startedAt": iso(generation.started_at),
-        "completedAt": iso(generation.completed_at),
-        "metadata": {**(generation.meta or {}), "attempts": generation.attempts_this_round},
+        "beforeImageUrl": signer.sign(job.upload.preview_key).url
+        if job.upload is not None and job.upload.preview_key else None,
+        "isFavorite": job.is_favorite,
+        "error": _error(job.error_code, job.error_message),
+        "retryCount": job.retry_count,
+        "batchId": str(job.batch_id) if job.batch_id else None,
+        "creditCost": job.credit_cost,
+        "createdAt": iso(job.created_at),
+        "startedAt": iso(job.started_at),
+        "completedAt": iso(job.completed_at),
+        "metadata": {**(job.meta or {}), "attempts": job.attempts_this_round},
     }
 
 
-def status_json(job_status: JobStatus, signer: MediaUrlSigner) -> dict[str, Any]:
+def status_json(job_status: PolledStatus, signer: MediaUrlSigner) -> dict[str, Any]:
     snapshot = job_status.snapshot
     return {
         "id": snapshot.id,
@@ -172,7 +172,7 @@ def batch_json(view: BatchView, signer: MediaUrlSigner) -> dict[str, Any]:
         "batchId": str(view.batch_id),
         "status": view.status.value,
         "progress": view.progress,
-        "generations": [headshot_json(generation, signer) for generation in view.generations],
+        "generations": [headshot_json(job, signer) for job in view.jobs],
     }
 
 

@@ -17,7 +17,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from models.clock import utcnow
-from models.generations import oldest_queued_since
+from models.job.table import oldest_queued_since
 from models.outbox import pending_backlog
 from services import getimg_slots, worker_heartbeat
 from services.redis_client import get_redis

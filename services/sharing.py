@@ -11,8 +11,8 @@ from config import get_settings
 from media import get_storage
 from media.storage import StorageNotFound, content_type_for_key
 from models.events import EventName, record_event
-from models.headshots import get_generation
-from models.shares import LinkState, resolve_share, revoke_shares, share_generation
+from models.job import get_job
+from models.shares import LinkState, resolve_share, revoke_shares, share_job
 from services.unit_of_work import read_only, unit_of_work
 
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{32}")  # what `secrets.token_urlsafe(24)` makes
@@ -38,22 +38,21 @@ def share_url(token: str) -> str:
     return f"{get_settings().public_base_url}{SHARE_PATH}{token}"
 
 
-def share(*, user_id: int, generation_id: int, lifetime_hours: int) -> ShareLink:
+def share(*, user_id: int, job_id: int, lifetime_hours: int) -> ShareLink:
     with unit_of_work() as db_session:
-        generation = get_generation(db_session, user_id=user_id, generation_id=generation_id,
-                                    lock=True)
-        link = share_generation(db_session, generation, lifetime_hours=lifetime_hours)
+        job = get_job(db_session, user_id=user_id, job_id=job_id, lock=True)
+        link = share_job(db_session, job, lifetime_hours=lifetime_hours)
         record_event(db_session, EventName.USER_SHARED, user_id=user_id,
-                     generation_id=generation_id, properties={"via": "link"})
+                     generation_id=job_id, properties={"via": "link"})
         db_session.commit()
     return ShareLink(share_url(link.token), link.expires_at)
 
 
-def unshare(*, user_id: int, generation_id: int) -> None:
+def unshare(*, user_id: int, job_id: int) -> None:
     """Revoke the headshot's link, if it has one (idempotent)."""
     with unit_of_work() as db_session:
-        get_generation(db_session, user_id=user_id, generation_id=generation_id, lock=True)
-        revoke_shares(db_session, generation_id)
+        get_job(db_session, user_id=user_id, job_id=job_id, lock=True)
+        revoke_shares(db_session, job_id)
         db_session.commit()
 
 
@@ -62,9 +61,9 @@ def open_link(token: str) -> SharedImage:
         return SharedImage(LinkState.UNKNOWN)
     with read_only() as db_session:
         shared = resolve_share(db_session, token)
-    if shared.generation is None:
+    if shared.job is None:
         return SharedImage(shared.state)
-    return SharedImage(LinkState.LIVE, shared.generation.style, shared.generation.result_keys[0])
+    return SharedImage(LinkState.LIVE, shared.job.style, shared.job.result_keys[0])
 
 
 def image_store_origin(link: SharedImage) -> str | None:

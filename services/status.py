@@ -9,22 +9,22 @@ from concurrent.futures import Future
 from dataclasses import dataclass, replace
 
 from config import get_settings
-from models.generations import GenerationStatus
-from models.headshots import get_generation
-from models.snapshot import StatusSnapshot
+from models.job import get_job
+from models.job.snapshot import StatusSnapshot
+from models.job.table import JobStatus
 from services.poll_budget import get_poll_budget
 from services.status_cache import CachedStatus, Updates, get_status_cache, status_updates
 from services.status_mirror import get_status_mirror
 from services.unit_of_work import unit_of_work
 
 __all__ = [
-    "JobStatus", "Updates", "current_status", "published", "read_status", "shown_progress",
+    "PolledStatus", "Updates", "current_status", "published", "read_status", "shown_progress",
     "status_of", "status_updates",
 ]
 
 
 @dataclass(frozen=True)
-class JobStatus:
+class PolledStatus:
     snapshot: StatusSnapshot
     progress: int  # what the bar shows now
     queue_position: int | None  # jobs ahead of this one, while queued
@@ -33,20 +33,20 @@ class JobStatus:
 
 
 def status_of(snapshot: StatusSnapshot, cached: CachedStatus, *, now: float | None = None
-              ) -> JobStatus:
+              ) -> PolledStatus:
     """The status shown for `snapshot`, with the queue figures the cache read alongside it."""
     now = time.time() if now is None else now
     settings = get_settings()
     average = cached.average_seconds or settings.getimg_expected_seconds
     queue_position: int | None = None
     eta: int | None = None
-    if snapshot.status == GenerationStatus.QUEUED:
+    if snapshot.status == JobStatus.QUEUED:
         queue_position = cached.jobs_ahead if cached.jobs_ahead is not None else 0
         eta = math.ceil((queue_position // settings.worker_concurrency + 1) * average)
-    elif snapshot.status == GenerationStatus.PROCESSING:
+    elif snapshot.status == JobStatus.PROCESSING:
         elapsed = now - (snapshot.started_at or now)
         eta = max(1, math.ceil(average - elapsed))
-    return JobStatus(snapshot, shown_progress(snapshot, now=now), queue_position, eta,
+    return PolledStatus(snapshot, shown_progress(snapshot, now=now), queue_position, eta,
                      cached.polls_this_minute)
 
 
@@ -56,7 +56,7 @@ def shown_progress(snapshot: StatusSnapshot, *, now: float | None = None) -> int
                                        expected_seconds=get_settings().getimg_expected_seconds)
 
 
-def read_status(*, user_id: int, generation_id: int) -> tuple[StatusSnapshot, CachedStatus]:
+def read_status(*, user_id: int, job_id: int) -> tuple[StatusSnapshot, CachedStatus]:
     """The user's own job's snapshot, and the queue figures and the read's number among the
     user's reads this minute alongside. The snapshot comes from this process's status mirror
     when it knows the job, else from Redis while known there, else from PostgreSQL (which
@@ -67,21 +67,21 @@ def read_status(*, user_id: int, generation_id: int) -> tuple[StatusSnapshot, Ca
     number = budget.next_number(user_id, minute=minute)
     lease = 0 if number is not None else budget.lease_size
     mirror = get_status_mirror()
-    mirrored = mirror.get(generation_id, now=now) if mirror is not None else None
+    mirrored = mirror.get(job_id, now=now) if mirror is not None else None
     snapshot: StatusSnapshot
     if mirrored is not None and mirrored.user_id == user_id:
         snapshot = mirrored
-        average = _averages.get(now) if mirrored.status == GenerationStatus.PROCESSING else None
+        average = _averages.get(now) if mirrored.status == JobStatus.PROCESSING else None
         cached = CachedStatus(mirrored, None, average)  # the average: a processing job's wait
         counted_to = get_status_cache().count_polls(reader=user_id, minute=minute,
                                                     lease=lease) if lease else None
     else:
         changes_seen = mirror.changes() if mirror is not None else None
-        cached, counted_to = get_status_cache().read(generation_id, reader=user_id,
+        cached, counted_to = get_status_cache().read(job_id, reader=user_id,
                                                      minute=minute, lease=lease)
         _averages.learned(cached.average_seconds, now)
         if cached.snapshot is None or cached.snapshot.user_id != user_id:
-            snapshot = _refills.read(user_id=user_id, generation_id=generation_id)
+            snapshot = _refills.read(user_id=user_id, job_id=job_id)
         else:
             snapshot = cached.snapshot
             if mirror is not None:
@@ -127,20 +127,20 @@ class _Refills:
         self._running: dict[int, Future[StatusSnapshot]] = {}
         self._lock = threading.Lock()
 
-    def read(self, *, user_id: int, generation_id: int) -> StatusSnapshot:
+    def read(self, *, user_id: int, job_id: int) -> StatusSnapshot:
         mine: Future[StatusSnapshot] = Future()
         with self._lock:
-            running = self._running.setdefault(generation_id, mine)
+            running = self._running.setdefault(job_id, mine)
         if running is not mine:
             try:
                 snapshot = running.result(timeout=REFILL_WAIT_SECONDS)
             except Exception:  # noqa: BLE001 - the leader's failure: try for ourselves
-                return _snapshot_from_database(user_id=user_id, generation_id=generation_id)
+                return _snapshot_from_database(user_id=user_id, job_id=job_id)
             if snapshot.user_id == user_id:
                 return snapshot
-            return _snapshot_from_database(user_id=user_id, generation_id=generation_id)
+            return _snapshot_from_database(user_id=user_id, job_id=job_id)
         try:
-            snapshot = _snapshot_from_database(user_id=user_id, generation_id=generation_id)
+            snapshot = _snapshot_from_database(user_id=user_id, job_id=job_id)
             mine.set_result(snapshot)
             return snapshot
         except Exception as error:
@@ -150,7 +150,7 @@ class _Refills:
             if not mine.done():  # interrupted (a timeout, the greenlet killed): waiters retry
                 mine.set_exception(RefillInterrupted())
             with self._lock:
-                del self._running[generation_id]
+                del self._running[job_id]
 
 
 class RefillInterrupted(Exception):
@@ -161,17 +161,17 @@ REFILL_WAIT_SECONDS = 5  # past that, a waiter reads for itself
 _refills = _Refills()
 
 
-def _snapshot_from_database(*, user_id: int, generation_id: int) -> StatusSnapshot:
+def _snapshot_from_database(*, user_id: int, job_id: int) -> StatusSnapshot:
     """The user's own job from PostgreSQL (NotFound for anybody else's), put in the cache."""
     with unit_of_work() as db_session:
-        generation = get_generation(db_session, user_id=user_id, generation_id=generation_id)
-        snapshot = StatusSnapshot.of(generation)
+        job = get_job(db_session, user_id=user_id, job_id=job_id)
+        snapshot = StatusSnapshot.of(job)
     get_status_cache().publish(snapshot)  # a refill of what is already committed, not a change
     return snapshot
 
 
-def current_status(*, user_id: int, generation_id: int) -> JobStatus:
-    return status_of(*read_status(user_id=user_id, generation_id=generation_id))
+def current_status(*, user_id: int, job_id: int) -> PolledStatus:
+    return status_of(*read_status(user_id=user_id, job_id=job_id))
 
 
 def published(update: StatusSnapshot, earlier: CachedStatus) -> CachedStatus:

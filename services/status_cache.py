@@ -22,7 +22,7 @@ from redis.client import PubSub
 from redis.exceptions import NoScriptError, RedisError
 
 from config import per_settings
-from models.snapshot import StatusSnapshot
+from models.job.snapshot import StatusSnapshot
 from services.redis_client import get_redis
 
 log = logging.getLogger(__name__)
@@ -105,17 +105,17 @@ POLL_COUNTER_TTL_SECONDS = 120  # a counter per clock minute: gone a minute afte
 Updates = Generator["StatusSnapshot | None", None, None]
 
 
-def status_key(generation_id: int) -> str:
-    return f"headshots:status:{generation_id}"
+def status_key(job_id: int) -> str:
+    return f"headshots:status:{job_id}"
 
 
-def status_channel(redis: Redis, generation_id: int | str) -> str:
+def status_channel(redis: Redis, job_id: int | str) -> str:
     """Where the job's changes are published (`*`: a pattern for every job's). A key lives in
     one of the server's numbered databases, a channel in none: the database's number in the
     name keeps deployments that share a Redis server, each on its own database, from hearing
     each other's jobs (a status mirror or a stream would show another's job of the same id)."""
     database = redis.connection_pool.connection_kwargs.get("db", 0)
-    return f"headshots:db{database}:status:{generation_id}"
+    return f"headshots:db{database}:status:{job_id}"
 
 
 def _poll_counter(reader: int, minute: int) -> str:
@@ -197,19 +197,19 @@ class StatusCache:
                                  status_channel(self._redis, snapshot.id)))
             pipe.execute()
 
-    def read(self, generation_id: int, *, reader: int, minute: int = 0, lease: int = 0
+    def read(self, job_id: int, *, reader: int, minute: int = 0, lease: int = 0
              ) -> tuple[CachedStatus, int | None]:
         """The job's cached status, and a lease of `lease` of the reader's poll numbers for
         `minute` taken, in one round trip: a rate limiter of its own would double the cost of
         a poll. The lease is given as the counter's value after it (None: none taken)."""
         try:
             raw, rank, average, polls = self._read_and_count(
-                keys=[status_key(generation_id), QUEUE_KEY, AVERAGE_KEY,
+                keys=[status_key(job_id), QUEUE_KEY, AVERAGE_KEY,
                       _poll_counter(reader, minute)],
-                args=[str(generation_id), POLL_COUNTER_TTL_SECONDS, lease],
+                args=[str(job_id), POLL_COUNTER_TTL_SECONDS, lease],
             )
         except RedisError:
-            log.warning("status cache: could not read job %s", generation_id, exc_info=True)
+            log.warning("status cache: could not read job %s", job_id, exc_info=True)
             return CachedStatus(None, None, None), None
         held = json.loads(raw) if raw else None
         snapshot = StatusSnapshot(**held) if held and not held.get("deleted") else None
@@ -236,16 +236,16 @@ class StatusCache:
             return None
         return float(average) if average else None
 
-    def forget(self, generation_id: int) -> None:
+    def forget(self, job_id: int) -> None:
         try:
             with self._redis.pipeline(transaction=False) as pipe:
-                pipe.set(status_key(generation_id), TOMBSTONE, ex=FINISHED_TTL_SECONDS)
-                pipe.zrem(QUEUE_KEY, str(generation_id))
+                pipe.set(status_key(job_id), TOMBSTONE, ex=FINISHED_TTL_SECONDS)
+                pipe.zrem(QUEUE_KEY, str(job_id))
                 # Mirrors forget it, streams of it end.
-                pipe.publish(status_channel(self._redis, generation_id), TOMBSTONE)
+                pipe.publish(status_channel(self._redis, job_id), TOMBSTONE)
                 pipe.execute()
         except RedisError:
-            log.warning("status cache: could not forget job %s", generation_id, exc_info=True)
+            log.warning("status cache: could not forget job %s", job_id, exc_info=True)
 
 
 @per_settings
@@ -253,7 +253,7 @@ def get_status_cache() -> StatusCache:
     return StatusCache(get_redis())
 
 
-def status_updates(generation_id: int, *, timeout: float) -> Updates:
+def status_updates(job_id: int, *, timeout: float) -> Updates:
     """Snapshots published for the job as they happen; None about once a second in between.
 
     Subscribes at once, before returning, so a caller that reads the current state after
@@ -261,7 +261,7 @@ def status_updates(generation_id: int, *, timeout: float) -> Updates:
     """
     redis = get_redis()
     pubsub = redis.pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(status_channel(redis, generation_id))
+    pubsub.subscribe(status_channel(redis, job_id))
     return _published(pubsub, deadline=time.monotonic() + timeout)
 
 

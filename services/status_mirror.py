@@ -35,8 +35,8 @@ from redis.client import PubSub
 from redis.connection import Connection
 
 from config import get_settings, per_settings
-from models.generations import GenerationStatus
-from models.snapshot import StatusSnapshot
+from models.job.snapshot import StatusSnapshot
+from models.job.table import JobStatus
 from services.redis_client import get_redis
 from services.status_cache import status_channel
 
@@ -94,7 +94,7 @@ class StatusMirror:
     def offer(self, snapshot: StatusSnapshot, *, changes_seen: int | None) -> None:
         """Keep what a poll read from Redis, unless a change arrived since `changes()` said
         `changes_seen` (the read may hold the state from before it)."""
-        if snapshot.status == GenerationStatus.QUEUED or changes_seen is None:
+        if snapshot.status == JobStatus.QUEUED or changes_seen is None:
             return
         with self._lock:
             if self._live and self._changes == changes_seen:
@@ -154,7 +154,7 @@ class StatusMirror:
         held = json.loads(data)
         with self._lock:
             self._changes += 1
-            if held.get("deleted") or held["status"] == GenerationStatus.QUEUED:
+            if held.get("deleted") or held["status"] == JobStatus.QUEUED:
                 self._entries.pop(generation_id, None)
             else:
                 self._keep(StatusSnapshot(**held))

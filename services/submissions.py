@@ -12,15 +12,15 @@ from sqlalchemy.orm import Session
 from media import get_signer
 from models.batches import get_batch_jobs
 from models.errors import InvalidRequest, ServiceUnavailable
-from models.generations import HeadshotGeneration
-from models.headshots import get_generation, retry_generation
 from models.idempotency import IdempotentRequest, forget_result, record_result, reserve_key
-from models.job_creation import create_generations
-from models.jobs import fail_generation
+from models.job import get_job, retry_job
+from models.job.creation import create_jobs
+from models.job.endings import fail_job
+from models.job.table import Job
 from models.styles import OfferedStyle, get_active_style
 from models.uploads import find_usable_upload
 from models.users import register_user
-from services.queue import enqueue_generations
+from services.queue import enqueue_jobs
 from services.unit_of_work import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -30,30 +30,30 @@ log = logging.getLogger(__name__)
 class Accepted:
     """What one request charged for: a job, or a batch's jobs in the order of its styles."""
 
-    generations: list[HeadshotGeneration]
+    jobs: list[Job]
     batch_id: uuid.UUID | None = None
 
     @property
     def resource_id(self) -> str:
         """What its Idempotency-Key remembers."""
-        return str(self.batch_id) if self.batch_id else str(self.generations[0].id)
+        return str(self.batch_id) if self.batch_id else str(self.jobs[0].id)
 
 
-def submit_generation(
+def submit_job(
     *, user_id: int, email: str | None, image_url: str, style_id: str, aspect_ratio: str,
     idempotency: IdempotentRequest | None = None,
-) -> HeadshotGeneration:
+) -> Job:
     """Charge for a job and create it in one transaction, then publish it to the workers.
     The charge keeps the user's email current (the token's)."""
     storage_key = _own_upload_key(image_url)
 
     def create(db_session: Session) -> Accepted:
         styles = _offered_styles(db_session, [style_id], user_id=user_id, storage_key=storage_key)
-        return Accepted(create_generations(db_session, user_id=user_id, storage_key=storage_key,
+        return Accepted(create_jobs(db_session, user_id=user_id, storage_key=storage_key,
                                            styles=styles, aspect_ratio=aspect_ratio,
                                            email=email))
 
-    return _charge_and_dispatch(user_id, email, idempotency, create, _replay_job).generations[0]
+    return _charge_and_dispatch(user_id, email, idempotency, create, _replay_job).jobs[0]
 
 
 def submit_batch(
@@ -66,7 +66,7 @@ def submit_batch(
     def create(db_session: Session) -> Accepted:
         styles = _offered_styles(db_session, style_ids, user_id=user_id, storage_key=storage_key)
         batch_id = uuid.uuid4()
-        return Accepted(create_generations(db_session, user_id=user_id, storage_key=storage_key,
+        return Accepted(create_jobs(db_session, user_id=user_id, storage_key=storage_key,
                                            styles=styles, aspect_ratio=aspect_ratio,
                                            new_batch_id=batch_id, email=email), batch_id)
 
@@ -78,18 +78,18 @@ def submit_batch(
     return _charge_and_dispatch(user_id, email, idempotency, create, replay)
 
 
-def resubmit_generation(*, user_id: int, email: str | None, generation_id: int,
-                        idempotency: IdempotentRequest | None = None) -> HeadshotGeneration:
+def resubmit_job(*, user_id: int, email: str | None, job_id: int,
+                        idempotency: IdempotentRequest | None = None) -> Job:
     """Retry a failed job: charged again, back in the queue."""
 
     def retry(db_session: Session) -> Accepted:
-        retried = retry_generation(db_session, user_id=user_id, generation_id=generation_id)
+        retried = retry_job(db_session, user_id=user_id, job_id=job_id)
         # The email kept current once the charge holds the user's row: locking that row
         # before the job's would break the lock order (models/credits.py).
         register_user(db_session, user_id=user_id, email=email)
         return Accepted([retried])
 
-    return _charge_and_dispatch(user_id, email, idempotency, retry, _replay_job).generations[0]
+    return _charge_and_dispatch(user_id, email, idempotency, retry, _replay_job).jobs[0]
 
 
 def _own_upload_key(image_url: str) -> str:
@@ -114,7 +114,7 @@ def _offered_styles(db_session: Session, style_ids: list[str], *, user_id: int,
 
 
 def _replay_job(db_session: Session, user_id: int, resource_id: str) -> Accepted:
-    return Accepted([get_generation(db_session, user_id=user_id, generation_id=int(resource_id))])
+    return Accepted([get_job(db_session, user_id=user_id, job_id=int(resource_id))])
 
 
 def _charge_and_dispatch(
@@ -153,17 +153,17 @@ def _dispatch(user_id: int, accepted: Accepted) -> None:
     was published on commit, before the task goes out, so it can never land after the
     worker's newer one.
     """
-    faults = enqueue_generations([generation.id for generation in accepted.generations])
+    faults = enqueue_jobs([job.id for job in accepted.jobs])
     if not faults:
         return
-    for generation_id, error in faults.items():
-        log.error("could not publish job %s: %s", generation_id, error)
+    for job_id, error in faults.items():
+        log.error("could not publish job %s: %s", job_id, error)
     fault = next(iter(faults.values()))
-    refused = [generation for generation in accepted.generations if generation.id in faults]
-    nothing_queued = len(refused) == len(accepted.generations)
+    refused = [job for job in accepted.jobs if job.id in faults]
+    nothing_queued = len(refused) == len(accepted.jobs)
     with unit_of_work() as db_session:
-        for generation in refused:
-            fail_generation(db_session, generation.id, code="service_unavailable",
+        for job in refused:
+            fail_job(db_session, job.id, code="service_unavailable",
                             message="The job queue is unavailable; your credits were refunded.")
         if nothing_queued:
             forget_result(db_session, user_id=user_id, resource_id=accepted.resource_id)

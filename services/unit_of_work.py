@@ -1,7 +1,7 @@
 """The unit of work: one session per use case, rolled back unless the caller commits.
 
 Sessions come from one factory whose `after_commit` hook hands the job changes the domain
-recorded in the transaction (`models/job_changes.py`) to `services/after_commit.py`, so every
+recorded in the transaction (`models/job/changes.py`) to `services/after_commit.py`, so every
 committed change of a job takes the same path whoever committed it.
 """
 
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from config import per_settings
 from models.credits import take_movements
 from models.db import get_engine
-from models.job_changes import take_changes
+from models.job.changes import take_changes
 from services.after_commit import handle_committed, ledger_committed
 
 

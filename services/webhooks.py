@@ -1,6 +1,6 @@
 """Completion webhooks (contract §11): one signed POST per outbox event, at least once.
 
-The event was written with the change that ended its job or batch (`models/job_changes.py`);
+The event was written with the change that ended its job or batch (`models/job/changes.py`);
 here it is claimed, its payload built from the current state (so its image URLs are freshly
 signed), signed the Standard Webhooks way and sent. Any 2xx is a delivery; anything else is
 tried again with exponential backoff until a day after the event, with the same `webhook-id`
@@ -25,7 +25,7 @@ from media import get_signer
 from models.backoff import backoff_seconds
 from models.clock import utcnow
 from models.errors import NotFound
-from models.generations import HeadshotGeneration
+from models.job.table import Job
 from models.outbox import (
     OutboxEvent,
     claim_event,
@@ -105,12 +105,12 @@ def payload(event: OutboxEvent) -> dict[str, Any]:
         data["batch"] = batch_json(view, signer)
     else:
         with read_only() as db_session:
-            generation = db_session.scalar(
-                select(HeadshotGeneration).options(selectinload(HeadshotGeneration.upload))
-                .where(HeadshotGeneration.id == event.generation_id))
-        if generation is None:
+            job = db_session.scalar(
+                select(Job).options(selectinload(Job.upload))
+                .where(Job.id == event.generation_id))
+        if job is None:
             raise LookupError(f"headshot {event.generation_id} is gone")
-        data["headshot"] = headshot_json(generation, signer)
+        data["headshot"] = headshot_json(job, signer)
     return {"type": event.event_type, "timestamp": event.created_at.isoformat(), "data": data}
 
 

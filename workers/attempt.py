@@ -24,7 +24,7 @@ from media.images import ImageRejected, read_result_image, read_result_image_wit
 from media.storage import StorageNotFound, new_key
 from models.backoff import backoff_seconds
 from models.errors import OriginalExpired
-from models.jobs import may_attempt_again
+from models.job.endings import may_attempt_again
 from services import getimg_slots, jobs
 from services.jobs import Claimed
 from services.metrics import GETIMG_ERRORS
@@ -81,7 +81,7 @@ def _still_ours(held: HeldJob) -> None:
     """Stop if the lease keeper found the job taken from this attempt (cancelled, taken over):
     a local check; the writes that follow are fenced by the attempt number anyway."""
     if held.lost.is_set():
-        raise NoLongerOurs(held.job.generation_id)
+        raise NoLongerOurs(held.job.id)
 
 
 class GetImgSlot:
@@ -130,7 +130,7 @@ def _requeue(job: Claimed, error: Exception, code: str, message: str, *,
     requeue = jobs.requeue if counts else jobs.give_back
     if not requeue(job, retry_in_seconds=delay, code=code, message=message):
         return AttemptOutcome()
-    log.info("job %s attempt %s: %s, retrying in %.1fs", job.generation_id,
+    log.info("job %s attempt %s: %s, retrying in %.1fs", job.id,
              job.attempt_in_round, code, delay)
     return AttemptOutcome(retry_in_seconds=delay)
 
@@ -201,7 +201,7 @@ def _attempt(held: HeldJob, slot: GetImgSlot) -> AttemptOutcome:
         original = get_storage().get(job.original_key)
         # No milestone between the claim (which stored PROGRESS_WAITING: GetImg is called
         # milliseconds later) and the end: each would be a transaction, a publish and a log
-        # line, for a step the estimate already shows rising (models/progress.py).
+        # line, for a step the estimate already shows rising (models/job/progress.py).
         client = _getimg_client()
         try:
             response = client.generate(
@@ -230,7 +230,7 @@ def _attempt(held: HeldJob, slot: GetImgSlot) -> AttemptOutcome:
                                   metadata=metadata | outcome)
     except NoLongerOurs:  # cancelled meanwhile: whatever it stored is nobody's
         _delete_quietly(stored)  # before the line: whoever reads it may look for the files
-        log.info("job %s: no longer this attempt's; stopped", job.generation_id)
+        log.info("job %s: no longer this attempt's; stopped", job.id)
         return AttemptOutcome()
     except StorageNotFound:
         jobs.fail(job, OriginalExpired.code, OriginalExpired.MESSAGE, metadata)
@@ -253,7 +253,7 @@ def _attempt(held: HeldJob, slot: GetImgSlot) -> AttemptOutcome:
                   f"The image service returned an unusable image: {error}", metadata)
         return AttemptOutcome()
     except Exception as error:  # a bug or an outage of ours: retry, then fail and refund
-        log.exception("job %s attempt %s crashed", job.generation_id, job.attempt)
+        log.exception("job %s attempt %s crashed", job.id, job.attempt)
         _delete_quietly(stored)
         if may_attempt_again(job.attempt_in_round):
             return _requeue(job, error, "internal_error", "Something went wrong on our side.")
@@ -263,7 +263,7 @@ def _attempt(held: HeldJob, slot: GetImgSlot) -> AttemptOutcome:
 
     if not completed:  # cancelled, deleted or taken over meanwhile: our copy is nobody's
         _delete_quietly(stored)
-        log.info("job %s: no longer this attempt's; deleted what it stored", job.generation_id)
+        log.info("job %s: no longer this attempt's; deleted what it stored", job.id)
     return AttemptOutcome()
 
 

@@ -1,6 +1,6 @@
 """Client for GetImg.ai's v2 image API (`POST /v2/images/generations`).
 
-Wire format as documented by GetImg.ai (docs win over /work/shared/getimg-wire.md):
+Wire format as documented by GetImg.ai (their docs win over docs/getimg.md, our reading):
 - https://docs.getimg.ai/api-reference/images/generate-an-image and the official SDK
   getimg-ai/getimg-python `src/getimg/types/image_generate_params.py`: `model` and `prompt`
   required; `images: [{"url": ...}]` takes an HTTPS URL or a base64 *data URL* (PNG, JPEG or

@@ -31,7 +31,7 @@ from redis.exceptions import RedisError
 from config import get_settings
 from services import getimg_slots, jobs
 from services.jobs import Claimed
-from services.queue import BROKER_FAULTS, enqueue_generation
+from services.queue import BROKER_FAULTS, enqueue_job
 
 log = logging.getLogger(__name__)
 
@@ -60,15 +60,15 @@ class LeaseKeeper:
     def hold_job(self, job: Claimed) -> HeldJob:
         held = HeldJob(job)
         with self._lock:
-            self._jobs[job.generation_id] = held
+            self._jobs[job.id] = held
         self._ensure_running()
         return held
 
     def drop_job(self, job: Claimed) -> None:
         with self._lock:
-            held = self._jobs.get(job.generation_id)
+            held = self._jobs.get(job.id)
             if held is not None and held.job.attempt == job.attempt:
-                del self._jobs[job.generation_id]
+                del self._jobs[job.id]
 
     def hold_slot(self, holder: str) -> None:
         with self._lock:
@@ -112,7 +112,7 @@ class LeaseKeeper:
                             exc_info=True)
             else:
                 for entry in held:
-                    if entry.job.generation_id not in renewed:
+                    if entry.job.id not in renewed:
                         entry.lost.set()
         if slots:
             try:
@@ -140,12 +140,12 @@ class LeaseKeeper:
                                       message=HANDED_BACK_MESSAGE):
                     continue
                 handed += 1
-                enqueue_generation(entry.job.generation_id)
+                enqueue_job(entry.job.id)
             except BROKER_FAULTS:
                 log.warning("job %s: handed back but not republished; the reaper will",
-                            entry.job.generation_id)
+                            entry.job.id)
             except Exception:  # PostgreSQL away: the lease runs out, the reaper takes over
-                log.exception("job %s: could not hand back", entry.job.generation_id)
+                log.exception("job %s: could not hand back", entry.job.id)
         for holder in slots:
             getimg_slots.release(holder)
         return handed

@@ -3,7 +3,7 @@
 from celery import Task
 
 from models.db import CONNECTION_FAULTS
-from services.queue import enqueue_generation
+from services.queue import enqueue_job
 from workers.attempt import run_attempt
 from workers.celery_app import GENERATE_TASK, celery_app
 
@@ -24,7 +24,7 @@ def generate_headshot(self: Task, generation_id: int) -> None:
     if outcome.waiting_for_slot:
         # Not a fault: a fresh message for later, so a long wait for GetImg capacity never
         # spends the retry budget that is there for faults (a retry would count against it).
-        enqueue_generation(generation_id, countdown=outcome.retry_in_seconds)
+        enqueue_job(generation_id, countdown=outcome.retry_in_seconds)
         return
     if outcome.retry_in_seconds is not None:
         # The row is already back in `queued`; this only schedules the next attempt.

@@ -208,7 +208,7 @@ def test_two_workers_share_the_queue(chaos: Chaos) -> None:
     assert stats["generation_calls"] <= sum(row["attempts"] for row in rows), stats
     completed = [row for row in rows if row["status"] == "completed"]
     for row in completed:
-        # The attempts that counted: a 429's was given back (models/job_attempts.give_attempt_back).
+        # The attempts that counted: a 429's was given back (models/job/attempts.give_attempt_back).
         assert row["metadata"]["attempts"] == row["attempts"] - row["attempts_before_round"], row
     request_ids = [row["metadata"]["getimgRequestId"] for row in completed]
     assert len(set(request_ids)) == len(request_ids), "two jobs share one GetImg result"

@@ -23,9 +23,9 @@ import requests
 from sqlalchemy import select
 
 from models.clock import frozen_clock
-from models.job_attempts import claim_generation, complete_generation
-from models.job_creation import create_generation
-from models.jobs import fail_generation
+from models.job.attempts import claim_job, complete_job
+from models.job.creation import create_job
+from models.job.endings import fail_job
 from models.styles import get_active_style
 from models.uploads import Upload
 from services import analytics
@@ -62,16 +62,16 @@ def _headshot(user_id: int, upload_key: str, style: str, at: datetime, seconds: 
     """One headshot asked for, and ended, at `at` (the clock frozen there)."""
     with frozen_clock(at), unit_of_work() as db_session:
         upload = db_session.scalars(select(Upload).where(Upload.storage_key == upload_key)).one()
-        job = create_generation(db_session, user_id=user_id, upload=upload,
+        job = create_job(db_session, user_id=user_id, upload=upload,
                                 style=get_active_style(db_session, style), aspect_ratio="1:1")
         db_session.commit()
-        claimed = claim_generation(db_session, job.id)
+        claimed = claim_job(db_session, job.id)
         assert claimed is not None
         if seconds is None:
-            done = fail_generation(db_session, job.id, code=code, attempt=claimed.attempts,
+            done = fail_job(db_session, job.id, code=code, attempt=claimed.attempts,
                                    message="the generator gave up")
         else:
-            done = complete_generation(
+            done = complete_job(
                 db_session, job.id, attempt=claimed.attempts, result_keys=[],
                 thumbnail_key="thumbnails/1/" + "a" * 32 + ".jpg",
                 metadata={"processingTime": seconds, "getimgCost": 0.025})

@@ -19,9 +19,9 @@ from devstack.waiting import wait_until
 from fakes.getimg.process import FakeGetImg
 from media.storage import new_key
 from models.credits import grant_credits
-from models.job_attempts import claim_generation
-from models.job_creation import create_generation
-from models.jobs import fail_generation
+from models.job.attempts import claim_job
+from models.job.creation import create_job
+from models.job.endings import fail_job
 from models.styles import get_active_style
 from models.uploads import record_upload
 from models.users import ensure_user
@@ -94,7 +94,7 @@ def _funded_queued_job(user_id: int) -> tuple[int, int]:
         upload = record_upload(db_session, user_id=user_id,
                                storage_key=new_key("originals", user_id, "jpg"),
                                content_type="image/jpeg", size_bytes=1, width=64, height=64)
-        job_id = create_generation(db_session, user_id=user_id, upload=upload, style=style,
+        job_id = create_job(db_session, user_id=user_id, upload=upload, style=style,
                                    aspect_ratio="1:1").id
         db_session.commit()
         return job_id, style.credit_cost
@@ -104,10 +104,10 @@ def test_a_committed_job_change_and_its_credits_are_counted_once(client: Any) ->
     before = scrape_in_process(client)
     job_id, cost = _funded_queued_job(new_user_id())
     with unit_of_work() as db_session:
-        assert claim_generation(db_session, job_id) is not None
+        assert claim_job(db_session, job_id) is not None
         db_session.commit()
     with unit_of_work() as db_session:
-        assert fail_generation(db_session, job_id, code="getimg_timeout", message="x")
+        assert fail_job(db_session, job_id, code="getimg_timeout", message="x")
         db_session.commit()
     after = scrape_in_process(client)
 

@@ -11,7 +11,7 @@ import requests
 from PIL import Image
 
 from fakes.getimg.process import FakeGetImg
-from models.generations import HeadshotGeneration
+from models.job.table import Job
 from services.unit_of_work import unit_of_work
 from tests.support.live import LiveServer
 from workers.attempt import run_attempt
@@ -145,7 +145,7 @@ def test_getimg_rate_limits_delay_a_job_without_spending_its_attempts(
     item = user.call("GET", f"/api/headshots/history/{job['id']}").json()
     assert item["metadata"]["attempts"] == 1  # the 429s were delays, not attempts
     with unit_of_work() as db_session:
-        row = db_session.get(HeadshotGeneration, int(job["id"]))
+        row = db_session.get(Job, int(job["id"]))
         assert row is not None and row.attempts == 4 and row.attempts_this_round == 1
     assert user.credits() == 0
 
@@ -163,7 +163,7 @@ def test_other_users_jobs_are_404_everywhere(web: str, fake_getimg: FakeGetImg) 
         assert response.json()["error"]["code"] == "not_found"
     assert stranger.call("GET", "/api/headshots/history").json()["data"] == []
     with unit_of_work() as db_session:
-        row = db_session.get(HeadshotGeneration, job["id"])
+        row = db_session.get(Job, job["id"])
         assert row is not None and row.deleted_at is None
 
 

@@ -14,10 +14,10 @@ import pytest
 from werkzeug.routing import Rule
 
 from tests.support.domain import funded_user, make_job, stored_upload
-from tests.support.errors import assert_error
+from tests.support.errors import assert_error, error_failures
 from tests.support.hostile import assert_unchanged, footprint, send
 from tests.support.routes import path_of, route_methods
-from tests.support.users import auth
+from tests.support.users import auth, new_user_id
 
 pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")
 JOB_KINDS = ("queued", "completed", "failed")
@@ -112,3 +112,25 @@ def test_malformed_ids_are_404_on_every_id_route(app: Any, client: Any, value: s
             failures.append(str(problem).splitlines()[0])
     assert not failures, "\n".join(failures)
     assert_unchanged(before, footprint(user_id), value)
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "9" * 19, "1.0"])
+def test_an_id_that_cannot_exist_is_the_same_404_as_a_missing_one(app: Any, client: Any,
+                                                                  value: str) -> None:
+    """Whether the route's pattern refuses the id or the database does not hold it, the answer
+    is the same, byte for byte: it tells nothing of how ids are made."""
+    failures: list[str] = []
+    for method, rule in id_routes(app):
+        user_id = new_user_id()  # each route its own write budget
+        missing = "00000000-0000-4000-8000-000000000001" if "uuid:" in rule.rule \
+            else _missing_id()
+        answers = []
+        for id_value in (value, missing):
+            path = path_of(rule, {name: id_value for name in rule.arguments})
+            response = send(client, method, path, theme="foreign ids", headers=auth(user_id),
+                            json={})
+            failures += error_failures(response, 404, "not_found", context=f"{method} {path}")
+            answers.append(response.data)
+        if answers[0] != answers[1]:
+            failures.append(f"{method} {rule.rule}: {answers[0]!r} != {answers[1]!r}")
+    assert not failures, "\n".join(failures)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from models.jobs import cancel_generation
+from models.job.endings import cancel_in_flight
 from services.unit_of_work import unit_of_work
 from tests.support.domain import funded_user, make_job, stored_upload
 from tests.support.errors import assert_error
@@ -24,7 +24,7 @@ def test_the_latest_failures_come_first_with_their_codes(client: Any) -> None:
     newer = make_job(user_id, key, "failed")["id"]
     cancelled = make_job(user_id, key, "queued")["id"]
     with unit_of_work() as db_session:
-        cancel_generation(db_session, cancelled)
+        cancel_in_flight(db_session, cancelled)
         db_session.commit()
 
     response = client.get("/api/admin/failures?limit=2", headers=ADMIN)

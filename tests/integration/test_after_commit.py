@@ -8,10 +8,10 @@ from typing import cast
 import pytest
 
 from models.credits import grant_credits
-from models.headshots import delete_generation
-from models.job_attempts import claim_generation
-from models.jobs import fail_generation
-from models.snapshot import StatusSnapshot
+from models.job import delete_job
+from models.job.attempts import claim_job
+from models.job.endings import fail_job
+from models.job.snapshot import StatusSnapshot
 from models.users import ensure_user
 from services.redis_client import get_redis
 from services.status_cache import get_status_cache
@@ -56,20 +56,20 @@ def test_each_committed_change_is_published_in_order() -> None:
     assert after_create is not None and after_create.status == "queued"
 
     with unit_of_work() as db_session:
-        assert claim_generation(db_session, job_id) is not None
+        assert claim_job(db_session, job_id) is not None
         # rolled back: the claim never happened, the cache still says queued
     still = cached(job_id)
     assert still is not None and still.status == "queued"
 
     with unit_of_work() as db_session:  # two changes in one transaction: the last one shows
-        assert claim_generation(db_session, job_id) is not None
-        assert fail_generation(db_session, job_id, code="x", message="gave up") is not None
+        assert claim_job(db_session, job_id) is not None
+        assert fail_job(db_session, job_id, code="x", message="gave up") is not None
         db_session.commit()
     failed = cached(job_id)
     assert failed is not None and failed.status == "failed" and failed.error_code == "x"
 
     with unit_of_work() as db_session:
-        delete_generation(db_session, user_id=user_id, generation_id=job_id)
+        delete_job(db_session, user_id=user_id, job_id=job_id)
         db_session.commit()
     assert cached(job_id) is None  # a deleted job's status is forgotten
 
@@ -98,7 +98,7 @@ def test_a_poll_that_read_the_row_before_the_delete_cannot_bring_the_job_back() 
     stale = cached(job_id)  # what a slow poll read from the row, before the delete
     assert stale is not None
     with unit_of_work() as db_session:
-        delete_generation(db_session, user_id=user_id, generation_id=job_id)
+        delete_job(db_session, user_id=user_id, job_id=job_id)
         db_session.commit()
     get_status_cache().publish(stale)  # the slow poll's refill lands after the delete
     assert cached(job_id) is None

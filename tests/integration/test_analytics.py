@@ -13,8 +13,8 @@ from sqlalchemy import select
 from models.analytics import DailyStyleFigures
 from models.clock import frozen_clock
 from models.events import Event, EventName
-from models.job_attempts import claim_generation, complete_generation
-from models.jobs import cancel_generation, fail_generation
+from models.job.attempts import claim_job, complete_job
+from models.job.endings import cancel_in_flight, fail_job
 from services import analytics
 from services.pagination import encode_cursor
 from services.unit_of_work import read_only, unit_of_work
@@ -27,15 +27,15 @@ pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")
 
 def _finish(job_id: int, seconds: float | None, code: str | None = None) -> None:
     with unit_of_work() as db_session:
-        claimed = claim_generation(db_session, job_id)
+        claimed = claim_job(db_session, job_id)
         assert claimed is not None
         if seconds is not None:
-            done = complete_generation(
+            done = complete_job(
                 db_session, job_id, attempt=claimed.attempts, result_keys=[],
                 thumbnail_key="thumbnails/1/" + "a" * 32 + ".jpg",
                 metadata={"processingTime": seconds, "getimgCost": 0.025})
         else:
-            done = fail_generation(db_session, job_id, code=code or "x", message="no",
+            done = fail_job(db_session, job_id, code=code or "x", message="no",
                                    attempt=claimed.attempts)
         assert done is not None
         db_session.commit()
@@ -61,7 +61,7 @@ def test_a_day_rolls_up_per_style_and_twice_is_the_same() -> None:
         _finish(jobs[3], None, "getimg_rejected")
         _finish(jobs[4], None, "getimg_timeout")
         with unit_of_work() as db_session:
-            cancel_generation(db_session, jobs[5])
+            cancel_in_flight(db_session, jobs[5])
             db_session.commit()
 
     assert analytics.roll_up(day.date()) == 1
@@ -149,3 +149,87 @@ def test_bad_analytics_ranges_are_400(client: Any, query: str) -> None:
     response = client.get(f"/api/admin/analytics{query}", headers=ADMIN)
     assert_error(response, 400)
     assert response.get_json()["error"]["message"].split(":")[0] in {"from", "to"}
+
+
+# ---- the funnel counts what the service can vouch for ----------------------------------------
+
+
+def _day_of_its_own() -> datetime:
+    """Noon of a random day decades ahead: no other test's events fall on it."""
+    return datetime(random.randint(2045, 2095), random.randint(1, 12), random.randint(1, 28),
+                    12, tzinfo=UTC)
+
+
+def _funnel(client: Any, day: datetime) -> dict[str, int]:
+    iso = day.date().isoformat()
+    response = client.get(f"/api/admin/analytics?from={iso}&to={iso}", headers=ADMIN)
+    assert response.status_code == 200, response.get_json()
+    funnel: dict[str, int] = response.get_json()["funnel"]
+    return funnel
+
+
+def _report(client: Any, user_id: int, event: str, generation_id: int | None = None) -> Any:
+    body: dict[str, Any] = {"event": event}
+    if generation_id is not None:
+        body["generationId"] = generation_id
+    return client.post("/api/events", headers=auth(user_id), json=body)
+
+
+def _client_events(user_id: int) -> list[tuple[str, int | None, bool]]:
+    with read_only() as db_session:
+        return [(name, generation, vouched) for name, generation, vouched in db_session.execute(
+            select(Event.name, Event.generation_id, Event.vouched)
+            .where(Event.user_id == user_id, Event.source == "client").order_by(Event.id))]
+
+
+def test_app_reports_without_a_headshot_leave_the_funnel_unchanged(client: Any) -> None:
+    """The report of the issue: 40 shares and 30 downloads posted with no generationId moved
+    `shared` from 2 to 42 and `downloaded` past `completed`. Kept, not counted."""
+    day = _day_of_its_own()
+    with frozen_clock(day):
+        user_id = funded_user(1)
+        make_job(user_id, stored_upload(user_id), "completed")
+        before = _funnel(client, day)
+        assert before == {"started": 1, "completed": 1, "downloaded": 0, "shared": 0}
+        for event, times in (("user_shared", 40), ("headshot_downloaded", 30)):
+            for _ in range(times):
+                assert _report(client, user_id, event).status_code == 202
+        assert _funnel(client, day) == before
+    kept = _client_events(user_id)
+    assert len(kept) == 70 and {vouched for _, _, vouched in kept} == {False}
+
+
+def test_a_headshot_counts_once_per_step_whoever_reports_it(client: Any) -> None:
+    day = _day_of_its_own()
+    with frozen_clock(day):
+        user_id = funded_user(3)
+        key = stored_upload(user_id)
+        done = make_job(user_id, key, "completed")["id"]
+        queued = make_job(user_id, key, "queued")["id"]
+        # The service's own download and share of `done`, then the app's reports of them, twice.
+        assert client.get(f"/api/headshots/{done}/export", headers=auth(user_id)
+                          ).status_code == 200
+        assert client.post(f"/api/headshots/{done}/share", headers=auth(user_id),
+                           json={}).status_code == 201
+        for event in ("headshot_downloaded", "user_shared") * 2:
+            assert _report(client, user_id, event, done).status_code == 202
+        # A download of a job that is only queued: kept, not counted, then or later.
+        assert _report(client, user_id, "headshot_downloaded", queued).status_code == 202
+        assert _funnel(client, day) == {"started": 2, "completed": 1, "downloaded": 1,
+                                        "shared": 1}
+        _finish(queued, 3.0)
+        assert _funnel(client, day) == {"started": 2, "completed": 2, "downloaded": 1,
+                                        "shared": 1}
+        assert _report(client, user_id, "headshot_downloaded", queued).status_code == 202
+        assert _funnel(client, day) == {"started": 2, "completed": 2, "downloaded": 2,
+                                        "shared": 1}
+        # Another user's completed headshot: 404 like one that does not exist, nothing kept.
+        stranger = new_user_id()
+        for event in ("headshot_downloaded", "user_shared"):
+            assert_error(_report(client, stranger, event, done), 404)
+        assert _client_events(stranger) == []
+        assert _funnel(client, day)["downloaded"] == 2
+    assert _client_events(user_id) == [
+        ("headshot_downloaded", done, True), ("user_shared", done, True),
+        ("headshot_downloaded", done, True), ("user_shared", done, True),
+        ("headshot_downloaded", queued, False), ("headshot_downloaded", queued, True)]

@@ -1,4 +1,4 @@
-"""Attempts that do not count (models/job_attempts.py `give_attempt_back`): a job handed back by a
+"""Attempts that do not count (models/job/attempts.py `give_attempt_back`): a job handed back by a
 stopping worker, or put back after GetImg's 429, keeps its attempts this round; the attempt
 number still grows, so every fence stays exact; and the round's time budget ends a job that
 keeps being given back, failed and refunded once."""
@@ -13,8 +13,8 @@ import pytest
 
 from config import get_settings
 from models.clock import frozen_clock
-from models.job_attempts import round_time_budget_seconds
-from models.jobs import TIMED_OUT
+from models.job.attempts import round_time_budget_seconds
+from models.job.endings import TIMED_OUT
 from services import jobs
 from services.jobs import Claimed
 from tests.support.api_calls import me

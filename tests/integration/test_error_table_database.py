@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 
 from config import get_settings
-from models.credits import refund_generation
+from models.credits import refund_job_round
 from services.unit_of_work import unit_of_work
 from tests.support.domain import funded_user, make_job, stored_upload
 
@@ -25,7 +25,7 @@ def test_a_uniqueness_violation_is_a_409(stack: Any, ledger_invariant: None) -> 
     def refund_twice() -> str:
         with unit_of_work() as db_session:
             for _ in range(2):
-                refund_generation(db_session, user_id=user_id, cost=1, generation_id=job["id"],
+                refund_job_round(db_session, user_id=user_id, cost=1, generation_id=job["id"],
                                   generation_round=0, description="twice")
             db_session.commit()
         return "refunded twice"

@@ -9,13 +9,13 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from models.clock import FrozenClock, frozen_clock
-from models.credits import refund_generation
+from models.credits import refund_job_round
 from models.errors import NotFound
-from models.generations import GenerationStatus, HeadshotGeneration, JobRow
-from models.headshots import delete_generation, retry_generation
-from models.job_attempts import claim_generation, complete_generation, requeue_generation
-from models.jobs import cancel_generation, fail_generation
-from models.progress import PROGRESS_FREEZE_LEAD_SECONDS, PROGRESS_WAITING, displayed_progress
+from models.job import delete_job, retry_job
+from models.job.attempts import claim_job, complete_job, requeue_job
+from models.job.endings import cancel_in_flight, fail_job
+from models.job.progress import PROGRESS_FREEZE_LEAD_SECONDS, PROGRESS_WAITING, displayed_progress
+from models.job.table import Job, JobRow, JobStatus
 from services.unit_of_work import unit_of_work
 from tests.support.api_calls import grant, me
 from tests.support.domain import new_job
@@ -48,7 +48,7 @@ def _queued_job(client: Any, credits: int = 1) -> tuple[int, int]:
 
 def _claim(generation_id: int) -> JobRow | None:
     with unit_of_work() as db_session:
-        claimed = claim_generation(db_session, generation_id)
+        claimed = claim_job(db_session, generation_id)
         db_session.commit()
         return claimed
 
@@ -65,18 +65,18 @@ def test_only_the_claiming_attempt_finishes_the_job(client: Any) -> None:
     claimed = _claim(job)
     assert claimed is not None
     with unit_of_work() as db_session:
-        assert complete_generation(db_session, job, attempt=claimed.attempts + 1, result_keys=[],
+        assert complete_job(db_session, job, attempt=claimed.attempts + 1, result_keys=[],
                                    thumbnail_key="t", metadata={}) is None
-        assert fail_generation(db_session, job, code="x", message="x",
+        assert fail_job(db_session, job, code="x", message="x",
                                attempt=claimed.attempts + 1) is None
-        done = complete_generation(db_session, job, attempt=claimed.attempts, result_keys=[],
+        done = complete_job(db_session, job, attempt=claimed.attempts, result_keys=[],
                                    thumbnail_key="thumbnails/1/" + "a" * 32 + ".jpg",
                                    metadata={"getimgCost": 0.03})
         db_session.commit()
     assert done is not None and done.status == "completed" and done.progress == 100
     assert done.meta == {"getimgCost": 0.03}
     with unit_of_work() as db_session:  # a finished job cannot fail (or be refunded) later
-        assert fail_generation(db_session, job, code="late", message="late") is None
+        assert fail_job(db_session, job, code="late", message="late") is None
     assert me(client, user_id)["credits"] == 0
 
 
@@ -84,16 +84,16 @@ def test_failing_refunds_exactly_once(client: Any) -> None:
     user_id, job = _queued_job(client, credits=2)
     for _ in range(2):
         with unit_of_work() as db_session:
-            fail_generation(db_session, job, code="getimg_unavailable", message="down")
+            fail_job(db_session, job, code="getimg_unavailable", message="down")
             db_session.commit()
     assert me(client, user_id)["credits"] == 2
     # Even code that skipped the state machine could not refund this round twice.
     with unit_of_work() as db_session, pytest.raises(IntegrityError):
-        refund_generation(db_session, user_id=user_id, cost=1, generation_id=job,
+        refund_job_round(db_session, user_id=user_id, cost=1, generation_id=job,
                           generation_round=0, description="again")
     with unit_of_work() as db_session:
-        row = db_session.get(HeadshotGeneration, job)
-        assert row is not None and row.status == GenerationStatus.FAILED
+        row = db_session.get(Job, job)
+        assert row is not None and row.status == JobStatus.FAILED
         assert row.error_code == "getimg_unavailable" and row.completed_at is not None
 
 
@@ -113,7 +113,7 @@ def test_requeue_keeps_the_progress_the_user_saw(client: Any, clock: FrozenClock
     seen = shown(claimed, clock.now().timestamp())
     assert seen > PROGRESS_WAITING
     with unit_of_work() as db_session:
-        requeued = requeue_generation(db_session, job, attempt=claimed.attempts,
+        requeued = requeue_job(db_session, job, attempt=claimed.attempts,
                                       retry_in_seconds=1, code="getimg_unavailable", message="x")
         db_session.commit()
     assert requeued is not None and requeued.status == "queued"
@@ -126,12 +126,12 @@ def test_requeue_keeps_the_progress_the_user_saw(client: Any, clock: FrozenClock
 @pytest.mark.parametrize("elapsed", [0.0, 0.25, 1.0, 1.7, 4.0, 9.5, 30.0, 600.0, 1e7])
 def test_a_transition_stores_exactly_what_readers_would_show(client: Any, clock: FrozenClock,
                                                               elapsed: float) -> None:
-    """The UPDATE computes the estimate in SQL (models/job_statements.py, progress_from_now):
+    """The UPDATE computes the estimate in SQL (models/job/_statements.py, progress_from_now):
     it must agree with the readers' `displayed_progress` to the unit, also where exp()
     underflows (1e7 s). A requeue stores it as it stands, with no milestone of its own."""
     job, claimed = _job_waiting_on_getimg(client, clock, elapsed=elapsed)
     with unit_of_work() as db_session:
-        again = requeue_generation(db_session, job, attempt=claimed.attempts,
+        again = requeue_job(db_session, job, attempt=claimed.attempts,
                                    retry_in_seconds=1, code="getimg_unavailable", message="x")
         db_session.commit()
     assert again is not None
@@ -146,7 +146,7 @@ def test_a_job_failing_mid_wait_keeps_the_progress_the_user_saw(client: Any, clo
     must not land below what readers show until it is published."""
     job, claimed = _job_waiting_on_getimg(client, clock)
     with unit_of_work() as db_session:
-        failed = fail_generation(db_session, job, code="getimg_unavailable", message="x",
+        failed = fail_job(db_session, job, code="getimg_unavailable", message="x",
                                  attempt=claimed.attempts)
         db_session.commit()
     assert failed is not None and failed.status == "failed"
@@ -161,18 +161,18 @@ def test_deleting_a_job_in_flight_cancels_and_refunds_it_first(client: Any) -> N
     claimed = _claim(job)
     assert claimed is not None
     with unit_of_work() as db_session:
-        delete_generation(db_session, user_id=user_id, generation_id=job)
+        delete_job(db_session, user_id=user_id, job_id=job)
         db_session.commit()
     with unit_of_work() as db_session:
-        row = db_session.get(HeadshotGeneration, job)
+        row = db_session.get(Job, job)
         assert row is not None and row.deleted_at is not None
         assert (row.status, row.error_code) == ("failed", "cancelled")
         # the worker still holding the attempt can no longer finish it
-        assert complete_generation(db_session, job, attempt=claimed.attempts, result_keys=[],
+        assert complete_job(db_session, job, attempt=claimed.attempts, result_keys=[],
                                    thumbnail_key="t", metadata={}) is None
     assert me(client, user_id)["credits"] == 1
     with unit_of_work() as db_session, pytest.raises(NotFound):  # gone for its owner
-        delete_generation(db_session, user_id=user_id, generation_id=job)
+        delete_job(db_session, user_id=user_id, job_id=job)
 
 
 def test_a_cancelled_attempt_cannot_touch_the_retried_round(client: Any) -> None:
@@ -182,20 +182,20 @@ def test_a_cancelled_attempt_cannot_touch_the_retried_round(client: Any) -> None
     stale = _claim(job)
     assert stale is not None
     with unit_of_work() as db_session:
-        assert cancel_generation(db_session, job) is not None
+        assert cancel_in_flight(db_session, job) is not None
         db_session.commit()
     with unit_of_work() as db_session:
-        retry_generation(db_session, user_id=user_id, generation_id=job)
+        retry_job(db_session, user_id=user_id, job_id=job)
         db_session.commit()
     fresh = _claim(job)
     assert fresh is not None and fresh.attempts != stale.attempts
     assert fresh.attempts_this_round == 1
     with unit_of_work() as db_session:
-        assert requeue_generation(db_session, job, attempt=stale.attempts, retry_in_seconds=0,
+        assert requeue_job(db_session, job, attempt=stale.attempts, retry_in_seconds=0,
                                   code="late", message="late") is None
-        assert complete_generation(db_session, job, attempt=stale.attempts, result_keys=[],
+        assert complete_job(db_session, job, attempt=stale.attempts, result_keys=[],
                                    thumbnail_key="t", metadata={}) is None
-        assert fail_generation(db_session, job, code="late", message="late",
+        assert fail_job(db_session, job, code="late", message="late",
                                attempt=stale.attempts) is None
         db_session.commit()
     assert me(client, user_id)["credits"] == 1  # round 0 refunded, round 1 charged, no more

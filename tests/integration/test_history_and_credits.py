@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from models.generations import GenerationStatus, HeadshotGeneration
+from models.job.table import Job, JobStatus
 from services.unit_of_work import unit_of_work
 from tests.support.api_calls import generate, grant, me, uploaded_url
 from tests.support.errors import assert_error
@@ -48,7 +48,7 @@ def test_history_pages_newest_first_with_a_cursor(client: Any) -> None:
 def test_history_filters(client: Any) -> None:
     user_id, ids = _user_with_jobs(client, ["corporate", "creative", "corporate"])
     with unit_of_work() as db_session:
-        row = db_session.get(HeadshotGeneration, ids[1])
+        row = db_session.get(Job, ids[1])
         assert row is not None
         row.is_favorite = True
         db_session.commit()
@@ -62,7 +62,7 @@ def test_history_filters(client: Any) -> None:
     assert listed("favorite=true") == [ids[1]]
     assert listed("favorite=false") == [ids[2], ids[0]]
     assert listed("status=queued") == list(reversed(ids))
-    assert listed(f"status={GenerationStatus.COMPLETED}") == []
+    assert listed(f"status={JobStatus.COMPLETED}") == []
     assert listed("style=unheard-of") == []
 
 

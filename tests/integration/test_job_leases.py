@@ -1,4 +1,4 @@
-"""A running attempt's lease on its job (models/leases.py, models/job_attempts.py): renewed
+"""A running attempt's lease on its job (models/job/leases.py, models/job/attempts.py): renewed
 while the attempt works, taken over by the reaper once it runs out, and fenced by the attempt
 number so the attempt that lost it can never finish, fail or refund the job."""
 
@@ -12,11 +12,11 @@ from sqlalchemy import func, select, text
 
 from config import get_settings
 from models.clock import frozen_clock
-from models.generations import JobRow
-from models.job_attempts import claim_generation, complete_generation, is_claimable
-from models.jobs import fail_generation
-from models.leases import renew_leases
-from models.reaper import overdue_generation_ids, release_overdue_generation
+from models.job.attempts import claim_job, complete_job, is_claimable
+from models.job.endings import fail_job
+from models.job.leases import renew_leases
+from models.job.reaper import overdue_job_ids, release_overdue_job
+from models.job.table import JobRow
 from services import jobs
 from services.maintenance import BROKER_MARK_KEY, republish_if_queue_lost
 from services.redis_client import get_redis
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")
 
 def _claim(generation_id: int, owner: str = "host-a:1") -> JobRow | None:
     with unit_of_work() as db_session:
-        claimed = claim_generation(db_session, generation_id, lease_owner=owner)
+        claimed = claim_job(db_session, generation_id, lease_owner=owner)
         db_session.commit()
         return claimed
 
@@ -43,12 +43,13 @@ def _renew(generation_id: int, attempt: int) -> set[int]:
 
 def _overdue(generation_id: int) -> bool:
     with unit_of_work() as db_session:
-        return generation_id in overdue_generation_ids(db_session, limit=100000)
+        return generation_id in overdue_job_ids(db_session, limit=100000)
 
 
 def _lease_ages(generation_id: int, *, seconds: float) -> None:
     """As if `seconds` went by since the job's lease was taken or last renewed: a lease runs
-    by the database's clock (models/leases.py), which the domain's frozen clock does not move."""
+    by the database's clock (models/job/leases.py), which the domain's frozen clock does not
+    move."""
     with unit_of_work() as db_session:
         db_session.execute(_AGE_LEASE, {"id": generation_id, "seconds": seconds})
         db_session.commit()
@@ -67,7 +68,7 @@ def _database_now() -> datetime:
 
 def _reap(generation_id: int) -> JobRow | None:
     with unit_of_work() as db_session:
-        released = release_overdue_generation(db_session, generation_id)
+        released = release_overdue_job(db_session, generation_id)
         db_session.commit()
         return released
 
@@ -115,9 +116,9 @@ def test_an_expired_lease_is_taken_over_long_before_the_processing_timeout(clien
     # The dead attempt, should it wake up, owns nothing: no renewal, no result, no refund.
     assert _renew(job, dead.attempts) == set()
     with unit_of_work() as db_session:
-        assert complete_generation(db_session, job, attempt=dead.attempts, result_keys=[],
+        assert complete_job(db_session, job, attempt=dead.attempts, result_keys=[],
                                    thumbnail_key="t", metadata={}) is None
-        assert fail_generation(db_session, job, code="x", message="x",
+        assert fail_job(db_session, job, code="x", message="x",
                                attempt=dead.attempts) is None
         db_session.commit()
     assert _renew(job, taker.attempts) == {job}
@@ -178,18 +179,18 @@ def test_the_service_renewal_names_the_jobs_still_held(client: Any) -> None:
     held = [jobs.claim(kept), jobs.claim(lost)]
     assert held[0] is not None and held[1] is not None
     with unit_of_work() as db_session:  # the owner cancels one meanwhile
-        from models.jobs import cancel_generation
+        from models.job.endings import cancel_in_flight
 
-        assert cancel_generation(db_session, lost) is not None
+        assert cancel_in_flight(db_session, lost) is not None
         db_session.commit()
     assert jobs.renew([job for job in held if job is not None]) == {kept}
 
 
 def test_the_reaper_republishes_the_queue_when_redis_lost_it(client: Any) -> None:
-    from services.queue import enqueue_generation
+    from services.queue import enqueue_job
 
     _, job = queued_job()
-    enqueue_generation(job)  # as the API does; then Redis loses everything
+    enqueue_job(job)  # as the API does; then Redis loses everything
     redis = get_redis()
     redis.delete(BROKER_MARK_KEY, "headshots")
     republished = republish_if_queue_lost()

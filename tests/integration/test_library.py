@@ -16,8 +16,8 @@ from PIL import Image
 
 from media import get_storage
 from models.clock import frozen_clock
-from models.job_attempts import claim_generation, complete_generation
-from models.jobs import fail_generation
+from models.job.attempts import claim_job, complete_job
+from models.job.endings import fail_job
 from services.maintenance import delete_expired_originals
 from services.unit_of_work import read_only, unit_of_work
 from tests.support.api_calls import generate, grant, me, uploaded_url
@@ -40,7 +40,7 @@ def finish(job_id: int, outcome: str = "completed") -> list[str]:
     Returns the keys it stored."""
     keys: list[str] = []
     with unit_of_work() as db_session:
-        claimed = claim_generation(db_session, job_id)
+        claimed = claim_job(db_session, job_id)
         assert claimed is not None
         if outcome == "completed":
             from media.storage import new_key
@@ -50,11 +50,11 @@ def finish(job_id: int, outcome: str = "completed") -> list[str]:
                     new_key("thumbnails", claimed.user_id, "jpg")]
             for key in keys:
                 storage.put(key, SELFIE.read_bytes(), "image/jpeg")
-            done = complete_generation(db_session, job_id, attempt=claimed.attempts,
+            done = complete_job(db_session, job_id, attempt=claimed.attempts,
                                        result_keys=keys[:1], thumbnail_key=keys[1],
                                        metadata={})
         else:
-            done = fail_generation(db_session, job_id, code="getimg_rejected", message="no",
+            done = fail_job(db_session, job_id, code="getimg_rejected", message="no",
                                    attempt=claimed.attempts)
         assert done is not None
         db_session.commit()
@@ -345,7 +345,7 @@ def test_deleting_a_running_job_cancels_it(client: Any) -> None:
     user_id = funded(client, 1)
     job_id = generate(client, user_id, uploaded_url(client, user_id)).get_json()["id"]
     with unit_of_work() as db_session:
-        assert claim_generation(db_session, job_id) is not None
+        assert claim_job(db_session, job_id) is not None
         db_session.commit()
     assert client.delete(f"/api/headshots/history/{job_id}", headers=auth(user_id)
                          ).status_code == 204

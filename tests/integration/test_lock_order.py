@@ -21,13 +21,13 @@ from sqlalchemy.orm import Session
 from devstack.waiting import wait_until
 from media.storage import new_key
 from models.credits import CreditEntry, EntryType
-from models.generations import GenerationStatus, HeadshotGeneration
 from models.idempotency import IdempotentRequest
-from models.job_attempts import claim_generation, complete_generation
-from models.jobs import fail_generation
+from models.job.attempts import claim_job, complete_job
+from models.job.endings import fail_job
+from models.job.table import Job, JobStatus
 from models.uploads import Upload, record_upload
-from services import accounts, headshots
-from services.submissions import resubmit_generation
+from services import accounts, library
+from services.submissions import resubmit_job
 from services.unit_of_work import unit_of_work
 from tests.support.domain import funded_user, new_job
 
@@ -36,9 +36,10 @@ pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")
 # What the worker's failing UPDATE takes on the job's row (an UPDATE of non-key columns).
 _HOLD_JOB_AS_AN_UPDATE = text(
     "SELECT 1 FROM headshot_generations WHERE id = :id FOR NO KEY UPDATE")
-# What a user's cancel, retry or delete takes on the job's row first (models/headshots.py).
+# What a user's cancel, retry or delete takes on the job's row first (models/job/endings.py,
+# models/job/deletion.py).
 _HOLD_JOB_FOR_UPDATE = text("SELECT 1 FROM headshot_generations WHERE id = :id FOR UPDATE")
-# What generate's statement takes on the upload's row before it charges (models/job_creation.py).
+# What generate's statement takes on the upload's row before it charges (models/job/creation.py).
 _SHARE_UPLOAD = text("SELECT 1 FROM uploads WHERE id = :id FOR SHARE")
 # What a balance movement takes on the user's row (an UPDATE of non-key columns); moves nothing.
 _LOCK_USER_AS_A_CHARGE = text("UPDATE users SET credits = credits WHERE id = :id")
@@ -78,7 +79,7 @@ def _processing_job(user_id: int) -> tuple[int, int]:
     with unit_of_work() as db_session:
         job_id = new_job(db_session, user_id).id
         db_session.commit()
-        claimed = claim_generation(db_session, job_id)
+        claimed = claim_job(db_session, job_id)
         assert claimed is not None
         db_session.commit()
         return job_id, claimed.attempts
@@ -101,12 +102,12 @@ def test_a_retry_racing_the_workers_failure_of_the_job_waits_instead_of_deadlock
         worker.execute(_HOLD_JOB_AS_AN_UPDATE, {"id": job_id})
         # The user's retry (with the email of their token, which it keeps current) starts now
         # and must wait for the job's row, holding nothing the worker needs next.
-        retry = _InThread(lambda: resubmit_generation(
-            user_id=user_id, email=f"user{user_id}@example.com", generation_id=job_id,
+        retry = _InThread(lambda: resubmit_job(
+            user_id=user_id, email=f"user{user_id}@example.com", job_id=job_id,
             idempotency=key).id)
         wait_until(_someone_waits_for_a_row, timeout=10, message="the retry to wait for the job")
         # The worker's failure: the job's row (held), then the user's for the refund.
-        failed = fail_generation(worker, job_id, code="getimg_rejected", message="refused",
+        failed = fail_job(worker, job_id, code="getimg_rejected", message="refused",
                                  attempt=attempt)
         assert failed is not None
         worker.commit()
@@ -117,9 +118,9 @@ def test_a_retry_racing_the_workers_failure_of_the_job_waits_instead_of_deadlock
     assert retry.error is None, repr(retry.error)
     assert retry.result == job_id
     with unit_of_work() as db_session:
-        job = db_session.get(HeadshotGeneration, job_id)
+        job = db_session.get(Job, job_id)
         assert job is not None
-        assert (job.status, job.retry_count) == (GenerationStatus.QUEUED, 1)
+        assert (job.status, job.retry_count) == (JobStatus.QUEUED, 1)
         assert _ledger(db_session, job_id) == [
             (EntryType.HEADSHOT, -1, 0), (EntryType.REFUND, 1, 0), (EntryType.HEADSHOT, -1, 1)]
 
@@ -128,14 +129,14 @@ def test_an_operators_refund_takes_the_jobs_row_before_the_users() -> None:
     user_id = funded_user(credits=2)
     job_id, attempt = _processing_job(user_id)
     with unit_of_work() as db_session:
-        assert complete_generation(db_session, job_id, attempt=attempt, result_keys=["r.jpg"],
+        assert complete_job(db_session, job_id, attempt=attempt, result_keys=["r.jpg"],
                                    thumbnail_key="t.jpg", metadata={}) is not None
         db_session.commit()
 
     # Another transaction keeping the order (a user's cancel, say): the job's row, then the user's.
     with unit_of_work() as first:
         first.execute(_HOLD_JOB_FOR_UPDATE, {"id": job_id})
-        refund = _InThread(lambda: accounts.refund(operator_id=1, generation_id=job_id,
+        refund = _InThread(lambda: accounts.refund(operator_id=1, job_id=job_id,
                                                    reason="blurry").amount)
         wait_until(_someone_waits_for_a_row, timeout=10, message="the refund to wait")
         first.execute(_LOCK_USER_AS_A_CHARGE, {"id": user_id})
@@ -163,7 +164,7 @@ def test_delete_my_data_locks_every_upload_before_it_refunds_a_running_job() -> 
     # charges the user.
     with unit_of_work() as generate:
         generate.execute(_SHARE_UPLOAD, {"id": other_upload})
-        delete = _InThread(lambda: headshots.delete_my_data(user_id=user_id))
+        delete = _InThread(lambda: library.delete_my_data(user_id=user_id))
         wait_until(_someone_waits_for_a_row, timeout=10, message="the delete to wait")
         generate.execute(_LOCK_USER_AS_A_CHARGE, {"id": user_id})
         generate.commit()
@@ -171,7 +172,7 @@ def test_delete_my_data_locks_every_upload_before_it_refunds_a_running_job() -> 
 
     assert delete.error is None, repr(delete.error)
     with unit_of_work() as db_session:
-        job = db_session.get(HeadshotGeneration, job_id)
+        job = db_session.get(Job, job_id)
         assert job is not None
         assert job.deleted_at is not None and job.error_code == "cancelled"
         assert _ledger(db_session, job_id) == [(EntryType.HEADSHOT, -1, 0),

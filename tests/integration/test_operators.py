@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from models.events import Event
-from models.job_attempts import claim_generation
-from models.jobs import fail_generation
+from models.job.attempts import claim_job
+from models.job.endings import fail_job
 from services.unit_of_work import unit_of_work
 from tests.support.api_calls import generate, grant, me, uploaded_url
 from tests.support.domain import make_job, stored_upload
@@ -99,9 +99,9 @@ def test_the_service_records_the_funnel_and_the_app_its_own_events(client: Any) 
     done = make_job(user_id, stored_upload(user_id), "completed")["id"]
     failing = generate(client, user_id, url).get_json()["id"]
     with unit_of_work() as db_session:
-        claimed = claim_generation(db_session, failing)
+        claimed = claim_job(db_session, failing)
         assert claimed is not None
-        fail_generation(db_session, failing, code="getimg_rejected", message="no",
+        fail_job(db_session, failing, code="getimg_rejected", message="no",
                         attempt=claimed.attempts)
         db_session.commit()
     assert client.get(f"/api/headshots/{done}/export", headers=auth(user_id)).status_code == 200

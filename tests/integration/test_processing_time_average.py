@@ -10,7 +10,7 @@ from typing import cast
 
 import pytest
 
-from models.snapshot import StatusSnapshot
+from models.job.snapshot import StatusSnapshot
 from services import jobs
 from services.redis_client import get_redis
 from services.status_cache import AVERAGE_KEY, AVERAGE_WEIGHT, get_status_cache

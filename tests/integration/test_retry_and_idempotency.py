@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from models.generations import HeadshotGeneration
-from models.jobs import fail_generation
+from models.job.endings import fail_job
+from models.job.table import Job
 from models.uploads import Upload
 from services.unit_of_work import unit_of_work
 from tests.support.api_calls import generate, grant, me, uploaded_url
@@ -23,7 +23,7 @@ def _failed_job(client: Any, credits: int = 2) -> tuple[int, int]:
     grant(client, user_id, credits)
     job = generate(client, user_id, uploaded_url(client, user_id)).get_json()["id"]
     with unit_of_work() as db_session:
-        fail_generation(db_session, job, code="getimg_unavailable", message="down")
+        fail_job(db_session, job, code="getimg_unavailable", message="down")
         db_session.commit()
     return user_id, job
 
@@ -50,7 +50,7 @@ def test_retry_requeues_a_failed_job_and_charges_again(client: Any) -> None:
 def test_retry_needs_the_original(client: Any) -> None:
     user_id, job = _failed_job(client)
     with unit_of_work() as db_session:
-        row = db_session.get(HeadshotGeneration, job)
+        row = db_session.get(Job, job)
         assert row is not None
         upload = db_session.get(Upload, row.upload_id)
         assert upload is not None

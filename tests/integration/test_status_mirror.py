@@ -17,14 +17,14 @@ from redis import Redis
 from config import get_settings
 from devstack.waiting import wait_until
 from models.errors import NotFound
-from models.snapshot import StatusSnapshot
-from services.headshots import delete_headshot
+from models.job.snapshot import StatusSnapshot
+from services.library import delete
 from services.poll_budget import PollBudget
 from services.redis_client import get_redis
 from services.status import read_status
 from services.status_cache import StatusCache, get_status_cache, status_key, status_updates
 from services.status_mirror import StatusMirror, get_status_mirror
-from services.submissions import resubmit_generation
+from services.submissions import resubmit_job
 from tests.support.domain import funded_user, job_row, make_job, queued_job, stored_upload
 
 pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")
@@ -89,14 +89,14 @@ def test_a_mirrored_job_is_polled_without_a_redis_command() -> None:
     mirror = _process_mirror()
     user_id, job_id = _completed_job()
     _mirrored(mirror, job_id, "completed")
-    read_status(user_id=user_id, generation_id=job_id)  # takes the user's first lease
+    read_status(user_id=user_id, job_id=job_id)  # takes the user's first lease
     before = _status_reads()
-    answers = [read_status(user_id=user_id, generation_id=job_id)[0] for _ in range(5)]
+    answers = [read_status(user_id=user_id, job_id=job_id)[0] for _ in range(5)]
     assert _status_reads() == before
     assert {answer.status for answer in answers} == {"completed"}
     # Somebody else's poll of it is never answered from memory: the database says 404.
     with pytest.raises(NotFound):
-        read_status(user_id=user_id + 1, generation_id=job_id)
+        read_status(user_id=user_id + 1, job_id=job_id)
 
 
 def test_a_queued_job_is_never_answered_from_memory(mirror: StatusMirror) -> None:
@@ -114,17 +114,17 @@ def test_a_retried_job_is_polled_as_queued_at_once() -> None:
     for _ in range(5):
         user_id, job_id = _failed_job()
         _mirrored(mirror, job_id, "failed")
-        resubmit_generation(user_id=user_id, email=None, generation_id=job_id)
-        assert read_status(user_id=user_id, generation_id=job_id)[0].status == "queued"
+        resubmit_job(user_id=user_id, email=None, job_id=job_id)
+        assert read_status(user_id=user_id, job_id=job_id)[0].status == "queued"
 
 
 def test_a_deleted_job_is_forgotten_at_once() -> None:
     mirror = _process_mirror()
     user_id, job_id = _completed_job()
     _mirrored(mirror, job_id, "completed")
-    delete_headshot(user_id=user_id, generation_id=job_id)
+    delete(user_id=user_id, job_id=job_id)
     with pytest.raises(NotFound):
-        read_status(user_id=user_id, generation_id=job_id)
+        read_status(user_id=user_id, job_id=job_id)
     assert mirror.get(job_id, now=time.time()) is None
 
 
@@ -143,7 +143,7 @@ def test_a_read_that_raced_a_change_is_not_kept(mirror: StatusMirror) -> None:
     mark = mirror.changes()  # a poll starts reading Redis here...
     user_2, job_2 = _completed_job()  # ...a change of any job arrives meanwhile...
     _mirrored(mirror, job_2, "completed")
-    resubmit_generation(user_id=user_id, email=None, generation_id=job_id)
+    resubmit_job(user_id=user_id, email=None, job_id=job_id)
     wait_until(lambda: mirror.get(job_id, now=time.time()) is None, timeout=10,
                message="the retry learned")
     mirror.offer(failed, changes_seen=mark)  # ...so what it read is not kept
@@ -216,7 +216,7 @@ def test_a_stream_of_a_job_ends_when_the_job_is_deleted() -> None:
     updates = status_updates(job_id, timeout=300)
     drained = threading.Thread(target=lambda: list(updates), daemon=True)
     drained.start()
-    delete_headshot(user_id=user_id, generation_id=job_id)
+    delete(user_id=user_id, job_id=job_id)
     drained.join(timeout=10)
     assert not drained.is_alive()  # ended by the deletion, not by its 300-s lifetime
 

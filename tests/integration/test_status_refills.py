@@ -76,7 +76,7 @@ def test_polls_of_an_uncached_job_share_one_database_read(job_reads: list[str]) 
 
     def poll() -> None:
         try:
-            answers.append(read_status(user_id=user_id, generation_id=job_id)[0])
+            answers.append(read_status(user_id=user_id, job_id=job_id)[0])
         except Exception as error:  # noqa: BLE001 - reported by the assert below
             answers.append(error)
 
@@ -98,7 +98,7 @@ def test_polls_of_an_uncached_job_share_one_database_read(job_reads: list[str]) 
     assert all(getattr(answer, "id", None) == job_id for answer in answers), answers
     assert len(job_reads) == 1, job_reads
     # The refill is in the cache: the next poll reads no row.
-    assert read_status(user_id=user_id, generation_id=job_id)[0].status == "queued"
+    assert read_status(user_id=user_id, job_id=job_id)[0].status == "queued"
     assert len(job_reads) == 1
 
 
@@ -109,7 +109,7 @@ def test_a_waiting_poll_of_somebody_elses_job_gets_its_own_404() -> None:
 
     def poll(user_id: int) -> None:
         try:
-            outcomes[user_id] = read_status(user_id=user_id, generation_id=job_id)[0].id
+            outcomes[user_id] = read_status(user_id=user_id, job_id=job_id)[0].id
         except NotFound as error:
             outcomes[user_id] = error
 

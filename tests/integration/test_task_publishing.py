@@ -7,7 +7,7 @@ import json
 from typing import Any, cast
 
 from config.logs import request_id_bound
-from services.queue import enqueue_generation, enqueue_generations
+from services.queue import enqueue_job, enqueue_jobs
 from services.redis_client import get_redis
 
 QUEUE = "headshots"
@@ -28,8 +28,8 @@ def test_a_job_s_task_carries_its_name_args_shadow_and_request_id(client: Any) -
     one, several = 9_000_000_001, [9_000_000_002, 9_000_000_003]
     try:
         with request_id_bound("req-publish-1"):
-            enqueue_generation(one)
-            assert enqueue_generations(several) == {}
+            enqueue_job(one)
+            assert enqueue_jobs(several) == {}
         messages = {job: json.loads(raw) for job, raw in _queued({one, *several}).items()}
         assert set(messages) == {one, *several}
         for generation_id, message in messages.items():

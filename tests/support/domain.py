@@ -13,7 +13,7 @@ from tests.support.users import new_user_id
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from models.generations import HeadshotGeneration
+    from models.job.table import Job
 
 
 def funded_user(credits: int = 5) -> int:
@@ -51,9 +51,9 @@ def make_job(user_id: int, storage_key: str, outcome: str = "queued") -> dict[st
 
     from media import get_storage
     from media.storage import new_key
-    from models.job_attempts import claim_generation, complete_generation
-    from models.job_creation import create_generation
-    from models.jobs import fail_generation
+    from models.job.attempts import claim_job, complete_job
+    from models.job.creation import create_job
+    from models.job.endings import fail_job
     from models.styles import get_active_style
     from models.uploads import Upload
     from services.unit_of_work import unit_of_work
@@ -62,13 +62,13 @@ def make_job(user_id: int, storage_key: str, outcome: str = "queued") -> dict[st
     with unit_of_work() as db_session:
         upload = db_session.execute(
             select(Upload).where(Upload.storage_key == storage_key)).scalar_one()
-        generation = create_generation(db_session, user_id=user_id, upload=upload,
+        generation = create_job(db_session, user_id=user_id, upload=upload,
                                        style=get_active_style(db_session, "corporate"),
                                        aspect_ratio="1:1")
         db_session.commit()
         job_id = generation.id
         if outcome != "queued":
-            claimed = claim_generation(db_session, job_id)
+            claimed = claim_job(db_session, job_id)
             assert claimed is not None
             if outcome == "completed":
                 storage = get_storage()
@@ -76,29 +76,29 @@ def make_job(user_id: int, storage_key: str, outcome: str = "queued") -> dict[st
                 keys["thumbnail"] = new_key("thumbnails", user_id, "jpg")
                 for key in (keys["result"], keys["thumbnail"]):
                     storage.put(key, SELFIE.read_bytes(), "image/jpeg")
-                final = complete_generation(db_session, job_id, attempt=claimed.attempts,
+                final = complete_job(db_session, job_id, attempt=claimed.attempts,
                                             result_keys=[keys["result"]],
                                             thumbnail_key=keys["thumbnail"], metadata={})
             else:
-                final = fail_generation(db_session, job_id, code="getimg_rejected",
+                final = fail_job(db_session, job_id, code="getimg_rejected",
                                         message="the generator refused the photo")
             assert final is not None
             db_session.commit()  # the after-commit path publishes each state
     return {"id": job_id, **keys}
 
 
-def new_job(db_session: Session, user_id: int) -> HeadshotGeneration:
+def new_job(db_session: Session, user_id: int) -> Job:
     """A `corporate` job of the (funded) user on an upload row with no file behind it, added to
     the session's transaction and charged there; the caller commits or not."""
     from media.storage import new_key
-    from models.job_creation import create_generation
+    from models.job.creation import create_job
     from models.styles import get_active_style
     from models.uploads import record_upload
 
     upload = record_upload(db_session, user_id=user_id,
                            storage_key=new_key("originals", user_id, "jpg"),
                            content_type="image/jpeg", size_bytes=1, width=64, height=64)
-    return create_generation(db_session, user_id=user_id, upload=upload,
+    return create_job(db_session, user_id=user_id, upload=upload,
                              style=get_active_style(db_session, "corporate"),
                              aspect_ratio="1:1")
 
@@ -115,13 +115,13 @@ def queued_job() -> tuple[int, int]:
     return user_id, generation.id
 
 
-def job_row(generation_id: int) -> HeadshotGeneration:
+def job_row(generation_id: int) -> Job:
     """The job's row as committed now, detached from its session."""
-    from models.generations import HeadshotGeneration
+    from models.job.table import Job
     from services.unit_of_work import unit_of_work
 
     with unit_of_work() as db_session:
-        row = db_session.get(HeadshotGeneration, generation_id)
+        row = db_session.get(Job, generation_id)
         assert row is not None
         db_session.expunge(row)
         return row
@@ -131,12 +131,12 @@ def jobs_of(user_id: int) -> int:
     """How many generation rows the user has."""
     from sqlalchemy import func, select
 
-    from models.generations import HeadshotGeneration
+    from models.job.table import Job
     from services.unit_of_work import unit_of_work
 
     with unit_of_work() as db_session:
-        return int(db_session.scalar(select(func.count()).select_from(HeadshotGeneration)
-                                     .where(HeadshotGeneration.user_id == user_id)) or 0)
+        return int(db_session.scalar(select(func.count()).select_from(Job)
+                                     .where(Job.user_id == user_id)) or 0)
 
 
 def job_without_a_message(user_id: int, image_url: str, **state: Any) -> int:
@@ -148,8 +148,8 @@ def job_without_a_message(user_id: int, image_url: str, **state: Any) -> int:
 
     from media import get_signer
     from models.clock import utcnow
-    from models.generations import HeadshotGeneration
-    from models.job_creation import create_generation
+    from models.job.creation import create_job
+    from models.job.table import Job
     from models.styles import get_active_style
     from models.uploads import find_usable_upload
     from services.unit_of_work import unit_of_work
@@ -157,13 +157,13 @@ def job_without_a_message(user_id: int, image_url: str, **state: Any) -> int:
     key = get_signer().storage_key_from_url(image_url)
     assert key is not None
     with unit_of_work() as db_session:
-        generation = create_generation(
+        generation = create_job(
             db_session, user_id=user_id,
             upload=find_usable_upload(db_session, user_id=user_id, storage_key=key),
             style=get_active_style(db_session, "corporate"), aspect_ratio="1:1")
         db_session.flush()
-        db_session.execute(update(HeadshotGeneration)
-                           .where(HeadshotGeneration.id == generation.id)
+        db_session.execute(update(Job)
+                           .where(Job.id == generation.id)
                            .values(deadline_at=utcnow() - timedelta(seconds=1), **state))
         db_session.commit()
     return generation.id

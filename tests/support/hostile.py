@@ -53,7 +53,7 @@ def footprint(*user_ids: int, media: bool = True) -> dict[str, Any]:
     from sqlalchemy import func, select
 
     from models.credits import CreditEntry
-    from models.generations import HeadshotGeneration
+    from models.job.table import Job
     from models.uploads import Upload
     from models.users import User
     from services.unit_of_work import unit_of_work
@@ -71,10 +71,10 @@ def footprint(*user_ids: int, media: bool = True) -> dict[str, Any]:
                 select(CreditEntry.id, CreditEntry.amount).where(CreditEntry.user_id == user_id)
             ).all())
             state[f"jobs {user_id}"] = sorted(db_session.execute(
-                select(HeadshotGeneration.id, HeadshotGeneration.status,
-                       HeadshotGeneration.is_favorite, HeadshotGeneration.retry_count,
-                       HeadshotGeneration.deleted_at, HeadshotGeneration.result_keys)
-                .where(HeadshotGeneration.user_id == user_id)
+                select(Job.id, Job.status,
+                       Job.is_favorite, Job.retry_count,
+                       Job.deleted_at, Job.result_keys)
+                .where(Job.user_id == user_id)
             ).all(), key=lambda row: row[0])
     if media:
         state["media"] = media_files()

@@ -7,8 +7,8 @@ import time
 from dataclasses import fields
 
 from models.credits import EntryType
-from models.generations import HeadshotGeneration, JobRow
-from models.progress import PROGRESS_RECEIVED, PROGRESS_WAITING, displayed_progress
+from models.job.progress import PROGRESS_RECEIVED, PROGRESS_WAITING, displayed_progress
+from models.job.table import Job, JobRow
 
 EXPECTED_SECONDS = 2.0  # any GETIMG_EXPECTED_SECONDS; the test settings' value
 
@@ -35,5 +35,5 @@ def test_ledger_entry_types_are_the_contracts() -> None:
 def test_a_transition_reads_back_every_column_of_the_job() -> None:
     # A transition returns JobRow (built from its UPDATE's RETURNING), not the ORM object:
     # a column added to the table must be added there too.
-    columns = {attribute.key for attribute in HeadshotGeneration.__mapper__.column_attrs}
+    columns = {attribute.key for attribute in Job.__mapper__.column_attrs}
     assert {field.name for field in fields(JobRow)} == columns

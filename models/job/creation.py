@@ -1,7 +1,7 @@
 """Creating jobs (the API side): the charge and the queued jobs it pays for, in one statement.
 
-The transitions that follow are `models/job_attempts.py`'s and `models/jobs.py`'s; this is
-where a job begins. Every job created here still takes the one path of a change
+The transitions that follow are `attempts.py`'s and `endings.py`'s; this is where a job
+begins. Every job created here still takes the one path of a change
 (`record_change`, Change.CREATED).
 """
 
@@ -18,28 +18,28 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from models.clock import utcnow
 from models.credits import EntryType, Movement, note_movements, refusal
-from models.generations import HeadshotGeneration
-from models.job_changes import Change, record_change
-from models.jobs import queue_deadline
+from models.job.changes import Change, record_change
+from models.job.endings import queue_deadline
+from models.job.table import Job
 from models.prepared import PreparedStatement
 from models.styles import OfferedStyle
 from models.uploads import Upload, find_usable_upload
 
 
-def create_generation(
+def create_job(
     db_session: Session,
     *,
     user_id: int,
     upload: Upload,
     style: OfferedStyle,
     aspect_ratio: str,
-) -> HeadshotGeneration:
+) -> Job:
     """Create a queued job and charge for it, in the caller's transaction (commit to keep both)."""
-    return create_generations(db_session, user_id=user_id, storage_key=upload.storage_key,
+    return create_jobs(db_session, user_id=user_id, storage_key=upload.storage_key,
                               styles=[style], aspect_ratio=aspect_ratio)[0]
 
 
-def create_generations(
+def create_jobs(
     db_session: Session,
     *,
     user_id: int,
@@ -48,7 +48,7 @@ def create_generations(
     aspect_ratio: str,
     new_batch_id: uuid.UUID | None = None,
     email: str | None = None,
-) -> list[HeadshotGeneration]:
+) -> list[Job]:
     """Create one queued job per style (their ids in the order of `styles`) from the user's
     upload behind `storage_key` and charge for each, in the caller's transaction (commit to
     keep them): all or none. Refused as `find_usable_upload` refuses (the upload is not the
@@ -74,14 +74,14 @@ def create_generations(
         # Nothing written: say why, the upload first (as it was checked before the charge).
         find_usable_upload(db_session, user_id=user_id, storage_key=storage_key)
         raise refusal(db_session, user_id=user_id, amount=-total)
-    generations = [generation for generation, _ in rows]
+    jobs = [job for job, _ in rows]
     upload = rows[0][1]
-    note_movements(db_session, [Movement(EntryType.HEADSHOT, -generation.credit_cost)
-                                for generation in generations])
-    for generation in generations:
-        set_committed_value(generation, "upload", upload)  # loaded: the reply shows it
-        record_change(db_session, generation, Change.CREATED)
-    return generations
+    note_movements(db_session, [Movement(EntryType.HEADSHOT, -job.credit_cost)
+                                for job in jobs])
+    for job in jobs:
+        set_committed_value(job, "upload", upload)  # loaded: the reply shows it
+        record_change(db_session, job, Change.CREATED)
+    return jobs
 
 
 # The charge and the jobs it pays for, as one statement: the upload, share-locked while usable
@@ -97,9 +97,9 @@ def create_generations(
 # compiling it costs nothing per request (as a SQLAlchemy expression that was a large part of
 # an accept); prepared on each connection (models/prepared.py), so PostgreSQL does not parse
 # and plan it per request either (most of what the database spent on it).
-_JOB_COLUMNS = ", ".join(column.name for column in cast(Table, HeadshotGeneration.__table__).c)
+_JOB_COLUMNS = ", ".join(column.name for column in cast(Table, Job.__table__).c)
 _JOBS_COLUMNS = ", ".join(f"jobs.{column.name}"
-                          for column in cast(Table, HeadshotGeneration.__table__).c)
+                          for column in cast(Table, Job.__table__).c)
 _UPLOAD_COLUMNS = ", ".join(f"upload.{column.name}"
                             for column in cast(Table, Upload.__table__).c)
 _CHARGED_JOBS_SQL = f"""
@@ -161,6 +161,6 @@ _CHARGED_JOBS = PreparedStatement("charged_jobs", _CHARGED_JOBS_SQL, {
 @functools.cache
 def _charged_jobs() -> Any:
     # The columns matched by position: the job's and the upload's share names (id, user_id...).
-    return select(HeadshotGeneration, Upload).from_statement(
-        _CHARGED_JOBS.execute.columns(*cast(Table, HeadshotGeneration.__table__).c,
+    return select(Job, Upload).from_statement(
+        _CHARGED_JOBS.execute.columns(*cast(Table, Job.__table__).c,
                                       *cast(Table, Upload.__table__).c))

@@ -1,6 +1,6 @@
-"""The parts every prebuilt job statement is made of, shared by the transitions (the user's and
-the reaper's endings in `models/jobs.py`, an attempt's in `models/job_attempts.py`) and the
-stuck-job reaper (`models/reaper.py`).
+"""The parts every prebuilt job statement is made of, private to the package: shared by a
+worker's transitions (`attempts.py`), the endings (`endings.py`) and the stuck-job reaper
+(`reaper.py`).
 
 Each transition is one prebuilt Core statement, `UPDATE ... WHERE <the state it expects>
 RETURNING <the row>`, executed with its values as parameters: built once, its compiled form
@@ -34,15 +34,15 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from config import get_settings
-from models.generations import IN_FLIGHT, GenerationStatus, HeadshotGeneration, JobRow
-from models.job_changes import Change, record_change
-from models.leases import NO_LEASE, lease_ran_out
-from models.progress import PROGRESS_FREEZE_LEAD_SECONDS, displayed_progress_sql
+from models.job.changes import Change, record_change
+from models.job.leases import NO_LEASE, lease_ran_out
+from models.job.progress import PROGRESS_FREEZE_LEAD_SECONDS, displayed_progress_sql
+from models.job.table import IN_FLIGHT, Job, JobRow, JobStatus
 
-JOBS = cast(Table, HeadshotGeneration.__table__)
+JOBS = cast(Table, Job.__table__)
 job = JOBS.c
 
-GENERATION_ID = bindparam("generation_id", type_=BigInteger)
+JOB_ID = bindparam("job_id", type_=BigInteger)
 NOW = bindparam("now", type_=DateTime(timezone=True))
 MAX_ATTEMPTS = bindparam("max_attempts", type_=Integer)
 MILESTONE = bindparam("milestone", type_=Integer)
@@ -82,7 +82,7 @@ def overdue() -> Any:
 
 def held_by_attempt() -> tuple[Any, ...]:
     """Processing by the attempt `attempt`: the fence of every write an attempt makes."""
-    return (job.status == GenerationStatus.PROCESSING.value, job.attempts == ATTEMPT)
+    return (job.status == JobStatus.PROCESSING.value, job.attempts == ATTEMPT)
 
 
 def merged_meta() -> Any:
@@ -97,16 +97,16 @@ ENDED = {"progress_at": NOW, "metadata": merged_meta(), "completed_at": NOW,
 
 
 def update_job(*conditions: Any, **values: Any) -> Update:
-    """`UPDATE` the job `generation_id` if `conditions` hold, `RETURNING` its new row."""
-    return (update(JOBS).where(job.id == GENERATION_ID, *conditions).values(**values)
+    """`UPDATE` the job `job_id` if `conditions` hold, `RETURNING` its new row."""
+    return (update(JOBS).where(job.id == JOB_ID, *conditions).values(**values)
             .returning(*RETURNED))
 
 
-def transition_params(generation_id: int, now: datetime, **values: Any) -> dict[str, Any]:
+def transition_params(job_id: int, now: datetime, **values: Any) -> dict[str, Any]:
     """The parameters every transition statement takes, plus its own `values`."""
     settings = get_settings()
     return {
-        "generation_id": generation_id,
+        "job_id": job_id,
         "now": now,
         "max_attempts": settings.getimg_max_attempts,
         "shown_at": now + timedelta(seconds=PROGRESS_FREEZE_LEAD_SECONDS),
@@ -127,7 +127,7 @@ def run_transition(db_session: Session, statement: Update | Select[Any], change:
     # loads the row again. (A worker's session has loaded none: it skips the lookup, whose
     # mapper inspection is a real part of a transition's cost.)
     if db_session.identity_map:
-        key = db_session.identity_key(HeadshotGeneration, moved.id)
+        key = db_session.identity_key(Job, moved.id)
         if (loaded := db_session.identity_map.get(key)) is not None:
             db_session.expire(loaded)
     record_change(db_session, moved, change)

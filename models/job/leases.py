@@ -1,9 +1,9 @@
 """The running attempts' leases on their jobs: taking one, renewal, running out.
 
-An attempt takes the lease when it claims its job (`models/job_attempts.py`, `claim_generation`) and
+An attempt takes the lease when it claims its job (`attempts.py`, `claim_job`) and
 gives it up with the job's next transition. In between, its worker renews it every
 JOB_LEASE_RENEW_SECONDS (`workers/leases.py`); a worker that dies stops renewing, and once the
-lease has run out the reaper takes the job over (`models/reaper.py`).
+lease has run out the reaper takes the job over (`reaper.py`).
 
 A lease runs by the database's clock, never a host's: its expiry is computed in the SQL that
 takes or renews it (`statement_timestamp()` + JOB_LEASE_SECONDS) and compared with the same
@@ -28,7 +28,7 @@ from sqlalchemy import Float, Table, and_, bindparam, func, tuple_, update
 from sqlalchemy.orm import Session
 
 from config import get_settings
-from models.generations import GenerationStatus, HeadshotGeneration
+from models.job.table import Job, JobStatus
 
 
 def this_process() -> str:
@@ -58,23 +58,23 @@ def new_lease(owner: str | None = None) -> dict[str, Any]:
 def lease_ran_out() -> Any:
     """SQL: processing, and its attempt stopped renewing (the worker died), by the database's
     clock. On the table's columns, so the transitions' Core statements stay Core."""
-    jobs = cast(Table, HeadshotGeneration.__table__).c
-    return and_(jobs.status == GenerationStatus.PROCESSING.value,
+    jobs = cast(Table, Job.__table__).c
+    return and_(jobs.status == JobStatus.PROCESSING.value,
                 jobs.lease_expires_at < func.statement_timestamp())
 
 
 def renew_leases(db_session: Session, held: Iterable[tuple[int, int]]) -> set[int]:
-    """Extend the lease of each (generation id, attempt) still held by that attempt; returns
-    the generation ids renewed. A job missing from the answer is no longer its attempt's."""
+    """Extend the lease of each (job id, attempt) still held by that attempt; returns
+    the job ids renewed. A job missing from the answer is no longer its attempt's."""
     pairs = list(held)
     if not pairs:
         return set()
     renewed = db_session.scalars(
-        update(HeadshotGeneration)
-        .where(HeadshotGeneration.status == GenerationStatus.PROCESSING,
-               tuple_(HeadshotGeneration.id, HeadshotGeneration.attempts).in_(pairs))
+        update(Job)
+        .where(Job.status == JobStatus.PROCESSING,
+               tuple_(Job.id, Job.attempts).in_(pairs))
         .values(lease_expires_at=lease_expiry())
-        .returning(HeadshotGeneration.id)
+        .returning(Job.id)
         .execution_options(synchronize_session=False),
         {"lease_seconds": get_settings().job_lease_seconds},
     )

@@ -2,7 +2,7 @@
 
 Pure functions of their arguments (no clock, no settings): the callers pass `now` and how long
 a GetImg call usually takes. The estimate has a twin in SQL, beside it, for the transitions that
-store what readers show (`models/jobs.py`, `models/job_attempts.py`); tests check the two agree
+store what readers show (`attempts.py`, `endings.py`, `reaper.py`); tests check the two agree
 to the unit.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Float, Integer, and_, case, cast, extract, func
 
-from models.generations import GenerationStatus
+from models.job.table import JobStatus
 
 # Stored progress milestones. While the worker waits on GetImg (stored progress in
 # [WAITING, RECEIVED)) readers show an estimate that rises towards RECEIVED with elapsed time.
@@ -38,7 +38,7 @@ def displayed_progress(status: str, stored: int, progress_at: float, now: float,
     of the time since the milestone was stored, so consecutive reads never go down, and the next
     milestone the worker stores is never below it.
     """
-    if status != GenerationStatus.PROCESSING or not PROGRESS_WAITING <= stored < PROGRESS_RECEIVED:
+    if status != JobStatus.PROCESSING or not PROGRESS_WAITING <= stored < PROGRESS_RECEIVED:
         return stored
     elapsed = max(0.0, now - progress_at)
     share = 1.0 - math.exp(-elapsed / expected_seconds)
@@ -55,6 +55,6 @@ def displayed_progress_sql(status: Any, stored: Any, progress_at: Any, now: Any,
     elapsed = func.greatest(0.0, cast(extract("epoch", now - progress_at), Float))
     share = 1.0 - func.exp(-func.least(elapsed / expected_seconds, 50.0))
     estimate = func.least(last, stored + func.floor((last - stored) * share))
-    waiting = and_(status == GenerationStatus.PROCESSING.value,
+    waiting = and_(status == JobStatus.PROCESSING.value,
                    stored >= PROGRESS_WAITING, stored < PROGRESS_RECEIVED)
     return case((waiting, cast(estimate, Integer)), else_=stored)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from models.generations import FINISHED, GenerationStatus, HeadshotGeneration, JobRow
-from models.progress import displayed_progress
+from models.job.progress import displayed_progress
+from models.job.table import FINISHED, Job, JobRow, JobStatus
 
 
 @dataclass(frozen=True)
@@ -24,19 +24,19 @@ class StatusSnapshot:
     error_message: str | None = None
 
     @classmethod
-    def of(cls, generation: HeadshotGeneration | JobRow) -> StatusSnapshot:
+    def of(cls, job: Job | JobRow) -> StatusSnapshot:
         return cls(
-            id=generation.id,
-            user_id=generation.user_id,
-            status=generation.status,
-            progress=generation.progress,
-            progress_at=generation.progress_at.timestamp(),
-            created_at=generation.created_at.timestamp(),
-            started_at=generation.started_at.timestamp() if generation.started_at else None,
-            result_keys=list(generation.result_keys or []),
-            thumbnail_key=generation.thumbnail_key,
-            error_code=generation.error_code,
-            error_message=generation.error_message,
+            id=job.id,
+            user_id=job.user_id,
+            status=job.status,
+            progress=job.progress,
+            progress_at=job.progress_at.timestamp(),
+            created_at=job.created_at.timestamp(),
+            started_at=job.started_at.timestamp() if job.started_at else None,
+            result_keys=list(job.result_keys or []),
+            thumbnail_key=job.thumbnail_key,
+            error_code=job.error_code,
+            error_message=job.error_message,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -52,7 +52,7 @@ class StatusSnapshot:
     def moves_with_time(self) -> bool:
         """Whether what a reader is shown changes with time alone: a processing job's progress
         estimate and expected wait do; any other state's only with a change of the job."""
-        return self.status == GenerationStatus.PROCESSING
+        return self.status == JobStatus.PROCESSING
 
     def displayed_progress(self, now: float, *, expected_seconds: float) -> int:
         return displayed_progress(self.status, self.progress, self.progress_at, now,

@@ -1,9 +1,9 @@
 """The one path every committed change of a job takes.
 
 The domain calls `record_change` with the job's new state, inside the transaction that makes
-the change (every transition of `models/jobs.py` and `models/job_attempts.py`, creation in
-`models/job_creation.py`, deletion in `models/headshots.py`). Whatever must be atomic with the
-change is written here, in that transaction: the behaviour events (but a new job's
+the change (every transition of `attempts.py`, `endings.py` and `reaper.py`, creation in
+`creation.py`, deletion in `deletion.py`). Whatever must be atomic with the change is written
+here, in that transaction: the behaviour events (but a new job's
 `headshot_started` and a completed one's `headshot_completed`, which the statements creating
 and completing it write), and when a job ends, its batch's end and the webhook outbox rows.
 What cannot be (the Redis status publish, the kick to deliver the webhooks) is collected on the
@@ -22,9 +22,9 @@ from config import get_settings
 from models import batches
 from models.batches import BatchStatus
 from models.events import EventName, record_event
-from models.generations import HeadshotGeneration, JobRow
+from models.job.snapshot import StatusSnapshot
+from models.job.table import Job, JobRow
 from models.outbox import EventType, add_event
-from models.snapshot import StatusSnapshot
 
 PENDING = "headshots.job_changes"  # key in Session.info
 
@@ -46,8 +46,8 @@ JOB_ENDINGS = {
     Change.CANCELLED: EventType.HEADSHOT_CANCELLED,
 }
 # The behaviour events the service records itself (contract §7), with the change. A job's
-# `headshot_started` is written by the statement that creates it (models/job_creation.py), its
-# `headshot_completed` by the statement that completes it (models/job_attempts.py): one round
+# `headshot_started` is written by the statement that creates it (creation.py), its
+# `headshot_completed` by the statement that completes it (attempts.py): one round
 # trip for the change and its event, on the two paths every job takes.
 SERVICE_EVENTS = {
     Change.FAILED: EventName.GENERATION_FAILED,
@@ -70,50 +70,50 @@ class JobChange:
     processing_seconds: float | None = None  # a completed job's, for the expected-wait average
 
 
-def record_change(db_session: Session, generation: HeadshotGeneration | JobRow,
+def record_change(db_session: Session, job: Job | JobRow,
                   change: Change) -> None:
-    """Record that `generation` just took `change` in this session's transaction (the ORM
+    """Record that `job` just took `change` in this session's transaction (the ORM
     object, or the row a transition read back)."""
     event_ids: list[int] = []
     if change in SERVICE_EVENTS:
-        record_event(db_session, SERVICE_EVENTS[change], user_id=generation.user_id,
-                     generation_id=generation.id, properties=_event_properties(generation))
+        record_event(db_session, SERVICE_EVENTS[change], user_id=job.user_id,
+                     generation_id=job.id, properties=_event_properties(job))
     if change in JOB_ENDINGS:
-        event_ids = _record_ending(db_session, generation, JOB_ENDINGS[change])
-    elif change is Change.RETRIED and generation.batch_id is not None:
-        batches.reopen(db_session, generation.batch_id)
+        event_ids = _record_ending(db_session, job, JOB_ENDINGS[change])
+    elif change is Change.RETRIED and job.batch_id is not None:
+        batches.reopen(db_session, job.batch_id)
     db_session.info.setdefault(PENDING, []).append(
-        JobChange(change, StatusSnapshot.of(generation), tuple(event_ids), generation.style,
-                  _processing_seconds(generation) if change is Change.COMPLETED else None)
+        JobChange(change, StatusSnapshot.of(job), tuple(event_ids), job.style,
+                  _processing_seconds(job) if change is Change.COMPLETED else None)
     )
 
 
-def _processing_seconds(generation: HeadshotGeneration | JobRow) -> float | None:
-    seconds = (generation.meta or {}).get("processingTime")
+def _processing_seconds(job: Job | JobRow) -> float | None:
+    seconds = (job.meta or {}).get("processingTime")
     return float(seconds) if isinstance(seconds, int | float) else None
 
 
-def _event_properties(generation: HeadshotGeneration | JobRow) -> dict[str, str]:
-    properties = {"style": generation.style}
-    if generation.error_code:
-        properties["code"] = generation.error_code
+def _event_properties(job: Job | JobRow) -> dict[str, str]:
+    properties = {"style": job.style}
+    if job.error_code:
+        properties["code"] = job.error_code
     return properties
 
 
-def _record_ending(db_session: Session, generation: HeadshotGeneration | JobRow,
+def _record_ending(db_session: Session, job: Job | JobRow,
                    event: EventType) -> list[int]:
     """The job ended: end its batch if it was the last; the webhooks, if they are on."""
     notify = get_settings().notify_webhook_url is not None
     event_ids = []
     if notify:
-        event_ids.append(add_event(db_session, event, user_id=generation.user_id,
-                                   generation_id=generation.id))
-    if generation.batch_id is not None:
-        batch_ended = batches.end_if_finished(db_session, generation.batch_id)
+        event_ids.append(add_event(db_session, event, user_id=job.user_id,
+                                   generation_id=job.id))
+    if job.batch_id is not None:
+        batch_ended = batches.end_if_finished(db_session, job.batch_id)
         if batch_ended is not None and notify:
             event_ids.append(add_event(db_session, BATCH_ENDINGS[batch_ended],
-                                       user_id=generation.user_id,
-                                       batch_id=generation.batch_id))
+                                       user_id=job.user_id,
+                                       batch_id=job.batch_id))
     return event_ids
 
 

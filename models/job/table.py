@@ -1,12 +1,7 @@
-"""The headshot_generations table: one row per headshot job, and its states.
+"""The job's table and its states: one row of headshot_generations per headshot job (the
+table keeps its historic name), its status, and the reads every part of the package shares.
 
-    queued ──claim──▶ processing ──complete──▶ completed
-       ▲                  │ │
-       └──requeue─────────┘ └──fail (refund in the same transaction)──▶ failed
-
-The rules that move a job between states are in `models/jobs.py` and
-`models/job_attempts.py` (a worker's); the user's reads in
-`models/headshots.py`.
+The state diagram and which module moves a job along it: `models/job/__init__.py`.
 """
 
 from __future__ import annotations
@@ -37,24 +32,25 @@ from sqlalchemy.sql import Select
 
 from models.base import Base
 from models.clock import utcnow
+from models.errors import NotFound
 from models.uploads import Upload
 
 AspectRatio = Literal["1:1", "4:5", "2:3", "3:4", "9:16"]
 ASPECT_RATIOS: tuple[str, ...] = get_args(AspectRatio)
 
 
-class GenerationStatus(enum.StrEnum):
+class JobStatus(enum.StrEnum):
     QUEUED = "queued"
     PROCESSING = "processing"
     COMPLETED = "completed"
     FAILED = "failed"
 
 
-IN_FLIGHT = (GenerationStatus.QUEUED.value, GenerationStatus.PROCESSING.value)
-FINISHED = (GenerationStatus.COMPLETED.value, GenerationStatus.FAILED.value)
+IN_FLIGHT = (JobStatus.QUEUED.value, JobStatus.PROCESSING.value)
+FINISHED = (JobStatus.COMPLETED.value, JobStatus.FAILED.value)
 
 
-class HeadshotGeneration(Base):
+class Job(Base):
     __tablename__ = "headshot_generations"
     __table_args__ = (
         CheckConstraint(
@@ -89,7 +85,7 @@ class HeadshotGeneration(Base):
     upload_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("uploads.id"))
     style: Mapped[str] = mapped_column(ForeignKey("styles.id"))
     aspect_ratio: Mapped[str] = mapped_column(String(8), default="1:1")
-    status: Mapped[str] = mapped_column(String(20), default=GenerationStatus.QUEUED.value)
+    status: Mapped[str] = mapped_column(String(20), default=JobStatus.QUEUED.value)
     progress: Mapped[int] = mapped_column(Integer, default=0)
     progress_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     result_keys: Mapped[list[str]] = mapped_column(JSONB, default=list)
@@ -110,7 +106,7 @@ class HeadshotGeneration(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # While processing: the running attempt's lease, renewed while it works (models/leases.py),
+    # While processing: the running attempt's lease, renewed while it works (models/job/leases.py),
     # and who holds it (host and process, for operators; the attempt number is the fence).
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     lease_owner: Mapped[str | None] = mapped_column(String(200))
@@ -129,10 +125,10 @@ class HeadshotGeneration(Base):
 
 @dataclass(frozen=True)
 class JobRow:
-    """A job's row as a plain value: what a transition (`models/jobs.py`,
-    `models/job_attempts.py`) reads back from its UPDATE (RETURNING), without building an ORM
-    object. The readers of a job's state (`record_change`, the status snapshot, the ledger)
-    take either."""
+    """A job's row as a plain value: what a transition (`models/job/attempts.py`,
+    `models/job/endings.py`, `models/job/reaper.py`) reads back from its UPDATE (RETURNING),
+    without building an ORM object. The readers of a job's state (`record_change`, the status
+    snapshot, the ledger) take either."""
 
     id: int
     user_id: int
@@ -166,32 +162,46 @@ class JobRow:
         return self.attempts - self.attempts_before_round
 
 
-
-def live_of(user_id: int, *, include_deleted: bool = False) -> Select[HeadshotGeneration]:
-    """The user's headshots that are not deleted (with `include_deleted`, all of them), with
+def live_of(user_id: int, *, include_deleted: bool = False) -> Select[Job]:
+    """The user's jobs that are not deleted (with `include_deleted`, all of them), with
     their uploads loaded."""
     query = (
-        select(HeadshotGeneration)
-        .options(selectinload(HeadshotGeneration.upload))
-        .where(HeadshotGeneration.user_id == user_id)
+        select(Job)
+        .options(selectinload(Job.upload))
+        .where(Job.user_id == user_id)
     )
-    return query if include_deleted else query.where(HeadshotGeneration.deleted_at.is_(None))
+    return query if include_deleted else query.where(Job.deleted_at.is_(None))
 
 
 def oldest_queued_since(db_session: Session) -> datetime | None:
     """When the job waiting longest in the queue entered it (created, retried or requeued: a
     queued job's progress_at is that moment), or None when none waits (read by /metrics)."""
     oldest: datetime | None = db_session.scalar(
-        select(func.min(HeadshotGeneration.progress_at))
-        .where(HeadshotGeneration.status == GenerationStatus.QUEUED.value))
+        select(func.min(Job.progress_at))
+        .where(Job.status == JobStatus.QUEUED.value))
     return oldest
 
 
-def queued_generation_ids(db_session: Session, *, limit: int = 5000) -> list[int]:
+def queued_job_ids(db_session: Session, *, limit: int = 5000) -> list[int]:
     """The jobs waiting in the queue, oldest first (to publish again after Redis lost them)."""
     return list(db_session.scalars(
-        select(HeadshotGeneration.id)
-        .where(HeadshotGeneration.status == GenerationStatus.QUEUED.value,
-               HeadshotGeneration.deleted_at.is_(None))
-        .order_by(HeadshotGeneration.id)
+        select(Job.id)
+        .where(Job.status == JobStatus.QUEUED.value,
+               Job.deleted_at.is_(None))
+        .order_by(Job.id)
         .limit(limit)))
+
+
+def get_job(db_session: Session, *, user_id: int, job_id: int, lock: bool = False) -> Job:
+    """The user's own live job; anybody else's, or a deleted one, is simply not found.
+
+    With `lock`, the row is locked for the transaction: a racing request that changes it first
+    (deletes it, say) is seen, so only one of two racing deletes succeeds.
+    """
+    query = live_of(user_id).where(Job.id == job_id)
+    if lock:
+        query = query.with_for_update(of=Job)
+    job = db_session.execute(query).scalar_one_or_none()
+    if job is None:
+        raise NotFound(f"headshot {job_id} not found")
+    return job

@@ -1,18 +1,17 @@
 """A worker's transitions of a job, one attempt at a time: claim it, complete it, or put it back
-in the queue, its attempt spent (requeue) or not (give back). Failing it, with its refund, is
-`models/jobs.fail_generation`, which the reaper and the API share.
+in the queue, its attempt spent (`requeue_job`) or not (`give_attempt_back`). Failing it, with
+its refund, is `endings.py`'s, which the reaper and the API share.
 
 Each names the attempt that claimed the job (`held_by_attempt`), so a redelivered or stale
 task can never complete or requeue a job twice; each that happens is recorded through
-`record_change`, the one path to what follows a committed change. The statement parts are
-`models/job_statements.py`'s, imported under the private names the statements are written with.
+`record_change`, the one path to what follows a committed change.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypedDict, Unpack, cast
 
 from sqlalchemy import (
     DateTime,
@@ -33,25 +32,27 @@ from sqlalchemy.orm import Session
 from config import get_settings
 from models.clock import utcnow
 from models.events import Event, EventName, Source
-from models.generations import GenerationStatus, JobRow
-from models.job_changes import Change
-from models.job_statements import ENDED as _ENDED
-from models.job_statements import GENERATION_ID as _GENERATION_ID
-from models.job_statements import JOBS as _JOBS
-from models.job_statements import NO_LEASE_NULLS as _NO_LEASE
-from models.job_statements import NOW as _NOW
-from models.job_statements import has_attempts_left as _has_attempts_left
-from models.job_statements import held_by_attempt as _held_by_attempt
-from models.job_statements import job as _job
-from models.job_statements import merged_meta as _merged_meta
-from models.job_statements import overdue as _overdue
-from models.job_statements import progress_from_now as _progress_from_now
-from models.job_statements import run_transition as _transition
-from models.job_statements import transition_params as _params
-from models.job_statements import update_job as _update
-from models.jobs import TIMED_OUT, TIMED_OUT_MESSAGE, fail_generation, queue_deadline
-from models.leases import lease_expiry, new_lease
-from models.progress import PROGRESS_DONE, PROGRESS_WAITING
+from models.job._statements import (
+    ENDED,
+    JOB_ID,
+    JOBS,
+    NO_LEASE_NULLS,
+    NOW,
+    has_attempts_left,
+    held_by_attempt,
+    job,
+    merged_meta,
+    overdue,
+    progress_from_now,
+    run_transition,
+    transition_params,
+    update_job,
+)
+from models.job.changes import Change
+from models.job.endings import queue_deadline, time_out_job
+from models.job.leases import lease_expiry, new_lease
+from models.job.progress import PROGRESS_DONE, PROGRESS_WAITING
+from models.job.table import JobRow, JobStatus
 from models.styles import Style
 from models.uploads import Upload
 from models.users import User
@@ -75,78 +76,78 @@ class ClaimedRow(JobRow):
 
 def _claimable() -> tuple[Any, ...]:
     return (
-        _job.deleted_at.is_(None),
-        _has_attempts_left(),
-        or_(_job.status == GenerationStatus.QUEUED.value, _overdue()),
+        job.deleted_at.is_(None),
+        has_attempts_left(),
+        or_(job.status == JobStatus.QUEUED.value, overdue()),
     )
 
 
-def is_claimable(db_session: Session, generation_id: int) -> bool:
-    """Whether `claim_generation` would take the job now (a read: a duplicate message need
+def is_claimable(db_session: Session, job_id: int) -> bool:
+    """Whether `claim_job` would take the job now (a read: a duplicate message need
     not wait for a GetImg slot only to find nothing to do)."""
     return db_session.execute(
-        _IS_CLAIMABLE, _params(generation_id, utcnow())).scalar_one_or_none() is not None
+        _IS_CLAIMABLE, transition_params(job_id, utcnow())).scalar_one_or_none() is not None
 
 
-_IS_CLAIMABLE = select(_job.id).where(_job.id == _GENERATION_ID, *_claimable())
-_CLAIM = _update(
+_IS_CLAIMABLE = select(job.id).where(job.id == JOB_ID, *_claimable())
+_CLAIM = update_job(
     *_claimable(),
-    status=GenerationStatus.PROCESSING.value,
-    attempts=_job.attempts + 1,
-    started_at=func.coalesce(_job.started_at, _NOW),
+    status=JobStatus.PROCESSING.value,
+    attempts=job.attempts + 1,
+    started_at=func.coalesce(job.started_at, NOW),
     deadline_at=bindparam("deadline_at", type_=DateTime(timezone=True)),
     lease_expires_at=lease_expiry(),
     lease_owner=bindparam("lease_owner", type_=String),
-    progress=_progress_from_now(),
-    progress_at=_NOW,
+    progress=progress_from_now(),
+    progress_at=NOW,
 ).returning(
     select(_UPLOADS.c.storage_key)
-    .where(_UPLOADS.c.id == _job.upload_id, _UPLOADS.c.deleted_at.is_(None),
-           _UPLOADS.c.expires_at > _NOW)
-    .correlate(_JOBS).scalar_subquery().label("original_key"),
+    .where(_UPLOADS.c.id == job.upload_id, _UPLOADS.c.deleted_at.is_(None),
+           _UPLOADS.c.expires_at > NOW)
+    .correlate(JOBS).scalar_subquery().label("original_key"),
     func.coalesce(
-        select(_UPLOADS.c.content_type).where(_UPLOADS.c.id == _job.upload_id)
-        .correlate(_JOBS).scalar_subquery(),
+        select(_UPLOADS.c.content_type).where(_UPLOADS.c.id == job.upload_id)
+        .correlate(JOBS).scalar_subquery(),
         "image/jpeg").label("original_content_type"),
-    select(_STYLES.c.model).where(_STYLES.c.id == _job.style)
-    .correlate(_JOBS).scalar_subquery().label("model"),
-    select(_STYLES.c.prompt).where(_STYLES.c.id == _job.style)
-    .correlate(_JOBS).scalar_subquery().label("prompt"),
+    select(_STYLES.c.model).where(_STYLES.c.id == job.style)
+    .correlate(JOBS).scalar_subquery().label("model"),
+    select(_STYLES.c.prompt).where(_STYLES.c.id == job.style)
+    .correlate(JOBS).scalar_subquery().label("prompt"),
 )
 
 
-def claim_generation(db_session: Session, generation_id: int, *,
-                     lease_owner: str | None = None) -> ClaimedRow | None:
+def claim_job(db_session: Session, job_id: int, *,
+              lease_owner: str | None = None) -> ClaimedRow | None:
     """Take a queued job (or one whose attempt missed its deadline or lost its lease) for one
-    new attempt, which holds the job's lease from now on (`models/leases.py`). It stores
+    new attempt, which holds the job's lease from now on (`models/job/leases.py`). It stores
     PROGRESS_WAITING: the attempt calls GetImg at once, and readers show the estimate rising
     from there."""
     now = utcnow()
-    params = _params(
-        generation_id, now, milestone=PROGRESS_WAITING,
+    params = transition_params(
+        job_id, now, milestone=PROGRESS_WAITING,
         deadline_at=now + timedelta(seconds=get_settings().job_processing_timeout_seconds),
         **new_lease(lease_owner))
-    claimed: ClaimedRow | None = _transition(db_session, _CLAIM, Change.CLAIMED, params,
+    claimed: ClaimedRow | None = run_transition(db_session, _CLAIM, Change.CLAIMED, params,
                                              ClaimedRow)
     return claimed
 
 
-_COMPLETE = _update(
-    *_held_by_attempt(),
-    _job.deleted_at.is_(None),
-    status=GenerationStatus.COMPLETED.value,
+_COMPLETE = update_job(
+    *held_by_attempt(),
+    job.deleted_at.is_(None),
+    status=JobStatus.COMPLETED.value,
     progress=PROGRESS_DONE,
     result_keys=bindparam("result_keys", type_=JSONB),
     thumbnail_key=bindparam("thumbnail_key", type_=String),
     error_code=null(),
     error_message=null(),
-    **_ENDED,
+    **ENDED,
 )
 # The completion, its user's count of headshots and its `headshot_completed` event in one
 # statement (one round trip, not three): the count's UPDATE and the event's INSERT read the
 # completed row, so they run only if the job moved, and after it (the job's row is locked
 # first, as before). The event is the one record_change writes for the other endings
-# (models/job_changes.py), with the same properties.
+# (models/job/changes.py), with the same properties.
 _COMPLETED = _COMPLETE.cte("completed")
 _COMPLETE_AND_COUNT = select(*_COMPLETED.c).add_cte(
     update(_USERS).where(_USERS.c.id.in_(select(_COMPLETED.c.user_id)))
@@ -157,14 +158,14 @@ _COMPLETE_AND_COUNT = select(*_COMPLETED.c).add_cte(
         ["name", "source", "user_id", "generation_id", "properties", "created_at"],
         select(literal(EventName.HEADSHOT_COMPLETED.value), literal(Source.SERVICE.value),
                _COMPLETED.c.user_id, _COMPLETED.c.id,
-               func.jsonb_build_object("style", _COMPLETED.c.style), _NOW),
+               func.jsonb_build_object("style", _COMPLETED.c.style), NOW),
     ).cte("completion_event")
 )
 
 
-def complete_generation(
+def complete_job(
     db_session: Session,
-    generation_id: int,
+    job_id: int,
     *,
     attempt: int,
     result_keys: list[str],
@@ -172,9 +173,9 @@ def complete_generation(
     metadata: dict[str, Any],
 ) -> JobRow | None:
     """Mark the attempt's job completed; None if the job is no longer this attempt's to finish."""
-    completed: JobRow | None = _transition(
+    completed: JobRow | None = run_transition(
         db_session, _COMPLETE_AND_COUNT, Change.COMPLETED,
-        _params(generation_id, utcnow(), attempt=attempt, result_keys=result_keys,
+        transition_params(job_id, utcnow(), attempt=attempt, result_keys=result_keys,
                 thumbnail_key=thumbnail_key, meta=metadata))
     return completed
 
@@ -182,41 +183,45 @@ def complete_generation(
 # What every requeue writes: back in the queue from the progress shown now, with a fresh queue
 # deadline, no lease, and the fault that sent it back.
 _REQUEUED = {
-    "status": GenerationStatus.QUEUED.value,
-    "progress": _progress_from_now(),
-    "progress_at": _NOW,
+    "status": JobStatus.QUEUED.value,
+    "progress": progress_from_now(),
+    "progress_at": NOW,
     "deadline_at": bindparam("deadline_at", type_=DateTime(timezone=True)),
-    **_NO_LEASE,
-    "metadata": _merged_meta(),
+    **NO_LEASE_NULLS,
+    "metadata": merged_meta(),
 }
-_REQUEUE = _update(*_held_by_attempt(), **_REQUEUED)
+_REQUEUE = update_job(*held_by_attempt(), **_REQUEUED)
 
 
-def _requeue_params(generation_id: int, now: datetime, *, attempt: int,
-                    retry_in_seconds: float, code: str, message: str) -> dict[str, Any]:
-    return _params(generation_id, now, attempt=attempt,
-                   deadline_at=queue_deadline(now + timedelta(seconds=retry_in_seconds)),
-                   meta={"lastError": {"code": code, "message": message}})
+class Fault(TypedDict):
+    """Why an attempt puts its job back in the queue, and when to try again: what both ways
+    back (`requeue_job`, `give_attempt_back`) take."""
+
+    attempt: int  # the attempt that claimed the job: the fence
+    retry_in_seconds: float
+    code: str
+    message: str
 
 
-def requeue_generation(
-    db_session: Session,
-    generation_id: int,
-    *,
-    attempt: int,
-    retry_in_seconds: float,
-    code: str,
-    message: str,
-) -> JobRow | None:
+def _requeue_params(job_id: int, now: datetime, fault: Fault) -> dict[str, Any]:
+    return transition_params(
+        job_id, now, attempt=fault["attempt"],
+        deadline_at=queue_deadline(now + timedelta(seconds=fault["retry_in_seconds"])),
+        meta={"lastError": _last_error(fault)})
+
+
+def _last_error(fault: Fault) -> dict[str, str]:
+    return {"code": fault["code"], "message": fault["message"]}
+
+
+def requeue_job(db_session: Session, job_id: int, **fault: Unpack[Fault]) -> JobRow | None:
     """Put a job whose attempt hit a transient fault back in the queue for a later attempt.
 
     The progress shown at this moment is stored, so the next attempt's display starts from it
     instead of going back.
     """
-    requeued: JobRow | None = _transition(
-        db_session, _REQUEUE, Change.REQUEUED,
-        _requeue_params(generation_id, utcnow(), attempt=attempt,
-                        retry_in_seconds=retry_in_seconds, code=code, message=message))
+    requeued: JobRow | None = run_transition(
+        db_session, _REQUEUE, Change.REQUEUED, _requeue_params(job_id, utcnow(), fault))
     return requeued
 
 
@@ -242,36 +247,27 @@ def round_time_budget_seconds() -> float:
     return settings.getimg_max_attempts * settings.job_processing_timeout_seconds
 
 
-_GIVE_ATTEMPT_BACK = _update(
-    *_held_by_attempt(),
-    _job.started_at > bindparam("round_started_after", type_=DateTime(timezone=True)),
-    attempts_before_round=_job.attempts_before_round + 1,
+_GIVE_ATTEMPT_BACK = update_job(
+    *held_by_attempt(),
+    job.started_at > bindparam("round_started_after", type_=DateTime(timezone=True)),
+    attempts_before_round=job.attempts_before_round + 1,
     **_REQUEUED,
 )
 
 
-def give_attempt_back(
-    db_session: Session,
-    generation_id: int,
-    *,
-    attempt: int,
-    retry_in_seconds: float,
-    code: str,
-    message: str,
-) -> JobRow | None:
+def give_attempt_back(db_session: Session, job_id: int,
+                      **fault: Unpack[Fault]) -> JobRow | None:
     """Put the attempt's job back in the queue without spending the attempt (see the rule
     above); past the round's time budget, fail and refund it instead. The job in its new state
     (queued: the caller publishes its task again; failed), or None if it was no longer this
     attempt's."""
     now = utcnow()
-    params = _requeue_params(generation_id, now, attempt=attempt,
-                             retry_in_seconds=retry_in_seconds, code=code, message=message)
-    requeued: JobRow | None = _transition(
+    requeued: JobRow | None = run_transition(
         db_session, _GIVE_ATTEMPT_BACK, Change.REQUEUED,
-        {**params, "round_started_after": now - timedelta(seconds=round_time_budget_seconds())})
+        {**_requeue_params(job_id, now, fault),
+         "round_started_after": now - timedelta(seconds=round_time_budget_seconds())})
     if requeued is not None:
         return requeued
-    # Not this attempt's any more (fail_generation's fence says so too), or past the budget.
-    return fail_generation(db_session, generation_id, code=TIMED_OUT, message=TIMED_OUT_MESSAGE,
-                           metadata={"lastError": {"code": code, "message": message}},
-                           attempt=attempt)
+    # Not this attempt's any more (the ending's fence says so too), or past the budget.
+    return time_out_job(db_session, job_id, attempt=fault["attempt"],
+                        last_error=_last_error(fault))
