@@ -8,14 +8,12 @@ from typing import Any
 
 import pytest
 from limits import parse_many
-from sqlalchemy import select
 
 from config import get_settings
 from models.clock import utcnow
-from models.credits import CreditEntry
-from services.unit_of_work import read_only
 from tests.support.api_calls import grant, history_item, me, uploaded_url
 from tests.support.domain import job_row, job_without_a_message
+from tests.support.ledger import ledger_of_job
 from tests.support.users import auth, new_user_id
 
 pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")
@@ -35,13 +33,6 @@ def _job(client: Any, user_id: int, image_url: str, status: str) -> int:
     return job_without_a_message(user_id, image_url, **state)
 
 
-def _ledger(generation_id: int) -> list[int]:
-    with read_only() as db_session:
-        return list(db_session.scalars(select(CreditEntry.amount)
-                                       .where(CreditEntry.generation_id == generation_id)
-                                       .order_by(CreditEntry.id)))
-
-
 def _cancel(client: Any, user_id: int, generation_id: int) -> Any:
     return client.post(f"/api/headshots/{generation_id}/cancel", headers=auth(user_id))
 
@@ -58,7 +49,7 @@ def test_past_the_budget_a_processing_job_cannot_be_cancelled_or_deleted(client:
         assert answer.status_code == 200, answer.get_json()
         body = answer.get_json()
         assert (body["status"], body["error"]["code"]) == ("failed", "cancelled"), body
-        assert _ledger(job) == [-1, 1]  # charged, refunded once
+        assert ledger_of_job(job) == [-1, 1]  # charged, refunded once
 
     running = _job(client, user_id, image_url, "processing")
     balance = me(client, user_id)["credits"]
@@ -73,7 +64,7 @@ def test_past_the_budget_a_processing_job_cannot_be_cancelled_or_deleted(client:
     # Nothing changed: still processing, still charged, still in the history.
     assert job_row(running).status == "processing"
     assert history_item(client, user_id, running)["status"] == "processing"
-    assert _ledger(running) == [-1]
+    assert ledger_of_job(running) == [-1]
     assert me(client, user_id)["credits"] == balance
 
     # A queued job has cost nothing yet: its cancel is neither counted nor refused.
@@ -81,7 +72,7 @@ def test_past_the_budget_a_processing_job_cannot_be_cancelled_or_deleted(client:
     answer = _cancel(client, user_id, queued)
     assert answer.status_code == 200, answer.get_json()
     assert answer.get_json()["error"]["code"] == "cancelled"
-    assert _ledger(queued) == [-1, 1]
+    assert ledger_of_job(queued) == [-1, 1]
 
 
 def test_the_budget_is_each_users_own(client: Any) -> None:
@@ -99,7 +90,7 @@ def test_the_budget_is_each_users_own(client: Any) -> None:
     theirs = _job(client, other, uploaded_url(client, other), "processing")
     answer = _cancel(client, other, theirs)
     assert answer.status_code == 200, answer.get_json()
-    assert _ledger(theirs) == [-1, 1]
+    assert ledger_of_job(theirs) == [-1, 1]
 
 
 def test_a_cancel_of_somebody_elses_job_is_not_found_and_spends_nothing(client: Any) -> None:
