@@ -26,7 +26,7 @@ from models.errors import OriginalExpired
 from models.job.endings import may_attempt_again
 from services import getimg_slots, jobs
 from services.jobs import Claimed
-from services.metrics import GETIMG_ERRORS
+from services.metrics import GETIMG_ABANDONED, GETIMG_ERRORS
 from workers.getimg_client import CallAbandoned, GenerationResponse, GetImgClient
 from workers.getimg_errors import (
     AUTH_FAILED,
@@ -213,6 +213,7 @@ def _attempt(held: HeldJob, slot: GetImgSlot) -> AttemptOutcome:
                 resolution=RESOLUTION, abandon=held.lost,
             )
         except CallAbandoned:
+            GETIMG_ABANDONED.inc()
             raise NoLongerOurs(job.generation_id) from None
         except GetImgError as error:
             _slow_down_everyone(error, None)

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import cast
 
 import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
 
 from config import get_settings
@@ -36,10 +39,10 @@ NEXT_JOB_STARTS_WITHIN_SECONDS = 3  # the issue's acceptance, as a polling deadl
 
 @pytest.fixture(scope="module")
 def one_slot(stack: dict[str, int], getimg: FakeGetImg,
-             webhooks: WebhookReceiver) -> Iterator[tuple[LiveServer, Redis]]:
-    """A web and a worker (two threads) sharing one GetImg slot; the server and their Redis."""
+             webhooks: WebhookReceiver) -> Iterator[OneSlot]:
+    """A web and a worker (two threads) sharing one GetImg slot."""
     redis_url = get_settings().redis_url.rsplit("/", 1)[0] + f"/{DATABASE}"
-    port, log_dir = free_port(), RUN_DIR / "one-slot"
+    port, metrics_port, log_dir = free_port(), free_port(), RUN_DIR / "one-slot"
     log_dir.mkdir(parents=True, exist_ok=True)
     base_url = f"http://127.0.0.1:{port}"
     inherited = {name: value for name, value in os.environ.items()
@@ -47,19 +50,28 @@ def one_slot(stack: dict[str, int], getimg: FakeGetImg,
     env = {**inherited, "REDIS_URL": redis_url, "PUBLIC_BASE_URL": base_url,
            "GETIMG_MAX_CONCURRENCY": "1", "GETIMG_TIMEOUT_SECONDS": "60"}
     web = web_service(port, log_dir, base_env=env, workers=1)
-    worker = worker_service("one-slot-worker", log_dir, concurrency=2, base_env=env)
+    worker = worker_service("one-slot-worker", log_dir, concurrency=2, base_env=env,
+                            env={"WORKER_METRICS_PORT": str(metrics_port)})
     redis = Redis.from_url(redis_url)
     try:
         web.start()
         worker.start()
         wait_for_web(web, base_url, timeout=60)
         wait_for_worker(worker, timeout=60)
-        yield LiveServer(base_url), redis
+        yield OneSlot(LiveServer(base_url), redis,
+                      f"http://127.0.0.1:{metrics_port}/metrics")
     finally:
         worker.stop()
         web.stop()
         redis.flushdb()
         redis.close()
+
+
+@dataclass(frozen=True)
+class OneSlot:
+    server: LiveServer
+    redis: Redis  # their database
+    worker_metrics: str  # the worker's /metrics URL
 
 
 def slots_in_use(redis: Redis) -> int:
@@ -73,9 +85,17 @@ def abandoned_calls(fake: FakeGetImg) -> int:
     return int(fake.stats()["by_outcome"].get("abandoned", 0))
 
 
+def abandoned_by_the_worker(metrics_url: str) -> float:
+    """The worker's count of the GetImg calls it abandoned."""
+    text = requests.get(metrics_url, timeout=10).text
+    return next(sample.value for family in text_string_to_metric_families(text)
+                for sample in family.samples
+                if sample.name == "headshots_getimg_abandoned_calls_total")
+
+
 def test_a_cancel_stops_the_getimg_call_and_the_next_queued_job_starts(
-        one_slot: tuple[LiveServer, Redis], fake_getimg: FakeGetImg) -> None:
-    server, redis = one_slot
+        one_slot: OneSlot, fake_getimg: FakeGetImg) -> None:
+    server, redis = one_slot.server, one_slot.redis
     fake_getimg.configure(latency_ms=GETIMG_LATENCY_MS)
     canceller, payer = server.user(credits=1), server.user(credits=1)
 
@@ -116,3 +136,4 @@ def test_a_cancel_stops_the_getimg_call_and_the_next_queued_job_starts(
                message="GetImg to see job B's connection close")
     assert ledger_of_job(job_b) == [-1, 1]
     assert payer.credits() == 1
+    assert abandoned_by_the_worker(one_slot.worker_metrics) == 2
