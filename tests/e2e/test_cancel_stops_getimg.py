@@ -48,7 +48,10 @@ def one_slot(stack: dict[str, int], getimg: FakeGetImg,
     inherited = {name: value for name, value in os.environ.items()
                  if name not in ("WORKER_METRICS_PORT", "PROMETHEUS_MULTIPROC_DIR")}
     env = {**inherited, "REDIS_URL": redis_url, "PUBLIC_BASE_URL": base_url,
-           "GETIMG_MAX_CONCURRENCY": "1", "GETIMG_TIMEOUT_SECONDS": "60"}
+           "GETIMG_MAX_CONCURRENCY": "1", "GETIMG_TIMEOUT_SECONDS": "60",
+           # The renewal alone would notice the cancel up to 10 s late: only the cancel's
+           # notice can start the next job within the deadline.
+           "JOB_LEASE_SECONDS": "30", "JOB_LEASE_RENEW_SECONDS": "10"}
     web = web_service(port, log_dir, base_env=env, workers=1)
     worker = worker_service("one-slot-worker", log_dir, concurrency=2, base_env=env,
                             env={"WORKER_METRICS_PORT": str(metrics_port)})
