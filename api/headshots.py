@@ -100,9 +100,7 @@ def history_item(generation_id: int) -> Response:
 @documented(operation_id="deleteHeadshot", summary="Delete a headshot and its images",
             tag="headshots", rate_limited=True,
             responses={204: Reply("deleted (a running one cancelled and refunded first), its "
-                                  "share link revoked; later reads are 404")},
-            errors={429: "rate_limited: the write budget, or, for a processing headshot, the "
-                         "budget of cancels of processing headshots; nothing changed"})
+                                  "share link revoked; later reads are 404")})
 @write_budget
 def delete(generation_id: int) -> tuple[str, int]:
     library.delete(user_id=current_principal().user_id, job_id=generation_id)
@@ -148,10 +146,7 @@ def _favorite(generation_id: int, favorite: bool) -> Response:
 @documented(operation_id="cancelHeadshot", summary="Cancel a queued or processing headshot",
             tag="headshots", rate_limited=True,
             responses={200: Reply("failed with error code `cancelled`, refunded", Headshot)},
-            errors={409: "already_finished: it has completed or failed",
-                    429: "rate_limited: the write budget, or the budget of cancels of processing "
-                         "headshots (RATE_LIMIT_PROCESSING_CANCELS); nothing changed, the job "
-                         "runs on"})
+            errors={409: "already_finished: it has completed or failed"})
 @write_budget
 def cancel(generation_id: int) -> Response:
     job = library.cancel(user_id=current_principal().user_id, job_id=generation_id)
