@@ -53,17 +53,24 @@ def publish_cancelled(generation_ids: Sequence[int]) -> None:
 def listen_for_cancels(on_cancelled: Callable[[int], None]) -> None:
     """Call `on_cancelled` with each cancelled job's id as its notice arrives; runs for good
     (a thread's body), subscribing again after any Redis fault."""
+    outage = False  # said once per outage, not at every try
     while True:
         redis = get_redis()
         pubsub = redis.pubsub(ignore_subscribe_messages=True)
         try:
             pubsub.subscribe(cancel_channel(redis))
+            if outage:
+                log.info("cancel notices: listening again")
+                outage = False
             while True:
                 message = pubsub.get_message(timeout=1.0)
                 if message is not None:
                     _deliver(message.get("data"), on_cancelled)
         except RedisError:
-            log.warning("cancel notices: Redis unreachable; listening again shortly")
+            if not outage:
+                log.warning("cancel notices: Redis unreachable; the lease renewal notices "
+                            "cancels meanwhile")
+            outage = True
         except Exception:  # a bug in a handler must not end the listening
             log.exception("cancel notices: listener failed; listening again shortly")
         finally:
