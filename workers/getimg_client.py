@@ -21,15 +21,18 @@ Wire format as documented by GetImg.ai (their docs win over docs/getimg.md, our 
 
 This client never retries by itself: it raises `GetImgError` with a `transient` flag and a
 `retry_after` hint, and the Celery task owns backoff and the shared concurrency limit.
-
-A generation can be abandoned (`generate(abandon=...)`, set when its job is cancelled): while
-GetImg works, the client waits for the answer or the signal, and on the signal closes the
-connection and raises `CallAbandoned`. The wait is in the connection's `getresponse` (this
-module's pool classes), in the calling thread, so no other thread ever touches the socket.
 The transport is urllib3's pool manager directly (requests is built on it): requests' own
 layer (settings merging, cookie jar, hooks, response wrapping) cost ~2 ms of the worker's CPU
 per job (generate + download) for nothing this client uses. One client per thread/process,
 as before.
+
+A generation can be abandoned (`generate(abandon=...)`, set when its job is cancelled): while
+GetImg works, the client waits for the answer or the signal, and on the signal closes the
+connection (GetImg sees it end) and raises `CallAbandoned`. The wait is in the connection's
+`getresponse`, in the calling thread, so no other thread ever touches the socket. It uses
+urllib3's public extension points only: the pool classes a PoolManager makes
+(`pool_classes_by_scheme`), the connection class a pool makes (`ConnectionCls`), the
+connection's `sock` and `timeout` (http.client's) and `urllib3.util.wait.wait_for_read`.
 """
 
 from __future__ import annotations
