@@ -114,7 +114,7 @@ class Settings(BaseSettings):
     rate_limit_events: str = "240/minute"  # the app reports events as the user taps around
     rate_limit_exports: str = "60/minute"  # each one decodes and re-encodes a full image
     # Refunded cancels of jobs already processing (their GetImg call paid for by us): past
-    # it, such a cancel is refused and the job runs on (docs/cancel-policy.md).
+    # it, such a cancel is refused and the job runs on (docs/api.md §6, "Cancelling a headshot").
     rate_limit_processing_cancels: str = "3/hour;10/day"
     rate_limit_status_per_minute: int = Field(default=1200, ge=1)
     # How long a web process answers polls of a job that is not queued from what it learned

@@ -1,4 +1,4 @@
-"""Each user's budget of refunded cancels of processing jobs (docs/cancel-policy.md).
+"""Each user's budget of refunded cancels of processing jobs (docs/api.md §6).
 
 A job is refunded when its owner cancels it, and once it is processing its GetImg call has
 been made: GetImg bills that call whether or not anybody waits for the answer. Without a

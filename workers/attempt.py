@@ -214,7 +214,7 @@ def _attempt(held: HeldJob, slot: GetImgSlot) -> AttemptOutcome:
             )
         except CallAbandoned:
             GETIMG_ABANDONED.inc()
-            raise NoLongerOurs(job.generation_id) from None
+            raise NoLongerOurs(job.id) from None
         except GetImgError as error:
             _slow_down_everyone(error, None)
             raise
