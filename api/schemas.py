@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -19,7 +19,7 @@ from media.export import MAX_LONG_SIDE, MAX_WATERMARK_CHARS, MIN_LONG_SIDE
 from models.credits import EntryType
 from models.job.table import AspectRatio, JobStatus
 from models.shares import DEFAULT_LIFETIME_HOURS, MAX_LIFETIME_HOURS
-from services.pagination import decode_cursor
+from services.pagination import decode_cursor, decode_time_cursor
 
 StyleId = Annotated[str, StringConstraints(min_length=1, max_length=50)]
 MAX_PAGE = 100
@@ -163,10 +163,71 @@ class GrantCreditsRequest(Request):
     _whole = field_validator("amount", mode="before")(_whole_number)
 
 
-class FailuresQuery(Request):
-    limit: int = Field(default=20, ge=1, le=MAX_PAGE)
+MAX_ID = 999_999_999_999_999_999  # a BIGINT id, in at most 18 digits
+ErrorCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+Moment = Annotated[str, StringConstraints(max_length=40)]
 
-    _digits = field_validator("limit", mode="before")(_query_digits)
+
+def _moment(field: str, value: str, *, end_of_day: bool) -> datetime:
+    """A UTC day (`YYYY-MM-DD`: its first moment, or with `end_of_day` its last) or an ISO 8601
+    time with its UTC offset."""
+    try:
+        if len(value) == 10:
+            day = datetime.combine(date.fromisoformat(value), time.min, UTC)
+            return day + timedelta(days=1, microseconds=-1) if end_of_day else day
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{field}: not a day (YYYY-MM-DD) nor an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise ValueError(f"{field}: an ISO 8601 time needs its UTC offset (Z or +00:00)")
+    return moment.astimezone(UTC)
+
+
+class FailuresQuery(Request):
+    from_: Moment | None = Field(default=None, alias="from",
+                                 description="failed at or after: a UTC day or ISO 8601 time")
+    to: Moment | None = Field(default=None, description="failed at or before: a UTC day (all "
+                                                        "of it) or ISO 8601 time")
+    code: ErrorCode | None = Field(default=None, description="the error code; `cancelled` "
+                                   "lists the users' own cancels, left out otherwise")
+    style: StyleId | None = None
+    userId: int | None = Field(default=None, ge=1, le=MAX_ID)
+    limit: int = Field(default=20, ge=1, le=MAX_PAGE)
+    cursor: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+    _digits = field_validator("limit", "userId", mode="before")(_query_digits)
+
+    @field_validator("cursor")
+    @classmethod
+    def _known_cursor(cls, value: str | None) -> str | None:
+        if value:
+            decode_time_cursor(value)
+        return value or None
+
+    @model_validator(mode="after")
+    def _a_range_in_order(self) -> FailuresQuery:
+        first, last = self.failed_from, self.failed_to
+        if first is not None and last is not None and last < first:
+            raise ValueError("to: before from")
+        return self
+
+    @property
+    def failed_from(self) -> datetime | None:
+        return _moment("from", self.from_, end_of_day=False) if self.from_ else None
+
+    @property
+    def failed_to(self) -> datetime | None:
+        return _moment("to", self.to, end_of_day=True) if self.to else None
+
+    @property
+    def after(self) -> tuple[datetime, int] | None:
+        return decode_time_cursor(self.cursor) if self.cursor else None
+
+
+class UserEmailQuery(Request):
+    email: Annotated[str, StringConstraints(min_length=3, max_length=320,
+                                            pattern=r"^[^@\s]+@[^@\s]+$")] = Field(
+        description="the whole address, any case (no partial match)")
 
 
 class PageQuery(Request):
