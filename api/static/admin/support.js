@@ -145,6 +145,11 @@
     event.preventDefault();
     var query = $("support-query").value.trim();
     var view = $("support");
+    if (!/^[0-9]+$/.test(query) && query.indexOf("@") < 1) {
+      status("error", "Enter a user id (digits) or a whole email address.");
+      view.dataset.state = "error";
+      return;
+    }
     view.dataset.state = "loading";
     status("", "Looking up…");
     lookup(query).then(function (file) {
