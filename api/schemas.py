@@ -180,7 +180,10 @@ def _moment(field: str, value: str, *, end_of_day: bool) -> datetime:
         raise ValueError(f"{field}: not a day (YYYY-MM-DD) nor an ISO 8601 time") from None
     if moment.tzinfo is None:
         raise ValueError(f"{field}: an ISO 8601 time needs its UTC offset (Z or +00:00)")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00-05:00 is past the last day a datetime holds
+        raise ValueError(f"{field}: out of range") from None
 
 
 class FailuresQuery(Request):

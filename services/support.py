@@ -43,6 +43,8 @@ class UserFile:
     events: Latest[Event]
     share_links: Latest[LiveShare]
     webhook_deliveries: Latest[OutboxEvent]
+    # The user's devices and push deliveries (§13, models/devices.py) belong here too; they join
+    # when that module does.
 
 
 def look_up_user(*, operator_id: int, user_id: int) -> UserFile:

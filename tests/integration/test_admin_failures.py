@@ -140,6 +140,9 @@ def test_code_cancelled_lists_the_users_own_cancels(client: Any) -> None:
     ("code=" + "x" * 65, "code"), ("style=" + "s" * 51, "style"), ("userId=0", "userId"),
     ("userId=x", "userId"), ("userId=" + "9" * 19, "userId"), ("cursor=nonsense", "cursor"),
     ("cursor=aWQ6NQ", "cursor"),  # an id cursor of another list: not this one's
+    ("cursor=YXQ6OTk5OTk5OTk5OTk5OTk5OTk5OjE", "cursor"),  # "at:" 18 nines: past year 9999
+    ("to=9999-12-31T23:00:00-05:00", "to"), ("from=0001-01-01T00:00:00%2B05:00", "from"),
+    ("from=%00", "from"),
 ])
 def test_a_bad_filter_is_400_naming_it(client: Any, query: str, field: str) -> None:
     assert_error(client.get(f"/api/admin/failures?{query}", headers=ADMIN), 400, field=field)
