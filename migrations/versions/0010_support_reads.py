@@ -8,15 +8,15 @@ reads it needs have indexes.
 - headshot_generations: the failures, newest failure first (by when the job failed), for
   `GET /api/admin/failures`; partial, so it holds the failed jobs only.
 
-Revision ID: 0011
-Revises: 0009 (the coordinator rechains it at merge)
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-07
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0011"
+revision: str = "0010"
 down_revision: str | None = "0009"
 branch_labels: str | None = None
 depends_on: str | None = None
