@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -25,8 +25,15 @@ StyleId = Annotated[str, StringConstraints(min_length=1, max_length=50)]
 MAX_PAGE = 100
 
 
+KIB = 1024
+
+
 class Request(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, frozen=True)
+    # The longest JSON body a route taking this model reads (api/body_limits.py): room for
+    # every field at its longest, each character written as a `\uXXXX` escape, and for
+    # whitespace. A longer body is refused (413) before it is read.
+    max_body_bytes: ClassVar[int] = 4 * KIB
 
     @field_validator("*")
     @classmethod
@@ -38,6 +45,8 @@ class Request(BaseModel):
 
 
 class GenerateRequest(Request):
+    max_body_bytes: ClassVar[int] = 16 * KIB  # a 2048-character URL, escaped
+
     imageUrl: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
     style: StyleId
     aspectRatio: AspectRatio = "1:1"
@@ -65,6 +74,8 @@ def _query_digits(value: object) -> object:
 
 
 class BatchRequest(Request):
+    max_body_bytes: ClassVar[int] = 16 * KIB  # a 2048-character URL and ten styles, escaped
+
     imageUrl: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
     styles: list[StyleId] = Field(min_length=1, max_length=MAX_BATCH_STYLES,
                                   json_schema_extra={"uniqueItems": True})
@@ -95,6 +106,8 @@ class ExportQuery(Request):
 
 
 class RefundRequest(Request):
+    max_body_bytes: ClassVar[int] = 8 * KIB  # a 500-character reason, escaped
+
     reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
 
 
@@ -102,6 +115,8 @@ MAX_EVENT_PROPERTIES_BYTES = 2048
 
 
 class EventRequest(Request):
+    max_body_bytes: ClassVar[int] = 8 * KIB  # the properties' 2048 bytes, pretty-printed
+
     event: Literal["headshot_downloaded", "user_shared", "style_selected"]
     generationId: int | None = Field(default=None, ge=1, le=999_999_999_999_999_999)
     properties: dict[str, Any] = Field(
@@ -157,6 +172,8 @@ def _as_date(field: str, value: str) -> date:
 
 
 class GrantCreditsRequest(Request):
+    max_body_bytes: ClassVar[int] = 8 * KIB  # a 500-character reason, escaped
+
     amount: int = Field(gt=0, le=1_000_000)
     reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
 
