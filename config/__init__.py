@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     reaper_interval_seconds: float = Field(default=10, gt=0)
     cleanup_interval_seconds: float = Field(default=300, gt=0)
     upload_max_bytes: int = 10 * 1024 * 1024
+    # Child processes per web process that check and re-encode uploads (media/work_processes.py):
+    # more uploads at once wait for one of them, and never hold the web process's other requests.
+    image_work_processes: int = Field(default=2, ge=1)
     # Per user. The app polls each job's status about once a second; a batch of five with
     # margin fits the status limit.
     rate_limit_enabled: bool = True
