@@ -248,6 +248,27 @@ def sanitize_upload(
     JPEG stays JPEG, PNG stays PNG, WebP stays WebP. Animated PNG/WebP and multi-picture JPEG
     keep their first frame. Raises ImageRejected (415 / 413 / 400).
     """
+    return _sanitized(raw, max_bytes=max_bytes, max_pixels=max_pixels)[0]
+
+
+def sanitize_upload_with_preview(
+    raw: bytes,
+    *,
+    preview_long_side: int,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> tuple[SanitizedImage, bytes]:
+    """`sanitize_upload`, and a JPEG preview of the same clean pixels whose longer side is at
+    most `preview_long_side`: one decode for both (a 40-megapixel WebP takes seconds)."""
+    if preview_long_side < 1:
+        raise ValueError("preview_long_side must be positive")
+    sanitized, clean = _sanitized(raw, max_bytes=max_bytes, max_pixels=max_pixels)
+    return sanitized, _thumbnail_of(clean, preview_long_side)
+
+
+def _sanitized(raw: bytes, *, max_bytes: int, max_pixels: int
+               ) -> tuple[SanitizedImage, Image.Image]:
+    """The upload re-encoded, and the clean pixels it was encoded from."""
     image, fmt = open_checked(raw, max_bytes=max_bytes, max_pixels=max_pixels)
     width, height = image.size
     if min(width, height) < MIN_SIDE:
@@ -262,7 +283,7 @@ def sanitize_upload(
         extension=fmt.extension,
         width=clean.width,
         height=clean.height,
-    )
+    ), clean
 
 
 def make_thumbnail(data: bytes, *, long_side: int = 320) -> bytes:
