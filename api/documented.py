@@ -92,6 +92,9 @@ class Operation:
     errors: Mapping[int, str] = field(default_factory=dict)  # the route's own error statuses
     bad_input_status: int = 400  # what invalid parameters or bodies get
     description: str | None = None
+    # The longest body the route reads (a longer one is a 413, unread); None: the body model's
+    # own, the upload limit, or a few bytes for a route without a body (api/body_limits.py).
+    max_body_bytes: int | None = None
 
 
 def documented(*, operation_id: str, summary: str, tag: str, responses: Mapping[int, Reply],
@@ -100,14 +103,15 @@ def documented(*, operation_id: str, summary: str, tag: str, responses: Mapping[
                idempotency_key: bool = False, rate_limited: bool = False,
                byte_ranges: bool = False,
                errors: Mapping[int, str] | None = None, bad_input_status: int = 400,
-               description: str | None = None) -> Callable[[View], View]:
+               description: str | None = None,
+               max_body_bytes: int | None = None) -> Callable[[View], View]:
     """Attach the route's `Operation` to its view function (see the module's docstring)."""
     operation = Operation(
         operation_id=operation_id, summary=summary, tag=tag, responses=responses, auth=auth,
         query=query, body=body, upload=upload, idempotency_key=idempotency_key,
         rate_limited=rate_limited, byte_ranges=byte_ranges, errors=errors or {},
         bad_input_status=bad_input_status,
-        description=description,
+        description=description, max_body_bytes=max_body_bytes,
     )
 
     def attach(view: View) -> View:

@@ -22,6 +22,7 @@ from models.errors import (
     InsufficientCredits,
     InvalidRequest,
     NotFound,
+    RateLimited,
     ServiceUnavailable,
 )
 
@@ -37,6 +38,7 @@ ERROR_STATUS: dict[type[DomainError], int] = {
     Conflict: 409,
     ImageTooLarge: 413,
     UnsupportedImage: 415,
+    RateLimited: 429,
     ServiceUnavailable: 503,
 }
 # A uniqueness rule the database enforced (two requests raced): which conflict it was.
@@ -102,7 +104,9 @@ def register_error_handlers(app: Flask) -> None:
             log.info("not found: %s", error.message)
             return error_response(404, error.code, NOT_FOUND_MESSAGE)
         message = f"{error.field}: {error.message}" if error.field else error.message
-        return error_response(http_status(error), error.code, message)
+        headers = ({"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited)
+                   else None)
+        return error_response(http_status(error), error.code, message, headers)
 
     @app.errorhandler(ValidationError)
     def _invalid(error: ValidationError) -> Response:

@@ -9,12 +9,12 @@ the document: request bodies and query strings from the pydantic models that val
 `@documented` is an error here (`UndocumentedRoutes`), so `tests/test_openapi.py` fails.
 
 Error responses are derived where they follow from the operation (a token -> 401 and 503, an
-admin route -> 403, a path parameter -> 404, a body -> 400 and 413, rate limited -> 429 with
+admin route -> 403, a path parameter -> 404, a body -> 400, rate limited -> 429 with
 `Retry-After`, byte ranges -> 206 and 416), plus the route's own (`errors`: 402, 409, 415 ...).
 Every operation also lists the refusals any request can get before a route sees it: 400 (not
-valid HTTP), 405 (another method, with `Allow`), 408 (a body that did not arrive in time:
-`api/request_arrival.py`), 414, 417 and 431 (gunicorn's, in the same error shape:
-`config/gunicorn.py`).
+valid HTTP), 405 (another method, with `Allow`), 408 (a body that did not arrive in time) and
+413 (a body longer than the operation's `x-max-body-bytes`): `api/request_arrival.py`; 414,
+417 and 431 (gunicorn's, in the same error shape: `config/gunicorn.py`).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from api import responses as r
+from api.body_limits import max_body_bytes
 from api.documented import JSON, REF, Operation, Reply, operation_of
 from api.parsing import IDEMPOTENCY_KEY_PATTERN, body_required
 from models.idempotency import MAX_KEY_LENGTH
@@ -75,7 +76,9 @@ ERRORS: dict[int, tuple[str, str]] = {  # status -> (component name, description
                             "connection is closed"),
     409: ("Conflict", "the resource is not in a state that allows this"),
     412: ("PreconditionFailed", "precondition_failed: a conditional header does not hold"),
-    413: ("PayloadTooLarge", "the body is larger than the service accepts"),
+    413: ("PayloadTooLarge", "body_too_large: the body is longer than the operation's "
+                             "`x-max-body-bytes`; refused before it is read, the connection "
+                             "is closed (or image_too_large: an upload past the image limits)"),
     414: ("UriTooLong", "uri_too_long: the request line is longer than the server reads"),
     415: ("UnsupportedMediaType", "not an image type the service accepts"),
     416: ("RangeNotSatisfiable", "range_not_satisfiable: the `Range` is malformed, asks for "
@@ -92,7 +95,7 @@ ERRORS: dict[int, tuple[str, str]] = {  # status -> (component name, description
 ERROR_HEADERS = {401: ("WWW-Authenticate",), 405: ("Allow",), 416: ("Content-Range",),
                  429: ("Retry-After",)}
 # What any request may get before a route sees it, whatever the operation.
-REFUSED_BEFORE_ROUTING = (400, 405, 408, 414, 417, 431)
+REFUSED_BEFORE_ROUTING = (400, 405, 408, 413, 414, 417, 431)
 
 ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": 999_999_999_999_999_999}
 CONVERTERS: dict[str, dict[str, Any]] = {  # Flask converter -> schema of its value
@@ -192,8 +195,6 @@ def error_statuses(rule: str, op: Operation) -> dict[int, str | None]:
         statuses[403] = None
     if RULE_ARGUMENT.search(rule):
         statuses[404] = None
-    if op.body or op.upload:
-        statuses[413] = None
     # Every /api/admin route spends the operator's budget (the blueprint carries it).
     if op.rate_limited or rule.startswith("/api/admin/"):
         statuses[429] = None
@@ -235,12 +236,16 @@ def _operation(rule: str, op: Operation, components: dict[str, Any]) -> dict[str
         document["description"] = " ".join(description)
     if parameters:
         document["parameters"] = parameters
+    # The longest body the route reads; a longer one is a 413, unread (api/body_limits.py).
+    limit = max_body_bytes(op)
+    document["x-max-body-bytes"] = limit
     if op.body is not None:
         document["requestBody"] = {"required": body_required(op.body),
+                                   "description": _at_most(limit),
                                    "content": {JSON: {"schema": _ref(op.body)}}}
     if op.upload:
         document["requestBody"] = {
-            "required": True,
+            "required": True, "description": _at_most(limit),
             "content": {"multipart/form-data": {
                 "schema": {"type": "object", "required": ["image"],
                            "properties": {"image": {"type": "string", "format": "binary",
@@ -264,6 +269,10 @@ def _operation(rule: str, op: Operation, components: dict[str, Any]) -> dict[str
             answers[str(status)] = answer
     document["responses"] = answers
     return document
+
+
+def _at_most(limit: int) -> str:
+    return f"at most {limit} bytes; a longer body is refused (413 body_too_large) unread"
 
 
 def app_operations(app: Flask) -> dict[tuple[str, str], Operation]:

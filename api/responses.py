@@ -184,10 +184,11 @@ class Refunded(Body):
 class AuditItem(Body):
     id: int = Field(ge=1)
     operatorId: int
-    action: Action
-    userId: int
+    action: Action = Field(description="`view_user`: a support lookup (§14), which moves no "
+                                       "credits; its reason says what was searched")
+    userId: int | None = Field(description="null for a lookup that found nobody")
     generationId: int | None
-    amount: int
+    amount: int | None = Field(description="null for a lookup")
     reason: str
     createdAt: Timestamp
 
@@ -256,6 +257,124 @@ class FailureItem(Body):
 
 class Failures(Body):
     data: list[FailureItem]
+    nextCursor: str | None
+
+
+# ---- support (contract §14) --------------------------------------------------------------------
+
+
+class LedgerHeadshot(Body):
+    id: int = Field(ge=1)
+    round: int | None = Field(description="the round it charged or refunded (a retry opens one)")
+    style: str | None
+    status: JobStatus | None
+    deleted: bool
+
+
+class LedgerLine(Body):
+    id: int = Field(ge=1)
+    type: EntryType
+    amount: int
+    balanceAfter: NonNegative
+    description: str
+    createdAt: Timestamp
+    headshot: LedgerHeadshot | None = Field(description="what it paid for; null for a grant")
+
+
+class SupportHeadshot(Body):
+    id: int = Field(ge=1)
+    style: str
+    aspectRatio: AspectRatio
+    status: JobStatus
+    progress: Progress
+    error: LastError | None
+    attempts: NonNegative = Field(description="every round's together")
+    attemptsThisRound: NonNegative
+    retryCount: NonNegative
+    creditCost: NonNegative
+    creditsCharged: NonNegative = Field(description="every round's charges together")
+    creditsRefunded: NonNegative
+    batchId: uuid.UUID | None
+    metadata: HeadshotMetadata
+    createdAt: Timestamp
+    startedAt: Timestamp | None
+    completedAt: Timestamp | None
+
+
+class SupportEvent(Body):
+    id: int = Field(ge=1)
+    name: str
+    source: Literal["client", "service"]
+    generationId: int | None
+    properties: dict[str, str | int | float | bool | None]
+    vouched: bool
+    createdAt: Timestamp
+
+
+class SupportShareLink(Body):
+    id: int = Field(ge=1)
+    generationId: int = Field(ge=1)
+    style: str
+    createdAt: Timestamp
+    expiresAt: Timestamp
+
+
+class WebhookDelivery(Body):
+    id: int = Field(ge=1)
+    messageId: str
+    eventType: str
+    generationId: int | None
+    batchId: uuid.UUID | None
+    state: Literal["pending", "delivered", "gave_up"]
+    attempts: NonNegative
+    createdAt: Timestamp
+    nextAttemptAt: Timestamp | None = Field(description="while pending")
+    deliveredAt: Timestamp | None
+    gaveUpAt: Timestamp | None
+    lastError: str | None
+
+
+class LatestLedger(Body):
+    data: list[LedgerLine]
+    truncated: bool = Field(description="older rows exist beyond these 100, the latest")
+
+
+class LatestHeadshots(Body):
+    data: list[SupportHeadshot]
+    truncated: bool
+
+
+class LatestEvents(Body):
+    data: list[SupportEvent]
+    truncated: bool
+
+
+class LatestShareLinks(Body):
+    data: list[SupportShareLink]
+    truncated: bool
+
+
+class LatestDeliveries(Body):
+    data: list[WebhookDelivery]
+    truncated: bool
+
+
+class UserFile(Body):
+    """One user as support sees them; each list the latest 100 rows, newest first."""
+
+    id: int = Field(ge=1)
+    email: str | None
+    credits: NonNegative
+    totalHeadshotsGenerated: NonNegative
+    totalCreditsSpent: int
+    createdAt: Timestamp
+    sameEmailUserIds: list[int] = Field(description="a lookup by email: the other users with "
+                                                    "it (this one is the newest)")
+    ledger: LatestLedger
+    headshots: LatestHeadshots = Field(description="not deleted ones")
+    events: LatestEvents
+    shareLinks: LatestShareLinks = Field(description="live ones: neither revoked nor expired")
+    webhookDeliveries: LatestDeliveries
 
 
 class CreditsGranted(Body):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import date
-from typing import Annotated, Any, Literal
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -19,14 +19,21 @@ from media.export import MAX_LONG_SIDE, MAX_WATERMARK_CHARS, MIN_LONG_SIDE
 from models.credits import EntryType
 from models.job.table import AspectRatio, JobStatus
 from models.shares import DEFAULT_LIFETIME_HOURS, MAX_LIFETIME_HOURS
-from services.pagination import decode_cursor
+from services.pagination import decode_cursor, decode_time_cursor
 
 StyleId = Annotated[str, StringConstraints(min_length=1, max_length=50)]
 MAX_PAGE = 100
 
 
+KIB = 1024
+
+
 class Request(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, frozen=True)
+    # The longest JSON body a route taking this model reads (api/body_limits.py): room for
+    # every field at its longest, each character written as a `\uXXXX` escape, and for
+    # whitespace. A longer body is refused (413) before it is read.
+    max_body_bytes: ClassVar[int] = 4 * KIB
 
     @field_validator("*")
     @classmethod
@@ -38,6 +45,8 @@ class Request(BaseModel):
 
 
 class GenerateRequest(Request):
+    max_body_bytes: ClassVar[int] = 16 * KIB  # a 2048-character URL, escaped
+
     imageUrl: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
     style: StyleId
     aspectRatio: AspectRatio = "1:1"
@@ -65,6 +74,8 @@ def _query_digits(value: object) -> object:
 
 
 class BatchRequest(Request):
+    max_body_bytes: ClassVar[int] = 16 * KIB  # a 2048-character URL and ten styles, escaped
+
     imageUrl: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
     styles: list[StyleId] = Field(min_length=1, max_length=MAX_BATCH_STYLES,
                                   json_schema_extra={"uniqueItems": True})
@@ -95,6 +106,8 @@ class ExportQuery(Request):
 
 
 class RefundRequest(Request):
+    max_body_bytes: ClassVar[int] = 8 * KIB  # a 500-character reason, escaped
+
     reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
 
 
@@ -102,6 +115,8 @@ MAX_EVENT_PROPERTIES_BYTES = 2048
 
 
 class EventRequest(Request):
+    max_body_bytes: ClassVar[int] = 8 * KIB  # the properties' 2048 bytes, pretty-printed
+
     event: Literal["headshot_downloaded", "user_shared", "style_selected"]
     generationId: int | None = Field(default=None, ge=1, le=999_999_999_999_999_999)
     properties: dict[str, Any] = Field(
@@ -157,16 +172,82 @@ def _as_date(field: str, value: str) -> date:
 
 
 class GrantCreditsRequest(Request):
+    max_body_bytes: ClassVar[int] = 8 * KIB  # a 500-character reason, escaped
+
     amount: int = Field(gt=0, le=1_000_000)
     reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
 
     _whole = field_validator("amount", mode="before")(_whole_number)
 
 
-class FailuresQuery(Request):
-    limit: int = Field(default=20, ge=1, le=MAX_PAGE)
+MAX_ID = 999_999_999_999_999_999  # a BIGINT id, in at most 18 digits
+ErrorCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+Moment = Annotated[str, StringConstraints(max_length=40)]
 
-    _digits = field_validator("limit", mode="before")(_query_digits)
+
+def _moment(field: str, value: str, *, end_of_day: bool) -> datetime:
+    """A UTC day (`YYYY-MM-DD`: its first moment, or with `end_of_day` its last) or an ISO 8601
+    time with its UTC offset."""
+    try:
+        if len(value) == 10:
+            day = datetime.combine(date.fromisoformat(value), time.min, UTC)
+            return day + timedelta(days=1, microseconds=-1) if end_of_day else day
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{field}: not a day (YYYY-MM-DD) nor an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise ValueError(f"{field}: an ISO 8601 time needs its UTC offset (Z or +00:00)")
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00-05:00 is past the last day a datetime holds
+        raise ValueError(f"{field}: out of range") from None
+
+
+class FailuresQuery(Request):
+    from_: Moment | None = Field(default=None, alias="from",
+                                 description="failed at or after: a UTC day or ISO 8601 time")
+    to: Moment | None = Field(default=None, description="failed at or before: a UTC day (all "
+                                                        "of it) or ISO 8601 time")
+    code: ErrorCode | None = Field(default=None, description="the error code; `cancelled` "
+                                   "lists the users' own cancels, left out otherwise")
+    style: StyleId | None = None
+    userId: int | None = Field(default=None, ge=1, le=MAX_ID)
+    limit: int = Field(default=20, ge=1, le=MAX_PAGE)
+    cursor: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+    _digits = field_validator("limit", "userId", mode="before")(_query_digits)
+
+    @field_validator("cursor")
+    @classmethod
+    def _known_cursor(cls, value: str | None) -> str | None:
+        if value:
+            decode_time_cursor(value)
+        return value or None
+
+    @model_validator(mode="after")
+    def _a_range_in_order(self) -> FailuresQuery:
+        first, last = self.failed_from, self.failed_to
+        if first is not None and last is not None and last < first:
+            raise ValueError("to: before from")
+        return self
+
+    @property
+    def failed_from(self) -> datetime | None:
+        return _moment("from", self.from_, end_of_day=False) if self.from_ else None
+
+    @property
+    def failed_to(self) -> datetime | None:
+        return _moment("to", self.to, end_of_day=True) if self.to else None
+
+    @property
+    def after(self) -> tuple[datetime, int] | None:
+        return decode_time_cursor(self.cursor) if self.cursor else None
+
+
+class UserEmailQuery(Request):
+    email: Annotated[str, StringConstraints(min_length=3, max_length=320,
+                                            pattern=r"^[^@\s]+@[^@\s]+$")] = Field(
+        description="the whole address, any case (no partial match)")
 
 
 class PageQuery(Request):

@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     reaper_interval_seconds: float = Field(default=10, gt=0)
     cleanup_interval_seconds: float = Field(default=300, gt=0)
     upload_max_bytes: int = 10 * 1024 * 1024
+    # Child processes per web process that check and re-encode uploads (media/work_processes.py):
+    # more uploads at once wait for one of them, and never hold the web process's other requests.
+    image_work_processes: int = Field(default=2, ge=1)
     # Per user. The app polls each job's status about once a second; a batch of five with
     # margin fits the status limit.
     rate_limit_enabled: bool = True
@@ -113,6 +116,9 @@ class Settings(BaseSettings):
     rate_limit_admin: str = "120/minute"  # per operator, across the /api/admin routes
     rate_limit_events: str = "240/minute"  # the app reports events as the user taps around
     rate_limit_exports: str = "60/minute"  # each one decodes and re-encodes a full image
+    # Refunded cancels of jobs already processing (their GetImg call paid for by us): past
+    # it, such a cancel is refused and the job runs on (docs/api.md §6, "Cancelling a headshot").
+    rate_limit_processing_cancels: str = "3/hour;10/day"
     rate_limit_status_per_minute: int = Field(default=1200, ge=1)
     # How long a web process answers polls of a job that is not queued from what it learned
     # by pub/sub (services/status_mirror.py) before it asks Redis again; 0: always ask Redis.

@@ -16,7 +16,7 @@ from io import BytesIO
 
 from PIL import ExifTags, Image, ImageCms, ImageFile, ImageOps
 
-from media.formats import JPEG, PNG, SUPPORTED_TYPES_TEXT, ImageFormat, sniff
+from media.formats import JPEG, PNG, SUPPORTED_TYPES_TEXT, WEBP, ImageFormat, sniff
 from models.errors import DomainError
 
 # A truncated upload must be refused, never padded with grey. This is Pillow's default; set it
@@ -101,6 +101,11 @@ def open_checked(raw: bytes, *, max_bytes: int, max_pixels: int
             f"({max_bytes / (1024 * 1024):.0f} MiB)."
         )
     fmt = _sniff(raw)
+    # Pillow's WebP reader runs libwebp's decoder setup at open, which sizes (and allocates)
+    # the canvas: check the declared size from the header first, as for the other formats.
+    declared = _webp_canvas_size(raw) if fmt is WEBP else None
+    if declared is not None and declared[0] * declared[1] > max_pixels:
+        raise _too_many_pixels(declared, max_pixels)
     # Pillow warns (rather than raises) between MAX_IMAGE_PIXELS and twice that; both are bombs.
     # catch_warnings touches process-wide state, which is fine for gunicorn sync workers and
     # Celery prefork children (one request/task per process at a time).
@@ -120,6 +125,22 @@ def open_checked(raw: bytes, *, max_bytes: int, max_pixels: int
     if width * height > max_pixels:
         raise _too_many_pixels((width, height), max_pixels)
     return image, fmt
+
+
+def _webp_canvas_size(raw: bytes) -> tuple[int, int] | None:
+    """The canvas a WebP file declares in its first chunk (RFC 9649): VP8X (extended: the
+    canvas), VP8L (lossless) or VP8 (lossy); None when the header is not one of those."""
+    chunk = raw[12:16]
+    if chunk == b"VP8X" and len(raw) >= 30:
+        return (int.from_bytes(raw[24:27], "little") + 1,
+                int.from_bytes(raw[27:30], "little") + 1)
+    if chunk == b"VP8L" and len(raw) >= 25 and raw[20] == 0x2F:
+        bits = int.from_bytes(raw[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8 " and len(raw) >= 30 and raw[23:26] == b"\x9d\x01\x2a":
+        return (int.from_bytes(raw[26:28], "little") & 0x3FFF,
+                int.from_bytes(raw[28:30], "little") & 0x3FFF)
+    return None
 
 
 def _too_many_pixels(size: tuple[int, int] | None, max_pixels: int) -> ImageRejected:
@@ -227,6 +248,27 @@ def sanitize_upload(
     JPEG stays JPEG, PNG stays PNG, WebP stays WebP. Animated PNG/WebP and multi-picture JPEG
     keep their first frame. Raises ImageRejected (415 / 413 / 400).
     """
+    return _sanitized(raw, max_bytes=max_bytes, max_pixels=max_pixels)[0]
+
+
+def sanitize_upload_with_preview(
+    raw: bytes,
+    *,
+    preview_long_side: int,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> tuple[SanitizedImage, bytes]:
+    """`sanitize_upload`, and a JPEG preview of the same clean pixels whose longer side is at
+    most `preview_long_side`: one decode for both (a 40-megapixel WebP takes seconds)."""
+    if preview_long_side < 1:
+        raise ValueError("preview_long_side must be positive")
+    sanitized, clean = _sanitized(raw, max_bytes=max_bytes, max_pixels=max_pixels)
+    return sanitized, _thumbnail_of(clean, preview_long_side)
+
+
+def _sanitized(raw: bytes, *, max_bytes: int, max_pixels: int
+               ) -> tuple[SanitizedImage, Image.Image]:
+    """The upload re-encoded, and the clean pixels it was encoded from."""
     image, fmt = open_checked(raw, max_bytes=max_bytes, max_pixels=max_pixels)
     width, height = image.size
     if min(width, height) < MIN_SIDE:
@@ -241,7 +283,7 @@ def sanitize_upload(
         extension=fmt.extension,
         width=clean.width,
         height=clean.height,
-    )
+    ), clean
 
 
 def make_thumbnail(data: bytes, *, long_side: int = 320) -> bytes:

@@ -1,5 +1,6 @@
 """The audit log: every operator's grant and refund, who, when and why, written in the
-transaction of the ledger movement it explains."""
+transaction of the ledger movement it explains; and every support lookup (§14), who looked at
+whom and what they searched for, a lookup that found nobody included."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from models.credits import CreditEntry
 class Action(enum.StrEnum):
     GRANT = "grant"
     REFUND = "refund"
+    VIEW_USER = "view_user"  # a support lookup: no credits move
 
 
 class AuditEntry(Base):
@@ -25,10 +27,12 @@ class AuditEntry(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     operator_id: Mapped[int] = mapped_column(BigInteger)
     action: Mapped[str] = mapped_column(String(20))
-    user_id: Mapped[int] = mapped_column(BigInteger)
+    # NULL for a lookup that found nobody.
+    user_id: Mapped[int | None] = mapped_column(BigInteger)
     generation_id: Mapped[int | None] = mapped_column(BigInteger)
-    credit_entry_id: Mapped[int] = mapped_column(ForeignKey("credit_histories.id"))
-    amount: Mapped[int] = mapped_column(Integer)
+    # A grant's and a refund's ledger entry; NULL for a lookup, which moves no credits.
+    credit_entry_id: Mapped[int | None] = mapped_column(ForeignKey("credit_histories.id"))
+    amount: Mapped[int | None] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -38,6 +42,17 @@ def record_action(db_session: Session, action: Action, *, operator_id: int, entr
     audit = AuditEntry(operator_id=operator_id, action=action.value, user_id=entry.user_id,
                        generation_id=entry.generation_id, credit_entry_id=entry.id,
                        amount=entry.amount, reason=reason, created_at=utcnow())
+    db_session.add(audit)
+    db_session.flush()
+    return audit
+
+
+def record_lookup(db_session: Session, *, operator_id: int, user_id: int | None,
+                  searched: str) -> AuditEntry:
+    """An operator's look at a user's account (`user_id`, or None when the search found nobody);
+    `searched` says what they looked for (`userId=…` or `email=…`), kept as the reason."""
+    audit = AuditEntry(operator_id=operator_id, action=Action.VIEW_USER.value, user_id=user_id,
+                       reason=f"support lookup: {searched}"[:500], created_at=utcnow())
     db_session.add(audit)
     db_session.flush()
     return audit

@@ -43,6 +43,16 @@ class OriginalExpired(Conflict):
         super().__init__(self.MESSAGE)
 
 
+class RateLimited(DomainError):
+    """A per-user budget of the domain's own is spent: try again in `retry_after` seconds."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class ServiceUnavailable(DomainError):
     """A dependency (the job queue) refused the work; nothing was charged."""
 

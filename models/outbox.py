@@ -52,6 +52,7 @@ class OutboxEvent(Base):
         Index("uq_webhook_outbox_message_id", "message_id", unique=True),
         Index("ix_webhook_outbox_pending", "next_attempt_at",
               postgresql_where=text("delivered_at IS NULL AND gave_up_at IS NULL")),
+        Index("ix_webhook_outbox_user_id_id", "user_id", text("id DESC")),  # support (§14)
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

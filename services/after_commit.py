@@ -7,7 +7,8 @@ and every reader falls back to it (the status cache is refilled from the databas
 
 The metrics count each change here, once, in the process that committed it; the credits the
 transaction moved are counted by `ledger_committed`, beside it. A webhook whose delivery cannot be
-enqueued now is found by the sweeper (`workers/webhooks.py`) within a minute.
+enqueued now is found by the sweeper (`workers/webhooks.py`) within a minute. A cancel is also
+told to the workers (`services/cancel_notices.py`), so the one calling GetImg for it stops.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from models.credits import Movement
 from models.job.changes import Change, JobChange
+from services.cancel_notices import publish_cancelled
 from services.metrics import count_job_change, count_movements
 from services.queue import BROKER_FAULTS, enqueue_webhook
 from services.status_cache import get_status_cache
@@ -38,6 +40,8 @@ def handle_committed(changes: Sequence[JobChange]) -> None:
                       processing_seconds={job_change.snapshot.id: job_change.processing_seconds
                                           for job_change in changes
                                           if job_change.processing_seconds is not None})
+    publish_cancelled([job_change.snapshot.id for job_change in changes
+                       if job_change.change is Change.CANCELLED])
     for job_change in changes:
         _log_change(job_change)
         _quietly(count_job_change, job_change)

@@ -14,6 +14,7 @@ from models.job import Job, JobStatus, cancel_job, delete_job, get_job
 from models.job.deletion import forget_user_media
 from models.library import list_jobs
 from models.styles import Style, list_styles
+from services.cancel_budget import spend_if_processing
 from services.events import record_download, record_history_view
 from services.pagination import Page, one_page
 from services.unit_of_work import read_only, unit_of_work
@@ -51,6 +52,7 @@ def delete(*, user_id: int, job_id: int) -> None:
     cancelled first); the files go after the commit (a file left behind by a crash in between
     is unreachable: no row points at it)."""
     with unit_of_work() as db_session:
+        spend_if_processing(db_session, user_id=user_id, job_id=job_id)
         keys = delete_job(db_session, user_id=user_id, job_id=job_id)
         db_session.commit()
     _delete_files(keys)
@@ -66,6 +68,7 @@ def set_favorite(*, user_id: int, job_id: int, favorite: bool) -> Job:
 
 def cancel(*, user_id: int, job_id: int) -> Job:
     with unit_of_work() as db_session:
+        spend_if_processing(db_session, user_id=user_id, job_id=job_id)
         found = cancel_job(db_session, user_id=user_id, job_id=job_id)
         db_session.commit()
         return found

@@ -57,6 +57,9 @@ JOB_DURATION = Histogram(
 GETIMG_ERRORS = Counter(
     "headshots_getimg_errors", "GetImg errors per attempt (retried ones too), by code "
     "(workers/getimg_errors.py)", ["code"])
+GETIMG_ABANDONED = Counter(
+    "headshots_getimg_abandoned_calls", "GetImg calls a worker abandoned because their job was "
+    "cancelled or taken away meanwhile (GetImg may bill them all the same)")
 CREDITS = Counter(
     "headshots_credits", "Credits moved in committed ledger rows, by movement "
     "(charged, refunded, granted)", ["movement"])

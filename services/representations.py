@@ -17,9 +17,10 @@ from models.job.table import Job
 from models.styles import Style
 from models.uploads import Upload
 from models.users import User
+from services.admin import FailurePage
 from services.analytics import Report
 from services.batches import BatchView
-from services.pagination import Page, Row, encode_cursor
+from services.pagination import Page, Row, encode_cursor, encode_time_cursor
 from services.status import PolledStatus, shown_progress
 
 
@@ -145,6 +146,13 @@ def failure_json(failure: Failure) -> dict[str, Any]:
         "errorMessage": failure.error_message,
         "completedAt": iso(failure.completed_at),
         "refunded": failure.refunded,
+    }
+
+
+def failure_page_json(page: FailurePage) -> dict[str, Any]:
+    return {
+        "data": [failure_json(failure) for failure in page.items],
+        "nextCursor": encode_time_cursor(*page.next_after) if page.next_after else None,
     }
 
 

@@ -27,8 +27,8 @@ from models.errors import OriginalExpired
 from models.job.endings import may_attempt_again
 from services import getimg_slots, jobs
 from services.jobs import Claimed
-from services.metrics import GETIMG_ERRORS
-from workers.getimg_client import GenerationResponse, GetImgClient
+from services.metrics import GETIMG_ABANDONED, GETIMG_ERRORS
+from workers.getimg_client import CallAbandoned, GenerationResponse, GetImgClient
 from workers.getimg_errors import (
     AUTH_FAILED,
     QUOTA_EXCEEDED,
@@ -203,12 +203,18 @@ def _attempt(held: HeldJob, slot: GetImgSlot) -> AttemptOutcome:
         # milliseconds later) and the end: each would be a transaction, a publish and a log
         # line, for a step the estimate already shows rising (models/job/progress.py).
         client = _getimg_client()
+        _still_ours(held)
         try:
+            # Abandoned the moment the lease keeper finds the job taken away (a cancel makes
+            # it look at once): the slot is freed below and the job's GetImg call ends here.
             response = client.generate(
                 model=job.model, prompt=job.prompt, image=original,
                 mime_type=job.original_content_type, aspect_ratio=job.aspect_ratio,
-                resolution=RESOLUTION,
+                resolution=RESOLUTION, abandon=held.lost,
             )
+        except CallAbandoned:
+            GETIMG_ABANDONED.inc()
+            raise NoLongerOurs(job.id) from None
         except GetImgError as error:
             _slow_down_everyone(error, None)
             raise

@@ -25,6 +25,14 @@ The transport is urllib3's pool manager directly (requests is built on it): requ
 layer (settings merging, cookie jar, hooks, response wrapping) costs CPU on every call, the
 generate and the download, for nothing this client uses. One client per thread/process,
 as before.
+
+A generation can be abandoned (`generate(abandon=...)`, set when its job is cancelled): while
+GetImg works, the client waits for the answer or the signal, and on the signal closes the
+connection (GetImg sees it end) and raises `CallAbandoned`. The wait is in the connection's
+`getresponse`, in the calling thread, so no other thread ever touches the socket. It uses
+urllib3's public extension points only: the pool classes a PoolManager makes
+(`pool_classes_by_scheme`), the connection class a pool makes (`ConnectionCls`), the
+connection's `sock` and `timeout` (http.client's) and `urllib3.util.wait.wait_for_read`.
 """
 
 from __future__ import annotations
@@ -33,15 +41,22 @@ import dataclasses
 import json
 import math
 import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 import requests.utils
 import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import HTTPError as TransportError
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 from urllib3.exceptions import TimeoutError as TransportTimeout
+from urllib3.response import HTTPResponse
+from urllib3.util.wait import wait_for_read
 
 from media.formats import BY_CONTENT_TYPE, data_url, sniff
 from workers.getimg_errors import (
@@ -71,6 +86,75 @@ MAX_INPUT_IMAGE_BYTES = 10 * 1024 * 1024  # decoded, per the SDK's `Image.url` d
 # URL may redirect; urllib3 drops Authorization when a redirect changes host).
 NO_RETRIES = urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=30,
                            raise_on_redirect=True)
+# How often a call waiting for GetImg's answer looks at its abandon signal: the most a cancel
+# adds to the wait before the connection is closed.
+ABANDON_CHECK_SECONDS = 0.2
+
+
+class CallAbandoned(Exception):
+    """The caller abandoned the generation (its job was cancelled): the connection is closed
+    and GetImg's answer, if it ever comes, is nobody's."""
+
+
+# The abandon signal of the generation this thread is making (None: a call that is never
+# abandoned, such as a download). Thread-local because the connection that waits for the
+# answer runs in the calling thread, and urllib3 gives a connection no per-request argument.
+_calling = threading.local()
+
+
+@contextmanager
+def _abandonable(abandon: threading.Event | None) -> Iterator[None]:
+    _calling.abandon = abandon
+    try:
+        yield
+    finally:
+        _calling.abandon = None
+
+
+def _wait_for_answer(connection: HTTPConnection) -> None:
+    """Before a connection reads the answer to this thread's abandonable call: wait until the
+    answer starts to arrive, the read timeout passes, or the call is abandoned (then close the
+    connection, so GetImg sees it end)."""
+    abandon: threading.Event | None = getattr(_calling, "abandon", None)
+    if abandon is None or connection.sock is None:
+        return
+    limit = connection.timeout if isinstance(connection.timeout, int | float) else None
+    deadline = None if limit is None else time.monotonic() + limit
+    while True:
+        if abandon.is_set():
+            connection.close()
+            raise CallAbandoned
+        step = ABANDON_CHECK_SECONDS
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no answer within {limit} s")  # urllib3's read timeout
+            step = min(step, left)
+        if wait_for_read(connection.sock, timeout=step):
+            return
+
+
+class AbandonableHTTPConnection(HTTPConnection):
+    def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3 says
+        _wait_for_answer(self)
+        return super().getresponse()
+
+
+class AbandonableHTTPSConnection(HTTPSConnection):
+    def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3 says
+        _wait_for_answer(self)
+        return super().getresponse()
+
+
+class AbandonableHTTPConnectionPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = AbandonableHTTPConnection
+
+
+class AbandonableHTTPSConnectionPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = AbandonableHTTPSConnection
+
+
+POOL_CLASSES = {"http": AbandonableHTTPConnectionPool, "https": AbandonableHTTPSConnectionPool}
 
 
 @dataclass(frozen=True)
@@ -113,6 +197,7 @@ class GetImgClient:
         self._ca_certs = (os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
                           or requests.utils.DEFAULT_CA_BUNDLE_PATH)
         self._direct = urllib3.PoolManager(ca_certs=self._ca_certs)
+        self._direct.pool_classes_by_scheme = POOL_CLASSES
         self._via_proxy: dict[str, urllib3.ProxyManager] = {}  # by proxy URL
         self._proxies: dict[str, dict[str, str]] = {}  # by origin
 
@@ -140,8 +225,10 @@ class GetImgClient:
         aspect_ratio: str,
         resolution: str = "1K",
         output_format: str = "jpeg",
+        abandon: threading.Event | None = None,
     ) -> GenerationResponse:
-        """Edit `image` (the selfie, sent inline as a data URL) following `prompt`."""
+        """Edit `image` (the selfie, sent inline as a data URL) following `prompt`. Once
+        `abandon` is set, the call stops waiting for GetImg: `CallAbandoned`."""
         if mime_type not in BY_CONTENT_TYPE:
             raise GetImgError(INVALID_REQUEST, detail=f"unsupported input type {mime_type!r}")
         if len(image) > MAX_INPUT_IMAGE_BYTES:
@@ -160,10 +247,11 @@ class GetImgClient:
             headers["Authorization"] = f"Bearer {self._api_key}"
         url = self.base_url + GENERATIONS_PATH
         try:
-            response = self._pool_for(url).request(
-                "POST", url, body=json.dumps(payload).encode(), headers=headers,
-                timeout=self._timeout, retries=NO_RETRIES,
-            )
+            with _abandonable(abandon):
+                response = self._pool_for(url).request(
+                    "POST", url, body=json.dumps(payload).encode(), headers=headers,
+                    timeout=self._timeout, retries=NO_RETRIES,
+                )
         except TransportError as exc:
             self._raise_transport(exc)
         if response.status != 200:
@@ -232,6 +320,7 @@ class GetImgClient:
         if manager is None:
             manager = self._via_proxy[proxy] = urllib3.ProxyManager(proxy,
                                                                     ca_certs=self._ca_certs)
+            manager.pool_classes_by_scheme = POOL_CLASSES
         return manager
 
     def _proxies_for(self, url: str) -> dict[str, str]:

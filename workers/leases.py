@@ -3,8 +3,11 @@
 Each running attempt registers its job (the lease taken by the claim) and its GetImg slot here;
 one thread per process renews them all every JOB_LEASE_RENEW_SECONDS: one UPDATE for the jobs,
 one Redis call for the slots. A job the renewal finds no longer its attempt's (taken over,
-cancelled) is marked lost, and its attempt stops at its next step; every write it could still
-try is fenced by its attempt number anyway.
+cancelled) is marked lost, and its attempt stops at its next step (its GetImg call is
+abandoned at once: `workers/attempt.py`); every write it could still try is fenced by its
+attempt number anyway. A second thread listens for cancels (`services/cancel_notices.py`): a
+cancel of a job held here makes the renewal run at once rather than at its usual time, so the
+GetImg call stops and frees its slot within a moment of the cancel.
 
 SIGTERM (Celery's warm shutdown): the attempts get WORKER_SHUTDOWN_GRACE_SECONDS to finish;
 then the jobs still held go back to the queue at once (republished), their slots are freed
@@ -21,7 +24,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +32,7 @@ from redis.exceptions import RedisError
 
 from config import get_settings
 from services import getimg_slots, jobs
+from services.cancel_notices import listen_for_cancels
 from services.jobs import Claimed
 from services.queue import BROKER_FAULTS, enqueue_job
 
@@ -54,6 +57,7 @@ class LeaseKeeper:
         self._slots: set[str] = set()
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
+        self._renew_early = threading.Event()  # set: renew now, not at the usual time
 
     # -- what the attempts call ----------------------------------------------------------
 
@@ -79,6 +83,14 @@ class LeaseKeeper:
         with self._lock:
             self._slots.discard(holder)
 
+    def notice_cancelled(self, generation_id: int) -> None:
+        """A job was cancelled: if this process holds it, renew now, which finds it gone (the
+        renewal, fenced by the attempt, decides; the notice only brings it forward)."""
+        with self._lock:
+            held = generation_id in self._jobs
+        if held:
+            self._renew_early.set()
+
     # -- renewal ---------------------------------------------------------------------------
 
     def _ensure_running(self) -> None:
@@ -89,11 +101,14 @@ class LeaseKeeper:
             self._pid = os.getpid()
             self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
             self._thread.start()
+            threading.Thread(target=listen_for_cancels, args=(self.notice_cancelled,),
+                             name="cancel-listener", daemon=True).start()
 
     def _run(self) -> None:
         interval = get_settings().job_lease_renew_seconds
         while True:
-            time.sleep(interval)
+            self._renew_early.wait(interval)
+            self._renew_early.clear()
             try:
                 self.renew_now()
             except Exception:  # the keeper must outlive any one bad renewal

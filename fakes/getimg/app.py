@@ -5,6 +5,8 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
+import select
+import socket
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -24,6 +26,26 @@ from fakes.getimg.wire import (
     iso_time,
     parse_request,
 )
+
+CLIENT_SOCKET = "getimg_fake.client_socket"  # environ: the request's connection (server.py)
+CLIENT_CHECK_SECONDS = 0.05  # how often a generation's latency looks for a client that left
+ABANDONED = "abandoned"  # the outcome of a generation whose client hung up before the answer
+
+
+class ClientGone(Exception):
+    """The client closed the connection while its generation was under way."""
+
+
+def client_gone(connection: socket.socket | None) -> bool:
+    """Whether the client closed `connection`. Its request was read whole, so anything to
+    read now is the end of the connection (HTTP clients do not pipeline)."""
+    if connection is None:
+        return False
+    try:
+        readable, _, _ = select.select([connection], [], [], 0)
+        return bool(readable) and connection.recv(1, socket.MSG_PEEK) == b""
+    except OSError:  # reset, or closed already
+        return True
 
 
 def create_app(startup: Mapping[str, Any] | None = None, secret: bytes | None = None, *,
@@ -77,7 +99,12 @@ def create_app(startup: Mapping[str, Any] | None = None, secret: bytes | None = 
                     info["prompt"] = str(body.get("prompt", ""))[:200]
                 params = parse_request(body, state.config["models"])
                 outcome = state.next_outcome()
-                response = perform(outcome, params, info)
+                try:
+                    response = perform(outcome, params, info)
+                except ClientGone:
+                    # Nobody reads it: nginx's "client closed request", for the stats.
+                    outcome = ABANDONED
+                    response = Response(status=499)
             finally:
                 state.release(key, epoch)
         except ApiError as exc:
@@ -94,12 +121,22 @@ def create_app(startup: Mapping[str, Any] | None = None, secret: bytes | None = 
         except ValueError:
             raise ApiError(400, "invalid_parameter", "Request body is not valid JSON.") from None
 
+    def wait_out(seconds: float) -> None:
+        """The generation's latency; raises ClientGone if the client hangs up meanwhile (and
+        the generation stops there: nothing is charged)."""
+        connection = request.environ.get(CLIENT_SOCKET)
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if client_gone(connection):
+                raise ClientGone
+            sleep(min(CLIENT_CHECK_SECONDS, left) if connection is not None else left)
+
     def perform(outcome: str, params: dict[str, Any], info: dict[str, Any]) -> Response:
         config = state.snapshot()
         if outcome == "timeout":
             sleep(config["timeout_seconds"])
             raise ApiError(504, "timeout", "The generation timed out.", error_type="api_error")
-        sleep(config["latency_ms"] / 1000)
+        wait_out(config["latency_ms"] / 1000)
         if outcome == "429":
             raise ApiError(429, "rate_limit", "Rate limit exceeded. Please retry later.",
                            headers={"Retry-After": str(config["retry_after"])})

@@ -78,6 +78,13 @@ class Job(Base):
             "lease_expires_at",
             postgresql_where=text("status = 'processing'"),
         ),
+        # The failures, newest failure first (GET /api/admin/failures, models/admin_reads.py).
+        Index(
+            "ix_headshot_generations_failed_at",
+            text("completed_at DESC"),
+            text("id DESC"),
+            postgresql_where=text("status = 'failed'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -8,14 +8,23 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
 import requests
 from PIL import Image, ImageChops, ImageDraw, ImageStat
 
+from devstack.waiting import wait_until
 from fakes.getimg.process import FakeGetImg, start_fake_getimg
-from workers.getimg_client import GenerationResponse, GetImgClient, GetImgError, data_url
+from fakes.getimg.state import DEFAULTS
+from workers.getimg_client import (
+    CallAbandoned,
+    GenerationResponse,
+    GetImgClient,
+    GetImgError,
+    data_url,
+)
 
 MODEL = "seedream-5-lite"
 KEY = "sk_test_0123456789abcdef"
@@ -50,8 +59,9 @@ def selfie() -> bytes:
     return buffer.getvalue()
 
 
-def generate(client: GetImgClient, selfie: bytes, **overrides: str) -> GenerationResponse:
-    args = {"model": MODEL, "prompt": "corporate headshot, grey backdrop", "aspect_ratio": "3:4"}
+def generate(client: GetImgClient, selfie: bytes, **overrides: Any) -> GenerationResponse:
+    args: dict[str, Any] = {"model": MODEL, "prompt": "corporate headshot, grey backdrop",
+                            "aspect_ratio": "3:4"}
     args.update(overrides)
     return client.generate(image=selfie, mime_type="image/jpeg", **args)
 
@@ -224,6 +234,47 @@ def test_latency_knob_is_respected(fake: FakeGetImg, selfie: bytes) -> None:
         started = time.monotonic()
         generate(patient, selfie)
         assert time.monotonic() - started >= 0.6
+
+
+def test_an_abandoned_generation_closes_its_connection_and_getimg_sees_it(
+        client: GetImgClient, fake: FakeGetImg, selfie: bytes) -> None:
+    fake.configure(latency_ms=20_000)
+    abandon = threading.Event()
+    outcome: list[BaseException | GenerationResponse] = []
+
+    def call() -> None:
+        try:
+            outcome.append(generate(client, selfie, abandon=abandon))
+        except BaseException as error:  # noqa: BLE001 - handed to the test's thread
+            outcome.append(error)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    wait_until(lambda: fake.stats()["in_flight"] == 1, timeout=10,
+               message="the generation to reach the fake")
+    abandon.set()
+    caller.join(timeout=10)  # a deadline: the call would otherwise wait 20 s
+    assert not caller.is_alive(), "the abandoned call still waits for GetImg"
+    assert len(outcome) == 1 and isinstance(outcome[0], CallAbandoned), outcome
+    # The fake saw the connection end during the generation, and stopped it: nothing charged.
+    wait_until(lambda: fake.stats()["by_outcome"].get("abandoned") == 1, timeout=10,
+               message="the fake to see the client leave")
+    stats = fake.stats()
+    assert stats["in_flight"] == 0 and stats["by_status"] == {"499": 1}, stats
+    assert stats["balance"] == DEFAULTS["balance"]
+
+    fake.configure(latency_ms=0)  # the client goes on, on a new connection
+    assert generate(client, selfie).images
+
+
+def test_a_generation_that_is_not_abandoned_keeps_its_read_timeout(
+        fake: FakeGetImg, selfie: bytes) -> None:
+    fake.configure(latency_ms=2_000)
+    with GetImgClient(fake.url, KEY, read_timeout=0.5) as impatient:
+        expect_error(lambda: generate(impatient, selfie, abandon=threading.Event()),
+                     "getimg_timeout", transient=True)
+    with GetImgClient(fake.url, KEY, read_timeout=5) as patient:
+        assert generate(patient, selfie, abandon=threading.Event()).images
 
 
 def test_fail_rate_and_mix_knobs(client: GetImgClient, selfie: bytes, fake: FakeGetImg) -> None:

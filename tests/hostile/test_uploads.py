@@ -116,6 +116,12 @@ REFUSED_FILES: dict[str, tuple[Callable[[], bytes], int, str | None]] = {
     "JPEG declaring 65500x1": (lambda: jpeg_declaring(65_500, 1), 400, "invalid_image"),
     "WebP VP8X canvas 16384x16384": (lambda: webp_vp8x_declaring(16_384, 16_384), 413, None),
     "WebP VP8L 16384x16384": (lambda: webp_vp8l_declaring(16_384, 16_384), 413, None),
+    # Within Pillow's own bomb limit, past ours: refused from the header, before Pillow parses
+    # the rest (garbage here, which it would call a corrupt file: a 400).
+    "WebP VP8X canvas 6400x6400, then garbage": (
+        lambda: webp_vp8x_declaring(6400, 6400)[:30] + b"\xff" * 70_000, 413, "image_too_large"),
+    "WebP VP8L 6400x6400, then garbage": (
+        lambda: webp_vp8l_declaring(6400, 6400)[:25] + b"\xff" * 70_000, 413, "image_too_large"),
     "truncated JPEG": (lambda: SELFIE_BYTES[: len(SELFIE_BYTES) // 2], 400, "invalid_image"),
     "JPEG cut after the header": (lambda: SELFIE_BYTES[:700], 400, "invalid_image"),
     "truncated PNG": (lambda: encoded("PNG")[:-40], 400, "invalid_image"),
@@ -319,7 +325,8 @@ def test_bodies_over_the_limit_are_413_over_the_real_server(web: str, how: str) 
 
 
 @pytest.mark.parametrize("kind", ["PNG declaring 100000x100000", "JPEG declaring 65500x65500",
-                                  "WebP VP8X canvas 16384x16384", "truncated JPEG",
+                                  "WebP VP8X canvas 16384x16384",
+                                  "WebP VP8X canvas 6400x6400, then garbage", "truncated JPEG",
                                   "SVG with a script", "empty file"])
 def test_hostile_files_over_the_real_server(web: str, kind: str) -> None:
     make, status, code = REFUSED_FILES[kind]

@@ -22,6 +22,7 @@ from media.images import (
     read_result_image,
     read_result_image_with_thumbnail,
     sanitize_upload,
+    sanitize_upload_with_preview,
 )
 from tests.support.assets import SELFIE, SELFIE_WITH_GPS
 
@@ -571,3 +572,15 @@ def test_data_url_refuses_other_content_types() -> None:
         data_url(b"<svg/>", "image/svg+xml")
     with pytest.raises(ValueError):
         data_url(b"x", "image/jpeg;charset=utf-8\r\nX-Injected: 1")
+
+
+def test_the_uploads_preview_comes_from_the_same_clean_pixels() -> None:
+    raw = encode(gradient((1200, 800), mode="RGBA"), "PNG")
+    image, preview = sanitize_upload_with_preview(raw, preview_long_side=512)
+    assert image == sanitize_upload(raw)  # the same re-encoded upload
+    shown = open_image(preview)
+    assert (shown.format, shown.size, shown.mode) == ("JPEG", (512, 341), "RGB")
+    corner = shown.getpixel((2, 2))
+    assert isinstance(corner, tuple) and corner[0] > 200  # the red corner survived, upright
+    with pytest.raises(ValueError, match="positive"):
+        sanitize_upload_with_preview(raw, preview_long_side=0)

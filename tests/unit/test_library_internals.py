@@ -120,6 +120,10 @@ def test_gunicorn_gevent_worker_hooks_are_where_the_web_worker_overrides_them() 
     # The gevent worker's `handle` is AsyncWorker's, with the head read under timeout_ctx().
     assert "with self.timeout_ctx():" in source(AsyncWorker.handle), \
         internal("gunicorn", "GeventWorker.timeout_ctx", "what bounds the read of a head")
+    # A StopIteration out of handle_request ends the connection's loop and closes its socket:
+    # how the web worker drops a connection whose body the app refused (close_after_response).
+    assert "except StopIteration" in source(AsyncWorker.handle), \
+        internal("gunicorn", "AsyncWorker.handle", "ending a connection on StopIteration")
 
 
 # The standard library: logging._srcfile, set to None by config/logs.py (the logging HOWTO's
