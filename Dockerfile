@@ -1,0 +1,54 @@
+# One image for every process of the service: `docker run IMAGE web|worker|beat|flower|release`
+# runs that Procfile line (deploy/entrypoint.sh reads it); any other command runs as given
+# (`docker run IMAGE python -m fakes.getimg ...`). Guide: docs/deploy.md.
+#
+# Debian's own Python 3.11 (the version requirements.lock is made for), so the base is
+# debian:bookworm-slim rather than a python image.
+
+# ---- build: the virtualenv, from the lock's run-time pins, hash-checked -----------------------
+FROM debian:bookworm-slim AS build
+ENV DEBIAN_FRONTEND=noninteractive PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 python3-venv \
+ && rm -rf /var/lib/apt/lists/*
+RUN python3 -m venv /opt/venv
+COPY requirements.lock pyproject.toml deploy/runtime_requirements.py /tmp/lock/
+# The lock pins the dev extra too (pytest, mypy, moto, playwright): only the pins that
+# pyproject.toml's `dependencies` reach are installed, with their hashes; `pip check` proves
+# the set complete. Every pin is a wheel but psycogreen, a pure-Python sdist: no compiler.
+RUN python3 /tmp/lock/runtime_requirements.py /tmp/lock/requirements.lock \
+      /tmp/lock/pyproject.toml >/tmp/lock/runtime.lock \
+ && /opt/venv/bin/pip install --require-hashes -r /tmp/lock/runtime.lock \
+ && /opt/venv/bin/pip check \
+ && /opt/venv/bin/pip uninstall -y pip setuptools \
+ && rm -rf /tmp/lock
+
+# ---- run: Python, the fonts, the virtualenv and the code; nothing to build with --------------
+FROM debian:bookworm-slim
+ENV DEBIAN_FRONTEND=noninteractive
+# fonts-dejavu-core: the export's watermark (media/export.py). ca-certificates: TLS to GetImg,
+# S3 and the webhook receivers.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 fonts-dejavu-core ca-certificates \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log
+RUN groupadd --system --gid 10001 app \
+ && useradd --system --uid 10001 --gid app --home-dir /app --no-create-home \
+      --shell /usr/sbin/nologin app
+COPY --from=build /opt/venv /opt/venv
+WORKDIR /app
+COPY . /app
+# The code is root's and read-only to the service; var/ (MEDIA_ROOT's default, gunicorn's
+# metrics folder, beat's schedule) is the one place it writes. The code's bytecode is made
+# here, once, since the processes themselves write none.
+RUN python3 -m compileall -q -j 0 /app \
+ && install -d -o app -g app -m 0750 /app/var /app/var/media /app/var/run
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONPATH=/app \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    MEDIA_ROOT=/app/var/media \
+    PORT=8000
+USER 10001:10001
+EXPOSE 8000
+ENTRYPOINT ["/app/deploy/entrypoint.sh"]
+CMD ["web"]
