@@ -227,8 +227,9 @@ say "one headshot through the containers"
 walk headshot
 
 say "a headshot whose worker container is stopped mid-job"
-ids="$(walk start | tee /dev/stderr | tail -n 1)"
-read -r user_id headshot_id <<<"$ids"
+started_job="$(walk start)"
+printf '%s\n' "$started_job"
+read -r user_id headshot_id <<<"$(tail -n 1 <<<"$started_job")"
 podman stop -t 60 "$NAME-worker-1" >/dev/null
 [[ "$(exit_code worker-1)" == 0 ]] || die "worker-1 exited $(exit_code worker-1) on SIGTERM, not 0"
 handed="$(podman logs "$NAME-worker-1" 2>&1 | grep -o 'grace over; [0-9]* jobs handed back' || true)"
