@@ -4,8 +4,9 @@
 # PostgreSQL, a Redis of its own and the fake GetImg on this host (host network), and walks
 # headshots through the containers' API: one from upload to the downloaded result; one whose
 # worker container is stopped mid-job (SIGTERM), handing the job back, and a second worker
-# container finishing it. Checks the processes run as a non-root user and that web and
-# worker exit cleanly on SIGTERM. Not part of ./run test; .ci/run runs it after the suites.
+# container finishing it. Checks the processes run as a non-root user, on a read-only root
+# file system, that beat and flower start, and that web and worker exit cleanly on SIGTERM.
+# Not part of ./run test; .ci/run runs it after the suites.
 #
 # What is particular to these machines lives here, never in the Dockerfile: Debian's podman
 # with runc and a containers.conf of our own (cgroupfs, no default ulimits); no registry, so
@@ -128,6 +129,7 @@ wait_for() {
 DB_NAME="headshots_ctest_${RUN_ID//-/_}"
 pids=()
 containers=()
+volumes=("$NAME-media")
 
 start_host_services() {
   local redis_port getimg_port
@@ -145,6 +147,8 @@ print(create_database(sys.argv[1]))' "$DB_NAME")"
   wait_for 15 "redis on :$redis_port" redis-cli -p "$redis_port" ping
   wait_for 15 "fake GetImg on :$getimg_port" grep -q listening "$WORK/getimg.log"
   WEB_PORT="$(free_port)"
+  FLOWER_PORT="$(free_port)"
+  FLOWER_BASIC_AUTH="ops:$(head -c 12 /dev/urandom | base64 | tr -d '/+=')"
   BASE_URL="http://127.0.0.1:$WEB_PORT"
   JWT_SECRET="container-test-$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
   export JWT_SECRET
@@ -158,19 +162,33 @@ PORT=$WEB_PORT
 PUBLIC_BASE_URL=$BASE_URL
 WORKER_CONCURRENCY=2
 WORKER_SHUTDOWN_GRACE_SECONDS=$WORKER_GRACE_SECONDS
+FLOWER_BASIC_AUTH=$FLOWER_BASIC_AUTH
 LOG_FORMAT=text
 ENV
 }
 
-# run_container NAME PROCESS: a detached container of the image on the host network, the
-# media volume shared (MEDIA_ROOT), as web and worker share it in compose.yaml.
+# run_container NAME PROCESS [PODMAN ARGS...]: a detached container of the image on the host
+# network, its root file system read-only as in deploy/kubernetes/ (var/ a volume of its
+# own), the media volume shared (MEDIA_ROOT), as web and worker share it in compose.yaml.
 run_container() {
-  podman run -d --name "$NAME-$1" --hostname "$1" --network host --env-file "$WORK/env" \
-    -v "$NAME-media:/app/var/media" "$IMAGE" "$2" >/dev/null
-  containers+=("$NAME-$1")
+  local name="$1" process="$2"
+  shift 2
+  podman run -d --name "$NAME-$name" --hostname "$name" --network host --env-file "$WORK/env" \
+    --read-only -v "$NAME-var-$name:/app/var" -v "$NAME-media:/app/var/media" "$@" \
+    "$IMAGE" "$process" >/dev/null
+  containers+=("$NAME-$name")
+  volumes+=("$NAME-var-$name")
 }
 
-worker_ready() { podman logs "$NAME-$1" 2>&1 | grep -q ' ready\.'; }
+# grep reads all the log (no -q): podman logs must not die of SIGPIPE under pipefail.
+worker_ready() { podman logs "$NAME-$1" 2>&1 | grep ' ready\.' >/dev/null; }
+beat_sent_a_job() { podman logs "$NAME-beat" 2>&1 | grep 'Sending due task' >/dev/null; }
+flower_answers() {
+  "$PY" -c 'import base64, sys, urllib.request
+request = urllib.request.Request(sys.argv[1], headers={
+    "Authorization": "Basic " + base64.b64encode(sys.argv[2].encode()).decode()})
+urllib.request.urlopen(request, timeout=2)' "http://127.0.0.1:$FLOWER_PORT/healthcheck" "$FLOWER_BASIC_AUTH"
+}
 web_ready() { "$PY" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$BASE_URL/readyz"; }
 exit_code() { podman inspect -f '{{.State.ExitCode}}' "$NAME-$1"; }
 walk() { "$PY" -m tests.container.walk --base-url "$BASE_URL" "$@"; }
@@ -183,7 +201,7 @@ cleanup() {
     podman logs "$container" >"$WORK/$container.log" 2>&1 || true
     podman rm -f -t 0 "$container" >/dev/null 2>&1 || true
   done
-  podman volume rm -f "$NAME-media" >/dev/null 2>&1 || true
+  podman volume rm -f "${volumes[@]}" >/dev/null 2>&1 || true
   local pid
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
@@ -204,6 +222,7 @@ say "container test: setup and services"
 ensure_tools
 write_configs
 trap cleanup EXIT
+trap 'exit 143' TERM INT
 ensure_base_image
 build_image
 
@@ -215,13 +234,16 @@ start_host_services
 say "release (alembic upgrade head) in a container"
 podman run --rm --network host --env-file "$WORK/env" "$IMAGE" release >"$WORK/release.log" 2>&1 ||
   { cat "$WORK/release.log" >&2; die "the release container failed"; }
-say "web and worker-1 containers"
+say "web, worker-1, beat and flower containers"
 run_container web web
 run_container worker-1 worker
+run_container beat beat
+run_container flower flower -e FLOWER_PORT="$FLOWER_PORT"
 wait_for 60 "web's /readyz" web_ready
 wait_for 60 "worker-1 ready" worker_ready worker-1
 uid="$(podman exec "$NAME-web" id -u)"
 [[ "$uid" != 0 ]] || die "web runs as root"
+wait_for 60 "flower's /healthcheck" flower_answers
 
 say "one headshot through the containers"
 walk headshot
@@ -241,6 +263,9 @@ run_container worker-2 worker
 wait_for 60 "worker-2 ready" worker_ready worker-2
 walk finish "$user_id" "$headshot_id"
 say "worker-2 finished it"
+
+wait_for 30 "beat sending a scheduled job" beat_sent_a_job
+say "beat sends the scheduled jobs; flower answers behind its basic auth"
 
 podman stop -t 30 "$NAME-web" >/dev/null
 [[ "$(exit_code web)" == 0 ]] || die "web exited $(exit_code web) on SIGTERM, not 0"
