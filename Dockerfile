@@ -5,12 +5,20 @@
 # Debian's own Python 3.11 (the version requirements.lock is made for), so the base is
 # debian:bookworm-slim rather than a python image.
 
-# ---- build: the virtualenv, from the lock's run-time pins, hash-checked -----------------------
-FROM debian:bookworm-slim AS build
-ENV DEBIAN_FRONTEND=noninteractive PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# ---- python: what both stages need from Debian, fetched once ----------------------------------
+FROM debian:bookworm-slim AS python
+ARG DEBIAN_FRONTEND=noninteractive
+# fonts-dejavu-core: the export's watermark (media/export.py). ca-certificates: TLS to GetImg,
+# S3 and the webhook receivers. python3-venv: the build stage's `python3 -m venv` (a few MB,
+# kept in the final image so the two stages share this one layer).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 python3-venv \
- && rm -rf /var/lib/apt/lists/*
+ && apt-get install -y --no-install-recommends \
+      python3 python3-venv fonts-dejavu-core ca-certificates \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log
+
+# ---- build: the virtualenv, from the lock's run-time pins, hash-checked -----------------------
+FROM python AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python3 -m venv /opt/venv
 COPY requirements.lock pyproject.toml deploy/runtime_requirements.py /tmp/lock/
 # The lock pins the dev extra too (pytest, mypy, moto, playwright): only the pins that
@@ -24,13 +32,7 @@ RUN python3 /tmp/lock/runtime_requirements.py /tmp/lock/requirements.lock \
  && rm -rf /tmp/lock
 
 # ---- run: Python, the fonts, the virtualenv and the code; nothing to build with --------------
-FROM debian:bookworm-slim
-ENV DEBIAN_FRONTEND=noninteractive
-# fonts-dejavu-core: the export's watermark (media/export.py). ca-certificates: TLS to GetImg,
-# S3 and the webhook receivers.
-RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 fonts-dejavu-core ca-certificates \
- && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log
+FROM python
 RUN groupadd --gid 10001 app \
  && useradd --uid 10001 --gid app --home-dir /app --no-create-home \
       --shell /usr/sbin/nologin app

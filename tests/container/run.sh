@@ -105,7 +105,8 @@ SOURCES
 build_image() {
   say "podman build -t $IMAGE (log: $WORK/build.log)"
   local build_started=$SECONDS
-  podman build -t "$IMAGE" \
+  # The host's network: no bridge (CNI, iptables) needed for apt and pip in the build.
+  podman build --network host -t "$IMAGE" \
     -v "$CA_BUNDLE:/run/host-ca.crt:ro" -v "$WORK/pip.conf:/etc/pip.conf:ro" \
     . >"$WORK/build.log" 2>&1 || { tail -n 30 "$WORK/build.log" >&2; die "podman build failed"; }
   local size
@@ -226,9 +227,15 @@ trap 'exit 143' TERM INT
 ensure_base_image
 build_image
 
-uid="$(podman run --rm "$IMAGE" id -u)"
+uid="$(podman run --rm --network none "$IMAGE" id -u)"
 [[ "$uid" =~ ^[0-9]+$ && "$uid" != 0 ]] || die "the image runs as uid '$uid', not a non-root user"
-say "the image runs as uid $uid"
+podman run --rm --network none "$IMAGE" python -c '
+import importlib.util, shutil, sys
+found = [name for name in ("pytest", "mypy", "moto", "playwright", "pip")
+         if importlib.util.find_spec(name)]
+found += [tool for tool in ("gcc", "cc", "make") if shutil.which(tool)]
+sys.exit(f"in the image: {found}" if found else 0)' || die "the image holds dev or build tools"
+say "the image runs as uid $uid; no dev package, pip or compiler in it"
 
 start_host_services
 say "release (alembic upgrade head) in a container"
