@@ -268,6 +268,10 @@ status="$(walk status "$user_id" "$headshot_id")"
 say "worker-1 stopped (SIGTERM, exit 0): $handed; the headshot is $status"
 run_container worker-2 worker
 wait_for 60 "worker-2 ready" worker_ready worker-2
+# compose.yaml's health check of a worker, as compose runs it inside the container.
+podman exec "$NAME-worker-2" sh -c \
+  'celery -A workers.celery_app inspect ping --destination "worker@$HOSTNAME" --timeout 10' \
+  >"$WORK/worker-ping.log" 2>&1 || { cat "$WORK/worker-ping.log" >&2; die "worker-2 does not answer ping"; }
 walk finish "$user_id" "$headshot_id"
 say "worker-2 finished it"
 
