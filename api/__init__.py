@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from api.signed_media import media
     from api.status import status
     from api.uploads import uploads
+    from api.web_client import web_client
     from config.logs import configure_logging
     from workers.celery_app import celery_init
 
@@ -65,7 +66,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     for blueprint in (health, docs, media, public_links, uploads, headshots, batches,
                       sharing_routes, status, credits, events, admin, dashboard,
-                      metrics):
+                      web_client, metrics):
         app.register_blueprint(blueprint)
     app.cli.add_command(backfill_command)
     register_error_handlers(app)
