@@ -161,6 +161,33 @@ def _follow(page: Any, rows: int, on_the_way: Callable[[], None] | None = None,
     return seen
 
 
+def _swipe(page: Any, selector: str, start: float, end: float) -> None:
+    """A finger's swipe across the element, from `start` to `end` of its width: touch events
+    through the DevTools protocol (Playwright's touchscreen only taps)."""
+    page.locator(selector).scroll_into_view_if_needed()
+    box = page.locator(selector).bounding_box()
+    y = box["y"] + box["height"] / 2
+    xs = [box["x"] + box["width"] * (start + (end - start) * step / 8) for step in range(9)]
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart",
+                                          "touchPoints": [{"x": xs[0], "y": y}]})
+    for x in xs[1:]:
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    cdp.detach()
+
+
+def _drag(page: Any, selector: str, start: float, end: float) -> None:
+    """The mouse pressed at `start` of the element's width and moved to `end`."""
+    page.locator(selector).scroll_into_view_if_needed()
+    box = page.locator(selector).bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * start, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * end, y, steps=8)
+    page.mouse.up()
+
+
 def _api_headshot(user: LiveUser, headshot_id: int) -> dict[str, Any]:
     response = user.call("GET", f"/api/headshots/history/{headshot_id}")
     assert response.status_code == 200, response.text
@@ -243,12 +270,7 @@ def test_a_person_makes_shares_and_deletes_headshots_at_phone_width(
     assert _api_headshot(user, headshot_id)["isFavorite"] is True
 
     # -- compare: drag the slider (a swipe on a phone), then the keyboard
-    box = page.locator("#compare-slider").bounding_box()
-    middle = box["y"] + box["height"] / 2
-    page.mouse.move(box["x"] + box["width"] / 2, middle)
-    page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] * 0.2, middle, steps=8)
-    page.mouse.up()
+    _swipe(page, "#compare-slider", 0.5, 0.2)
     dragged = int(page.input_value("#compare-slider"))
     assert 10 <= dragged <= 30, dragged
     assert page.evaluate("() => document.getElementById('compare').style"
@@ -413,6 +435,9 @@ def test_the_screens_at_desktop_size(web: str, desktop: Any) -> None:
     page.click("#grid li a")
     _screen(page, "headshot")
     page.wait_for_function("() => document.getElementById('compare-after').naturalWidth > 0")
+    _drag(page, "#compare-slider", 0.5, 0.75)
+    dragged = int(page.input_value("#compare-slider"))
+    assert 65 <= dragged <= 85, dragged
     _check(page, "desktop-03-headshot")
     page.goto(f"{web}/app#/credits")
     _screen(page, "credits")
