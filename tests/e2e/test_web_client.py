@@ -370,7 +370,7 @@ def test_a_person_makes_shares_and_deletes_headshots_at_phone_width(
     assert balance == 10 - 1 - 2 - 1  # cancelled and failed ones refunded, the retry charged
     assert page.inner_text("#credits-balance") == f"{balance} credits"
     ledger = page.inner_text("#ledger")
-    assert f"headshot #{headshot_id}" in ledger and "+10" in ledger and "Refund" in ledger
+    assert f"headshot #{headshot_id}" in ledger and "+10" in ledger and "Refunded" in ledger
     _check(page, "10-credits")
 
     # -- delete one, after the question

@@ -6,7 +6,7 @@ import { $, el, when } from "../ui.js";
 
 let cursor = null;
 
-const KIND = { headshot: "Headshot", refund: "Refund", grant: "Credits added" };
+const KIND = { headshot: "Paid for", refund: "Refunded", grant: "Credits added" };
 
 export async function show() {
   const me = await refreshBalance();
@@ -30,7 +30,7 @@ function entry(item) {
   const amount = item.amount > 0 ? `+${item.amount}` : `${item.amount}`;
   const what = el("span", { class: "what" },
     el("strong", { text: KIND[item.type] || item.type }), " ",
-    item.description || "");
+    (item.description || "").replace(new RegExp(`^${item.type}:\\s*`, "i"), ""));
   if (item.generationId) {
     what.append(" · ", el("a", { href: `#/headshot/${item.generationId}`,
                                  text: `headshot #${item.generationId}` }));

@@ -23,6 +23,8 @@ export async function show(params) {
     batchId = null;
     jobs = [await api.headshot(params[0])];
   }
+  $("progress-title").textContent = jobs.length > 1
+    ? "Your headshots are on their way" : "Your headshot is on its way";
   trackers = jobs.map((job) => new Tracker(job));
   $("progress-list").replaceChildren(...trackers.map((tracker) => tracker.row));
   describeTransport();
