@@ -15,11 +15,11 @@ host here. A machine without it fails these tests, never skips them.
 
 from __future__ import annotations
 
-import io
+import json
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import requests
@@ -172,7 +172,8 @@ def _swipe(page: Any, selector: str, start: float, end: float) -> None:
     cdp.send("Input.dispatchTouchEvent", {"type": "touchStart",
                                           "touchPoints": [{"x": xs[0], "y": y}]})
     for x in xs[1:]:
-        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
+        cdp.send("Input.dispatchTouchEvent",
+                 {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
     cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
     cdp.detach()
 
@@ -483,12 +484,12 @@ def test_a_push_shows_a_notification_that_opens_the_headshot(
         await navigator.serviceWorker.ready;
         return registration.scope; }""")
     assert scope == f"{web}/app"
-    registration = wait_until(
+    registration = cast(dict[str, Any], wait_until(
         lambda: next((r for r in registrations if r["scopeURL"] == scope), None),
-        timeout=10, interval=0.1, message="the service worker's registration")
-    payload = ('{"type": "headshot.completed", "headshotId": %d, "title": "Your headshot is '
-               'ready", "body": "Corporate, 1:1", "url": "https://elsewhere.example/x"}'
-               % job["id"])
+        timeout=10, interval=0.1, message="the service worker's registration"))
+    payload = json.dumps({"type": "headshot.completed", "headshotId": job["id"],
+                          "title": "Your headshot is ready", "body": "Corporate, 1:1",
+                          "url": "https://elsewhere.example/x"})
     cdp.send("ServiceWorker.deliverPushMessage", {
         "origin": web, "registrationId": registration["registrationId"], "data": payload})
 
@@ -506,3 +507,47 @@ def test_a_push_shows_a_notification_that_opens_the_headshot(
     page.goto(f"{web}{notifications[0]['url']}")
     _screen(page, "headshot")
     assert page.inner_text("#headshot-title") == "Corporate headshot"
+
+
+# Chromium's push service is Google's, out of reach here: the browser's subscribe() gives this
+# subscription (an endpoint on loopback that nothing serves) instead. Everything else is real:
+# the permission, the service worker, the key from the service, POST /api/me/devices.
+FAKE_SUBSCRIPTION = """
+PushManager.prototype.subscribe = async function (options) {
+  window.__subscribedWithKey = Array.from(new Uint8Array(options.applicationServerKey));
+  const json = {endpoint: "http://127.0.0.1:9/push/web-client-test", expirationTime: null,
+                keys: {p256dh: "BPcMbnWQL5GOYX_5rQq2HYzkpYj0yQ3QfVDCxZQ0Qdl6Dp-JQ2QmbZzV0J0fyh1s"
+                               + "1Ej7zVZg1ZxGVY7F9Jq3qIo", auth: "4vQK-SvRAN5eo-8ASlrwA"}};
+  return {endpoint: json.endpoint, toJSON: () => json};
+};
+PushManager.prototype.getSubscription = async function () { return null; };
+"""
+
+
+def test_after_the_first_generate_the_client_subscribes_to_push(web: str, phone: Any) -> None:
+    """§13 from the client's side: after the first generate it asks for permission, registers
+    its service worker and POSTs the subscription. Needs the service's VAPID key
+    (`GET /api/push/vapid-public-key`), which the devices-and-push work adds."""
+    key = requests.get(f"{web}/api/push/vapid-public-key", timeout=10,
+                       headers={"Authorization": f"Bearer {make_token(1)}"})
+    if key.status_code == 404:
+        pytest.skip("the service has no VAPID key route yet (§13 devices and push)")
+    assert key.status_code == 200, key.text
+    page = phone
+    page.context.grant_permissions(["notifications"], origin=web)
+    page.add_init_script(FAKE_SUBSCRIPTION)
+    user = LiveServer(web).user(credits=2)
+    _sign_in(page, web, user)
+    _start(page, ["corporate"])
+
+    def devices() -> list[dict[str, Any]] | None:
+        found: list[dict[str, Any]] = user.call("GET", "/api/me").json().get("devices") or []
+        return found or None
+
+    registered = cast(list[dict[str, Any]],
+                      wait_until(devices, timeout=20, interval=0.3, message="the device"))
+    assert [device["platform"] for device in registered] == ["web"]
+    assert page.evaluate("async () => (await navigator.serviceWorker.ready).scope") == \
+        f"{web}/app"
+    assert page.evaluate("() => window.__subscribedWithKey.length") == 65  # P-256, uncompressed
+    _follow(page, 1)
