@@ -260,7 +260,16 @@ def run(args: argparse.Namespace) -> None:
     headshot_id = generate(user, image_url, args.style, args.aspect_ratio)
     show_result(follow(user, headshot_id, args.timeout))
     show_credits(user)
+    show_web_client(base_url, user.token)
     print("\nDemo finished.")
+
+
+def show_web_client(base_url: str, token: str) -> None:
+    """The same user in the browser: the reference web client and a token to paste there."""
+    step("Try it in the browser")
+    print(f"   open:  {base_url}/app")
+    print("   paste this token at its sign-in (the demo user's, valid for an hour):")
+    print(f"   {token}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -81,6 +81,7 @@ cat <<SUMMARY
 
 The demo is running:
   API       http://127.0.0.1:$WEB_PORT   (/healthz, /readyz, /openapi.json, /docs)
+  Client    http://127.0.0.1:$WEB_PORT/app   (the web client: paste the token printed above)
   Flower    http://127.0.0.1:$FLOWER_PORT_DEMO   (user:password $FLOWER_BASIC_AUTH)
   GetImg    fake at $GETIMG_API_URL
   Logs      $HONCHO_LOG (each line starts with its process: ${PROCESSES[*]})
