@@ -29,6 +29,7 @@ from devstack.processes import REPO_ROOT
 from devstack.waiting import wait_until
 from fakes.getimg.process import FakeGetImg
 from tests.support.assets import SELFIE
+from tests.support.domain import funded_user, make_job, stored_upload
 from tests.support.live import LiveServer, LiveUser
 from tests.support.users import make_token
 
@@ -42,6 +43,7 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2,
 DESKTOP = {"viewport": {"width": 1280, "height": 860}}
 # Long enough for the status to be read several times while GetImg "works".
 GETIMG_LATENCY_MS = 4_000
+PAGE = 20  # the client's page of My Headshots
 
 
 # ---- the browser -----------------------------------------------------------------------------
@@ -389,11 +391,12 @@ def test_a_person_makes_shares_and_deletes_headshots_at_phone_width(
     page.goto(f"{web}/app#/headshot/{headshot_id}")
     page.wait_for_selector("#message:not([hidden])")
     assert "no longer exists" in page.inner_text("#message")
+    _check(page, "12-error-in-words")
 
     # -- delete my data
     page.goto(f"{web}/app#/account")
     _screen(page, "account")
-    _check(page, "12-account")
+    _check(page, "13-account")
     page.click("#delete-data")
     _confirm(page)
     _screen(page, "library")
@@ -414,7 +417,7 @@ def test_too_few_credits_is_said_before_anything_is_sent(web: str, phone: Any) -
     page.check("#style-model")  # 2 credits, 1 held
     assert "not enough" in page.inner_text("#cost")
     assert page.is_disabled("#generate")
-    _check(page, "13-new-headshot-too-few-credits")
+    _check(page, "14-new-headshot-too-few-credits")
     page.check("#style-corporate")
     assert "costs 3 credits and you have 1" in page.inner_text("#cost")
     page.uncheck("#style-model")
@@ -443,6 +446,29 @@ def test_the_screens_at_desktop_size(web: str, desktop: Any) -> None:
     page.goto(f"{web}/app#/credits")
     _screen(page, "credits")
     _check(page, "desktop-04-credits")
+
+
+def test_my_headshots_loads_the_next_page_as_the_person_scrolls(web: str, desktop: Any) -> None:
+    page = desktop
+    user_id = funded_user(30)
+    upload = stored_upload(user_id)
+    made = [make_job(user_id, upload, "completed")["id"] for _ in range(PAGE + 3)]
+    page.goto(f"{web}/app")
+    _screen(page, "sign-in")
+    page.fill("#token", make_token(user_id))
+    page.click("#sign-in-form button")
+    _screen(page, "new")
+    page.goto(f"{web}/app#/library")
+    _screen(page, "library")
+    page.wait_for_function("n => document.querySelectorAll('#grid li').length === n", arg=PAGE)
+    assert page.is_visible("#library-more")
+    page.mouse.wheel(0, 20_000)  # to the end of the grid: the next page comes by itself
+    page.wait_for_function("n => document.querySelectorAll('#grid li').length === n",
+                           arg=PAGE + 3)
+    shown = page.eval_on_selector_all("#grid li", "l => l.map(i => +i.dataset.id)")
+    assert shown == sorted(made, reverse=True)  # newest first, none twice, none missing
+    assert not page.is_visible("#library-more")
+    assert "You've generated" in page.inner_text("#library-counter")
 
 
 def test_the_keyboard_reaches_every_control_of_a_screen(web: str, desktop: Any) -> None:
