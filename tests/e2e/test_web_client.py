@@ -248,6 +248,11 @@ def test_a_person_makes_shares_and_deletes_headshots_at_phone_width(
         texts.append(page.inner_text(".progress-row"))
         _check(page, "03-progress")
 
+    # The stream when the headshot carries a statusStreamUrl (§12), else polling.
+    first = page.get_attribute(".progress-row", "data-id")
+    streamed = "statusStreamUrl" in _api_headshot(user, int(first or 0))
+    assert page.inner_text("#progress-transport") == (
+        "Live updates from the service." if streamed else "Checking every 1.5 seconds.")
     seen = _follow(page, 1, mid_way)[0]
     assert seen[-1] == 100
     assert len({p for p in seen if p < 100}) >= 2, f"the percentage did not move: {seen}"

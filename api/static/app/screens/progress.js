@@ -126,10 +126,11 @@ class Tracker {
   stream(url) {
     this.source = new EventSource(url);
     this.source.addEventListener("status", (event) => this.render(JSON.parse(event.data)));
-    // A stream the service refused or closed early: polling takes over (a job that ended
-    // closes the stream after its last event, which render() has seen).
+    // While CONNECTING the browser reconnects by itself (with Last-Event-ID). CLOSED means
+    // the service refused the stream (429 too_many_streams, an expired URL's 404) or the job
+    // had ended: polling takes over, and the first status it reads says which.
     this.source.addEventListener("error", () => {
-      if (this.source) this.source.close();
+      if (!this.source || this.source.readyState !== EventSource.CLOSED) return;
       this.source = null;
       describeTransport();
       if (!this.ended) this.poll();
