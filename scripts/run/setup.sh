@@ -49,7 +49,7 @@ ensure_system_packages() {
   python_can_make_venv || missing+=(python3-venv)
   # The export's watermark font (media/export.py).
   [[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || missing+=(fonts-dejavu-core)
-  # The admin dashboard's browser test (tests/e2e/test_admin_dashboard.py) drives Debian's
+  # The browser tests (tests/e2e/test_admin_dashboard.py, test_web_client.py) drive Debian's
   # chromium: Playwright's own browser download cannot reach its host from here.
   [[ -x "$CHROMIUM" ]] || missing+=(chromium)
   if ((${#missing[@]} == 0)); then

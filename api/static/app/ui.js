@@ -75,3 +75,6 @@ export function seconds(total) {
   if (total === null || total === undefined) return "";
   return total < 60 ? `about ${Math.max(1, Math.round(total))} s` : `about ${Math.round(total / 60)} min`;
 }
+
+// "It failed: <message>." without doubling the message's own full stop.
+export function sentence(text) { return `${text.replace(/[.\s]+$/, "")}.`; }

@@ -4,7 +4,7 @@
 
 import { api } from "../api.js";
 import { failed, go, refreshBalance } from "../main.js";
-import { $, confirmAction, notify, saveBlob, styleName, when } from "../ui.js";
+import { $, confirmAction, notify, saveBlob, sentence, styleName, when } from "../ui.js";
 
 const RUNNING = new Set(["queued", "processing"]);
 let headshot = null;
@@ -24,7 +24,8 @@ function render() {
     completed: `Made ${when(h.completedAt)} · ${h.aspectRatio} · ${h.creditCost} credit${h.creditCost === 1 ? "" : "s"}`,
     failed: h.error && h.error.code === "cancelled"
       ? "Cancelled; the credits were refunded."
-      : `Failed: ${(h.error && h.error.message) || "unknown error"}. The credits were refunded.`,
+      : `Failed: ${sentence((h.error && h.error.message) || "unknown error")} ` +
+        "The credits were refunded.",
     queued: "Waiting in the queue…",
     processing: `Generation in progress… ${h.progress} %`,
   }[h.status];

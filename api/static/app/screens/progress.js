@@ -5,7 +5,7 @@
 
 import { api, inWords } from "../api.js";
 import { failed, refreshBalance } from "../main.js";
-import { $, el, notify, seconds, styleName } from "../ui.js";
+import { $, el, notify, seconds, sentence, styleName } from "../ui.js";
 
 const POLL_MS = 1500;
 const ENDED = new Set(["completed", "failed"]);
@@ -98,7 +98,7 @@ class Tracker {
     } else if (status.status === "failed") {
       line = status.error && status.error.code === "cancelled"
         ? "Cancelled. Your credits were refunded."
-        : `It failed: ${(status.error && status.error.message) || "unknown error"}. ` +
+        : `It failed: ${sentence((status.error && status.error.message) || "unknown error")} ` +
           "Your credits were refunded.";
     } else {
       line = "Generation in progress…";
