@@ -294,6 +294,11 @@ def test_a_person_makes_shares_and_deletes_headshots_at_phone_width(
     share_url = page.input_value("#share-url")
     assert share_url.startswith(f"{web}/s/")
     assert requests.get(share_url, timeout=10).status_code == 200
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=web)
+    page.click("#copy-link")
+    page.wait_for_function("() => document.getElementById('notice').textContent === "
+                           "'Link copied.'")
+    assert page.evaluate("() => navigator.clipboard.readText()") == share_url
     _check(page, "05-headshot-shared")
 
     # -- export: PNG, 256 px, watermarked, saved as a file
