@@ -60,6 +60,15 @@ def page() -> Response:
                     headers={"Content-Security-Policy": policy, **PAGE_HEADERS})
 
 
+@web_client.get("/app/")
+@documented(operation_id="webClientSlash", summary="The web client, asked for with a final slash",
+            tag="clients", auth="public",
+            responses={308: Reply("to `/app`; the browser keeps the `#/...` screen, which push "
+                                  "notifications' `url` (`/app/#/headshots/{id}`, §13) names")})
+def page_with_slash() -> Response:
+    return Response(status=308, headers={"Location": "/app"})
+
+
 @web_client.get("/app/sw.js")
 @documented(operation_id="webClientServiceWorker", summary="The web client's service worker",
             tag="clients", auth="public",

@@ -15,7 +15,9 @@ host here. A machine without it fails these tests, never skips them.
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +25,8 @@ from typing import Any, cast
 
 import pytest
 import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from PIL import Image
 
 from devstack.processes import REPO_ROOT
@@ -543,21 +547,30 @@ def test_a_push_shows_a_notification_that_opens_the_headshot(
     page.goto(f"{web}{notifications[0]['url']}")
     _screen(page, "headshot")
     assert page.inner_text("#headshot-title") == "Corporate headshot"
+    # The form of `url` the service's pushes carry (§13) opens the same screen.
+    page.goto(f"{web}/app/#/headshots/{job['id']}")
+    _screen(page, "headshot")
+    assert page.url == f"{web}/app#/headshots/{job['id']}"
 
 
-# Chromium's push service is Google's, out of reach here: the browser's subscribe() gives this
-# subscription (an endpoint on loopback that nothing serves) instead. Everything else is real:
-# the permission, the service worker, the key from the service, POST /api/me/devices.
-FAKE_SUBSCRIPTION = """
-PushManager.prototype.subscribe = async function (options) {
-  window.__subscribedWithKey = Array.from(new Uint8Array(options.applicationServerKey));
-  const json = {endpoint: "http://127.0.0.1:9/push/web-client-test", expirationTime: null,
-                keys: {p256dh: "BPcMbnWQL5GOYX_5rQq2HYzkpYj0yQ3QfVDCxZQ0Qdl6Dp-JQ2QmbZzV0J0fyh1s"
-                               + "1Ej7zVZg1ZxGVY7F9Jq3qIo", auth: "4vQK-SvRAN5eo-8ASlrwA"}};
-  return {endpoint: json.endpoint, toJSON: () => json};
-};
-PushManager.prototype.getSubscription = async function () { return null; };
-"""
+def _fake_subscription() -> str:
+    """Chromium's push service is Google's, out of reach here: the browser's subscribe() gives
+    this subscription instead (a real P-256 key and auth secret, an endpoint on loopback that
+    nothing serves). Everything else is real: the permission, the service worker, the key from
+    the service, POST /api/me/devices."""
+    key = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    subscription = {
+        "endpoint": "http://127.0.0.1:9/push/web-client-test", "expirationTime": None,
+        "keys": {"p256dh": base64.urlsafe_b64encode(key).decode().rstrip("="),
+                 "auth": base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")}}
+    return ("PushManager.prototype.subscribe = async function (options) {\n"
+            "  window.subscribedWithKey = Array.from("
+            "new Uint8Array(options.applicationServerKey));\n"
+            f"  const json = {json.dumps(subscription)};\n"
+            "  return {endpoint: json.endpoint, toJSON: () => json};\n"
+            "};\n"
+            "PushManager.prototype.getSubscription = async function () { return null; };\n")
 
 
 def test_after_the_first_generate_the_client_subscribes_to_push(web: str, phone: Any) -> None:
@@ -571,7 +584,7 @@ def test_after_the_first_generate_the_client_subscribes_to_push(web: str, phone:
     assert key.status_code == 200, key.text
     page = phone
     page.context.grant_permissions(["notifications"], origin=web)
-    page.add_init_script(FAKE_SUBSCRIPTION)
+    page.add_init_script(_fake_subscription())
     user = LiveServer(web).user(credits=2)
     _sign_in(page, web, user)
     _start(page, ["corporate"])
@@ -585,5 +598,5 @@ def test_after_the_first_generate_the_client_subscribes_to_push(web: str, phone:
     assert [device["platform"] for device in registered] == ["web"]
     assert page.evaluate("async () => (await navigator.serviceWorker.ready).scope") == \
         f"{web}/app"
-    assert page.evaluate("() => window.__subscribedWithKey.length") == 65  # P-256, uncompressed
+    assert page.evaluate("() => window.subscribedWithKey.length") == 65  # P-256, uncompressed
     _follow(page, 1)

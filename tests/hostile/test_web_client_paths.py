@@ -23,7 +23,7 @@ pytestmark = pytest.mark.usefixtures("stack")
 
 PATHS = ("/app", "/app/sw.js")
 TRAVERSALS = (
-    "/app/", "/app/../api/me", "/app/%2e%2e/api/me", "/app/sw.js/", "/app/sw.js%00",
+    "/app/../api/me", "/app/%2e%2e/api/me", "/app/sw.js/", "/app/sw.js%00",
     "/app/sw.js/..%2f..%2fweb_client.py", "/app/static/main.js", "/app/templates/app.html",
     "/static/app/../../web_client.py", "/static/app/%2e%2e/%2e%2e/web_client.py",
     "/static/app/..%2f..%2fweb_client.py", "/app%2fsw.js", "/app/sw.js;.py",
@@ -59,6 +59,15 @@ def test_paths_around_the_client_never_serve_a_file_of_the_server(web: str, path
     if status != 200:
         assert status in (400, 404), (path, status)
         assert content_type.startswith("application/json"), (path, content_type)
+
+
+def test_the_final_slash_goes_to_the_page_and_nowhere_else(web: str) -> None:
+    for path in ("/app/", "/app/?next=//evil.example/", "/app/?x=%0d%0aSet-Cookie:%20a=b"):
+        tried("web client: slash")
+        response = requests.get(f"{web}{path}", timeout=10, allow_redirects=False)
+        assert response.status_code == 308, path
+        assert response.headers["Location"] == "/app", path  # never the query, never a host
+        assert "Set-Cookie" not in response.headers
 
 
 def test_the_query_and_the_headers_change_nothing_in_the_page(web: str) -> None:

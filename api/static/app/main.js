@@ -12,16 +12,20 @@ import * as library from "./screens/library.js";
 import * as newHeadshot from "./screens/new.js";
 import * as progress from "./screens/progress.js";
 
-// "#/headshot/12" -> the headshot screen with ["12"].
+// "#/headshot/12" -> the headshot screen with ["12"]. The plural names are those of a push
+// notification's `url` (§13: /app/#/headshots/{id}, /app/#/batches/{batchId}).
 const ROUTES = {
   new: newHeadshot,
   progress,
   library,
   headshot,
+  headshots: headshot,
   batch,
+  batches: batch,
   credits,
   account,
 };
+const SCREEN_OF = { headshots: "headshot", batches: "batch" };
 
 let current = null;
 let pendingNotice = "";
@@ -40,7 +44,7 @@ async function route() {
   notify(pendingNotice);
   pendingNotice = "";
   const [name, ...params] = location.hash.replace(/^#\/?/, "").split("/");
-  const screenName = token() ? (ROUTES[name] ? name : "new") : "sign-in";
+  const screenName = token() ? (ROUTES[name] ? SCREEN_OF[name] || name : "new") : "sign-in";
   for (const section of document.querySelectorAll(".screen")) {
     section.hidden = section.id !== `screen-${screenName}`;
   }

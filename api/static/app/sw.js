@@ -11,7 +11,8 @@ function targetOf(data) {
   if (data.batchId) return `/app#/batch/${encodeURIComponent(data.batchId)}`;
   try {
     const url = new URL(data.url, self.location.origin);
-    if (url.origin === self.location.origin && url.pathname === "/app") return url.href;
+    if (url.origin === self.location.origin && (url.pathname === "/app" ||
+                                                url.pathname === "/app/")) return url.href;
   } catch (error) {
     // not a URL: the client's start page below
   }
@@ -43,7 +44,7 @@ self.addEventListener("notificationclick", (event) => {
   event.waitUntil((async () => {
     const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
     for (const client of windows) {
-      if (new URL(client.url).pathname === "/app" && "focus" in client) {
+      if (new URL(client.url).pathname.startsWith("/app") && "focus" in client) {
         await client.focus();
         return client.navigate(url);
       }
