@@ -158,6 +158,9 @@ class Me(Body):
     credits: NonNegative
     totalHeadshotsGenerated: NonNegative
     totalCreditsSpent: int
+    features: dict[str, bool] = Field(
+        description="every feature flag's answer for the caller (§14): `batch`, `export`, "
+                    "`share`, `push`, `style:<styleId>`")
 
 
 class CreditEntryItem(Body):
@@ -375,6 +378,20 @@ class UserFile(Body):
     events: LatestEvents
     shareLinks: LatestShareLinks = Field(description="live ones: neither revoked nor expired")
     webhookDeliveries: LatestDeliveries
+
+
+class FlagItem(Body):
+    name: str = Field(description="`batch`, `export`, `share`, `push` or `style:<styleId>`")
+    enabled: bool = Field(description="off: nobody, allow-list included")
+    percentage: int = Field(ge=0, le=100, description="the share of users it is on for, by "
+                                                      "a stable hash of the user's id (§14)")
+    users: list[int] = Field(description="user ids it is on for whatever the percentage")
+    updatedAt: Timestamp | None = Field(description="null: never set, on for everyone")
+    updatedBy: int | None = Field(description="the operator who last set it")
+
+
+class FlagList(Body):
+    data: list[FlagItem]
 
 
 class CreditsGranted(Body):

@@ -23,6 +23,8 @@ from services.pagination import decode_cursor, decode_time_cursor
 
 StyleId = Annotated[str, StringConstraints(min_length=1, max_length=50)]
 MAX_PAGE = 100
+MAX_FLAG_USERS = 1000  # an allow-list names testers and staff, not a segment
+MAX_USER_ID = 2**63 - 1  # a BIGINT
 
 
 KIB = 1024
@@ -178,6 +180,34 @@ class GrantCreditsRequest(Request):
     reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
 
     _whole = field_validator("amount", mode="before")(_whole_number)
+
+
+class FlagUpdateRequest(Request):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool
+    percentage: int | None = Field(default=None, ge=0, le=100,
+                                   description="left out: kept (100 for a flag never set)")
+    users: list[Annotated[int, Field(ge=1, le=MAX_USER_ID)]] | None = Field(
+        default=None, max_length=MAX_FLAG_USERS,
+        description="the allow-list, replaced whole; left out: kept")
+
+    @field_validator("enabled", mode="before")
+    @classmethod
+    def _boolean(cls, value: object) -> object:
+        if not isinstance(value, bool):
+            raise ValueError("must be true or false")
+        return value
+
+    _whole = field_validator("percentage", mode="before")(_whole_number_or_none)
+
+    @field_validator("users", mode="before")
+    @classmethod
+    def _whole_ids(cls, value: object) -> object:
+        if isinstance(value, list):
+            for user_id in value:
+                _whole_number(user_id)
+        return value
 
 
 MAX_ID = 999_999_999_999_999_999  # a BIGINT id, in at most 18 digits

@@ -226,6 +226,8 @@ VALID: dict[str, list[dict[str, Any]]] = {
     "ShareRequest": [{}, {"expiresInHours": 1}, {"expiresInHours": 720}],
     "ExportQuery": [{}, {"format": "png", "size": 64, "watermark": "© Jane"},
                     {"format": "webp", "size": 4096}],
+    "FlagUpdateRequest": [{"enabled": False}, {"enabled": True, "percentage": 0, "users": []},
+                          {"enabled": True, "percentage": 100, "users": [1, 2**63 - 1]}],
 }
 INVALID: dict[str, list[dict[str, Any]]] = {
     "GenerateRequest": [
@@ -258,6 +260,9 @@ INVALID: dict[str, list[dict[str, Any]]] = {
     ],
     "ShareRequest": [{"expiresInHours": 0}, {"expiresInHours": 721}, {"expiresInHours": "5"}],
     "ExportQuery": [{"format": "gif"}, {"size": 63}, {"size": 4097}, {"watermark": "w" * 65}],
+    "FlagUpdateRequest": [{}, {"enabled": "yes"}, {"enabled": True, "percentage": 101},
+                          {"enabled": True, "percentage": -1}, {"enabled": True, "users": [0]},
+                          {"enabled": True, "users": 5}, {"enabled": True, "percent": 5}],
 }
 
 
