@@ -8,6 +8,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -188,7 +189,8 @@ class FlagUpdateRequest(Request):
     enabled: bool
     percentage: int | None = Field(default=None, ge=0, le=100,
                                    description="left out: kept (100 for a flag never set)")
-    users: list[Annotated[int, Field(ge=1, le=MAX_USER_ID)]] | None = Field(
+    users: list[Annotated[int, Field(ge=1, le=MAX_USER_ID),
+                          BeforeValidator(_whole_number)]] | None = Field(
         default=None, max_length=MAX_FLAG_USERS,
         description="the allow-list, replaced whole; left out: kept")
 
@@ -200,14 +202,6 @@ class FlagUpdateRequest(Request):
         return value
 
     _whole = field_validator("percentage", mode="before")(_whole_number_or_none)
-
-    @field_validator("users", mode="before")
-    @classmethod
-    def _whole_ids(cls, value: object) -> object:
-        if isinstance(value, list):
-            for user_id in value:
-                _whole_number(user_id)
-        return value
 
 
 MAX_ID = 999_999_999_999_999_999  # a BIGINT id, in at most 18 digits

@@ -36,7 +36,7 @@
 
   function element(tag, attributes, text) {
     var node = document.createElement(tag);
-    Object.keys(attributes).forEach(function (name) { node.setAttribute(name, attributes[name]); });
+    Object.keys(attributes || {}).forEach(function (name) { node.setAttribute(name, attributes[name]); });
     if (text !== undefined) node.textContent = text;
     return node;
   }
@@ -124,10 +124,10 @@
     say("", "Saving " + name + "…");
     document.body.dataset.flags = "saving";
     api("PUT", "/api/admin/flags/" + encodeURIComponent(name), body).then(function (flag) {
-      say("ok", flag.name + " is now " + (flag.enabled ? "on" : "off") + " for " +
-        (flag.enabled ? flag.percentage + " % of users" +
-          (flag.users.length ? " and " + flag.users.length + " listed user(s)" : "") : "nobody") +
-        ".");
+      say("ok", flag.enabled
+        ? flag.name + " is now on for " + flag.percentage + " % of users" +
+          (flag.users.length ? " and " + flag.users.length + " listed user(s)." : ".")
+        : flag.name + " is now off for everyone.");
       return load();
     }).catch(function (error) {
       say("error", name + " not saved " + error.message);
