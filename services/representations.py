@@ -17,7 +17,6 @@ from models.job.snapshot import StatusSnapshot
 from models.job.table import Job
 from models.styles import Style
 from models.uploads import Upload
-from models.users import User
 from services.accounts import Account
 from services.admin import FailurePage
 from services.analytics import Report
