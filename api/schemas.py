@@ -185,6 +185,8 @@ class GrantCreditsRequest(Request):
 
 class FlagUpdateRequest(Request):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # Room for the longest allow-list: MAX_FLAG_USERS ids of up to 19 digits each.
+    max_body_bytes: ClassVar[int] = 32 * KIB
 
     enabled: bool
     percentage: int | None = Field(default=None, ge=0, le=100,
