@@ -27,10 +27,10 @@ import jsonschema
 import kubernetes_validate
 import yaml
 
+import celeryconfig
 from deploy.kubernetes.render import Manifest, render
 
 HERE = Path(__file__).resolve().parent
-REPO_ROOT = HERE.parents[1]
 KUSTOMIZATIONS = ["base", "release", "overlays/example", "overlays/example/release"]
 SECRET_EXAMPLE = HERE / "base" / "secret.example.yaml"
 KEDA_CRDS = HERE / "crds" / "keda"
@@ -104,9 +104,6 @@ def find(objects: list[Manifest], kind: str, name: str) -> Manifest:
 
 def worker_scaling_problems(objects: list[Manifest]) -> list[str]:
     """What is wrong with how KEDA scales the worker: nothing, if the list is empty."""
-    sys.path.insert(0, str(REPO_ROOT))
-    import celeryconfig
-
     scaled = find(objects, "ScaledObject", "headshots-worker")
     worker = find(objects, "Deployment", scaled["spec"]["scaleTargetRef"]["name"])
     [trigger] = scaled["spec"]["triggers"]
@@ -152,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as problem:  # ManifestProblem, UnsupportedKustomization
         print(f"validate: {problem}", file=sys.stderr)
         return 1
-    print(f"(Kubernetes {KUBERNETES_VERSION} schemas, strict; KEDA CRDs from {KEDA_CRDS})")
+    print(f"(Kubernetes {KUBERNETES_VERSION} schemas, strict; "
+          f"KEDA CRDs in {KEDA_CRDS.relative_to(HERE)})")
     return 0
 
 
