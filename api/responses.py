@@ -20,6 +20,7 @@ from media.formats import ContentType
 from models.audit import Action
 from models.batches import BatchStatus
 from models.credits import EntryType
+from models.devices import Platform
 from models.job.table import AspectRatio, JobStatus
 
 NonNegative = Annotated[int, Field(ge=0)]
@@ -152,6 +153,12 @@ class UploadCreated(Body):
 # ---- credits (contract §4) ---------------------------------------------------------------------
 
 
+class Device(Body):
+    id: int = Field(ge=1)
+    platform: Platform
+    createdAt: Timestamp
+
+
 class Me(Body):
     id: int = Field(ge=1)
     email: str | None
@@ -161,6 +168,8 @@ class Me(Body):
     features: dict[str, bool] = Field(
         description="every feature flag's answer for the caller (§14): `batch`, `export`, "
                     "`share`, `push`, `style:<styleId>`")
+    devices: list[Device] = Field(description="where push notifications go (§13); never "
+                                              "their tokens or keys")
 
 
 class CreditEntryItem(Body):

@@ -16,7 +16,9 @@ from pydantic import (
     model_validator,
 )
 
+from config import get_settings
 from media.export import MAX_LONG_SIDE, MAX_WATERMARK_CHARS, MIN_LONG_SIDE
+from models import devices
 from models.credits import EntryType
 from models.job.table import AspectRatio, JobStatus
 from models.shares import DEFAULT_LIFETIME_HOURS, MAX_LIFETIME_HOURS
@@ -305,3 +307,64 @@ class HistoryQuery(FavoritesQuery):
 
 class CreditHistoryQuery(PageQuery):
     type: EntryType | None = None
+
+
+class WebPushKeys(Request):
+    p256dh: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    auth: Annotated[str, StringConstraints(min_length=1, max_length=50)]
+
+    @field_validator("p256dh")
+    @classmethod
+    def _public_key(cls, value: str) -> str:
+        return _refuse(value, devices.key_problem(value, devices.P256DH_BYTES))
+
+    @field_validator("auth")
+    @classmethod
+    def _auth_secret(cls, value: str) -> str:
+        return _refuse(value, devices.key_problem(value, devices.AUTH_BYTES))
+
+
+class WebPushSubscription(Request):
+    """A browser's `PushSubscription.toJSON()` (its `expirationTime`, if any, is ignored)."""
+
+    endpoint: Annotated[str, StringConstraints(min_length=1,
+                                               max_length=devices.MAX_ADDRESS_LENGTH)]
+    keys: WebPushKeys
+
+    @field_validator("endpoint")
+    @classmethod
+    def _push_service(cls, value: str) -> str:
+        allow = get_settings().push_allow_loopback_endpoints
+        return _refuse(value, devices.endpoint_problem(value, allow_loopback=allow))
+
+
+class DeviceRequest(Request):
+    platform: devices.Platform
+    subscription: WebPushSubscription | None = Field(
+        default=None, description="`web` only: the browser's push subscription")
+    token: Annotated[str, StringConstraints(min_length=1, max_length=devices.MAX_TOKEN_LENGTH)] \
+        | None = Field(default=None, description="`android`: the FCM registration token; "
+                                                 "`ios`: the APNs device token (hex)")
+
+    @model_validator(mode="after")
+    def _one_address(self) -> DeviceRequest:
+        if self.platform is devices.Platform.WEB:
+            if self.subscription is None:
+                raise ValueError("subscription: required for platform web")
+            if self.token is not None:
+                raise ValueError("token: not for platform web (send subscription)")
+            return self
+        if self.token is None:
+            raise ValueError(f"token: required for platform {self.platform}")
+        if self.subscription is not None:
+            raise ValueError(f"subscription: only for platform web, not {self.platform}")
+        problem = devices.token_problem(self.platform, self.token)
+        if problem:
+            raise ValueError(f"token: {problem}")
+        return self
+
+
+def _refuse(value: str, problem: str | None) -> str:
+    if problem:
+        raise ValueError(problem)
+    return value

@@ -4,7 +4,7 @@ URLs; for the API's responses and the webhooks' payloads alike."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +12,7 @@ from media.signed_urls import MediaUrlSigner, SignedUrl
 from models.admin_reads import Failure
 from models.audit import AuditEntry
 from models.credits import CreditEntry
+from models.devices import Device
 from models.feature_flags import FlagState
 from models.job.snapshot import StatusSnapshot
 from models.job.table import Job
@@ -123,6 +124,7 @@ def account_json(account: Account) -> dict[str, Any]:
         "credits": user.credits,
         "totalHeadshotsGenerated": user.total_headshots_generated,
         "totalCreditsSpent": user.total_credits_spent,
+        "devices": [device_json(device) for device in account.devices],
         "features": account.features,
     }
 
@@ -136,6 +138,11 @@ def flag_json(flag: FlagState) -> dict[str, Any]:
         "updatedAt": iso(flag.updated_at),
         "updatedBy": flag.updated_by,
     }
+
+
+def device_json(device: Device) -> dict[str, Any]:
+    """Never its token or keys: they are the device's to know, and the worker's to use."""
+    return {"id": device.id, "platform": device.platform, "createdAt": iso(device.created_at)}
 
 
 def audit_entry_json(entry: AuditEntry) -> dict[str, Any]:
