@@ -354,10 +354,10 @@ class DeviceRequest(Request):
             if self.token is not None:
                 raise ValueError("token: not for platform web (send subscription)")
             return self
-        if self.token is None:
-            raise ValueError(f"token: required for platform {self.platform}")
         if self.subscription is not None:
             raise ValueError(f"subscription: only for platform web, not {self.platform}")
+        if self.token is None:
+            raise ValueError(f"token: required for platform {self.platform}")
         problem = devices.token_problem(self.platform, self.token)
         if problem:
             raise ValueError(f"token: {problem}")

@@ -4,19 +4,12 @@ webhooks' tasks (`workers/webhooks.py`): the same countdown ceiling, the same sw
 
 from __future__ import annotations
 
-import logging
-from typing import Any
-
 from celery import Task
-from celery.signals import worker_ready
 
-from config import get_settings
 from models.db import CONNECTION_FAULTS
 from services import push
 from workers.celery_app import DELIVER_PUSH_TASK, celery_app
 from workers.webhooks import MAX_COUNTDOWN_SECONDS, SWEEP_SECONDS
-
-log = logging.getLogger(__name__)
 
 
 @celery_app.task(name=DELIVER_PUSH_TASK, bind=True, max_retries=None,
@@ -40,12 +33,3 @@ def sweep_push() -> int:
 def beat_schedule() -> dict[str, dict[str, object]]:
     return {"sweep-push": {"task": sweep_push.name, "schedule": SWEEP_SECONDS}}
 
-
-@worker_ready.connect
-def _say_which_push_is_on(**_: Any) -> None:
-    platforms = sorted(get_settings().push_platforms)
-    if platforms:
-        log.info("push notifications on for: %s", ", ".join(platforms))
-    else:
-        log.info("push notifications off: no VAPID_PRIVATE_KEY, FCM_CREDENTIALS_FILE or "
-                 "APNS_KEY_FILE set")
