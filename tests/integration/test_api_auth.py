@@ -64,7 +64,7 @@ def test_a_valid_token_for_a_new_user_creates_it_with_zero_credits(client: Any) 
     features = account.pop("features")  # every flag: none set, so all on (§14)
     assert account == {
         "id": user_id, "email": "ada@example.com", "credits": 0,
-        "totalHeadshotsGenerated": 0, "totalCreditsSpent": 0,
+        "totalHeadshotsGenerated": 0, "totalCreditsSpent": 0, "devices": [],
     }
     assert {"batch", "export", "share", "push", "style:corporate"} <= set(features)
     assert all(features.values())
