@@ -36,7 +36,10 @@ class Deliveries:
 
     def is_gone(self, device: str) -> bool:
         with self._lock:
-            return device in self._gone
+            gone = device in self._gone
+        if gone:
+            log.info("%s answered gone for %s...", self.provider, device[:40])
+        return gone
 
     def refuse(self, why: str) -> None:
         with self._lock:
