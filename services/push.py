@@ -107,6 +107,8 @@ def _label(outcome: Outcome, gave_up: bool) -> str:
 def _send(event: OutboxEvent, device: Device | None) -> Sent:
     if device is None:  # removed by its user, or reported gone by an earlier delivery
         return Sent(Outcome.ABANDONED, "the device is no longer registered")
+    if device.user_id != event.user_id:  # registered by another account since: not theirs
+        return Sent(Outcome.ABANDONED, "the device now belongs to another account")
     platform = Platform(device.platform)
     sender = sender_for(platform)
     if sender is None:  # its provider was switched off since the row was written

@@ -166,3 +166,20 @@ def test_support_reads_a_users_devices_and_deliveries(client: Any) -> None:
             == [devices[0].id]
     [row] = push_rows(user_id)
     assert row.device_id == devices[0].id and row.event_type == "headshot.failed"
+
+
+def test_a_push_pending_for_a_device_that_moved_accounts_is_not_sent(
+        client: Any, push: Any) -> None:
+    from services import push as push_service
+
+    token = secrets.token_hex(32)
+    before = funded_user(1)
+    register(client, before, {"platform": "ios", "token": token})
+    make_job(before, stored_upload(before), "completed")
+    [row] = push_rows(before)
+    register(client, new_user_id(), {"platform": "ios", "token": token})  # signed in anew
+    attempt = push_service.deliver(row.id)
+    assert not attempt.delivered and attempt.retry_in_seconds is None
+    [ended] = push_rows(before)
+    assert ended.gave_up_at is not None and "another account" in (ended.last_error or "")
+    assert push.apns.deliveries.to(token) == []
