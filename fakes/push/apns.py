@@ -40,6 +40,7 @@ class FakeApns:
         self.port = port
         self.deliveries = Deliveries("apns")
         self.http_versions: set[str] = set()
+        self.provider_tokens: set[str] = set()  # the distinct JWTs accepted
         self._config = Config()
         self._config.bind = [f"127.0.0.1:{port}"]
         self._config.certfile, self._config.keyfile = str(cert_file), str(key_file)
@@ -128,6 +129,7 @@ class FakeApns:
             return "InvalidProviderToken: iss is not the team"
         if time.time() - claims["iat"] > TOKEN_LIFETIME:
             return "ExpiredProviderToken"
+        self.provider_tokens.add(token)
         return None
 
     async def _app(self, scope: Scope, receive: Any, send: Any) -> None:

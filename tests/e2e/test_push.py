@@ -93,6 +93,9 @@ def test_a_batch_pushes_once_when_it_ends_not_once_per_style(
         assert delivery.notification["batchId"] == batch["batchId"]
         assert delivery.notification["url"] == f"/app/#/batches/{batch['batchId']}"
     assert all(ended(client, user_id, g["id"]) for g in batch["generations"])
+    # One worker process: one provider JWT and one OAuth2 token, kept across deliveries.
+    assert len(push.apns.provider_tokens) == 1
+    assert push.fcm.tokens_issued == 1
 
 
 def test_devices_the_providers_report_gone_are_forgotten_and_not_retried(
