@@ -92,6 +92,9 @@ def deliver(event_id: int) -> Attempt:
         if sent.outcome is Outcome.FAILED:
             log.error("push %s (%s): giving up after %s attempts: %s", event.message_id,
                       event.event_type, event.attempts, sent.error)
+        elif sent.outcome is Outcome.ABANDONED:
+            log.warning("push %s to device %s: not sent: %s", event.message_id,
+                        event.device_id, sent.error)
         return Attempt(delivered=False)
     log.info("push %s: attempt %s failed (%s), again in %.0fs", event.message_id,
              event.attempts, sent.error, delay)

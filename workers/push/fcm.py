@@ -45,7 +45,7 @@ def message(token: str, notification: dict[str, Any]) -> dict[str, Any]:
         "token": token,
         "notification": {"title": notification["title"], "body": notification["body"]},
         "data": data,
-        "android": {"collapse_key": notification["id"][:64], "priority": "high"},
+        "android": {"collapse_key": notification["id"][:64]},
     }}
 
 
