@@ -3,7 +3,7 @@ or APNs token, and forget one. `/api/me` lists them (`api/credits.py`)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
 from api.auth import authenticate, current_principal
 from api.documented import Reply, documented
@@ -17,9 +17,6 @@ from services.representations import device_json
 device_routes = Blueprint("devices", __name__, url_prefix="/api/me/devices")
 device_routes.before_request(authenticate)
 
-# A subscription is an endpoint of at most 2 KiB and two short keys; more is not a device.
-MAX_BODY_BYTES = 8 * 1024
-
 
 @device_routes.post("")
 @documented(operation_id="registerDevice", summary="Receive push notifications on a device",
@@ -31,7 +28,6 @@ MAX_BODY_BYTES = 8 * 1024
                                   Device)})
 @write_budget
 def register() -> tuple[Response, int]:
-    request.max_content_length = MAX_BODY_BYTES  # a longer body is a 413, left unread
     body = json_body(DeviceRequest)
     if body.subscription is not None:
         registered = devices.register(

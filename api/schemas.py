@@ -339,6 +339,8 @@ class WebPushSubscription(Request):
 
 
 class DeviceRequest(Request):
+    # A subscription is an endpoint of at most 2 KiB and two short keys; more is not a device.
+    max_body_bytes: ClassVar[int] = 8 * KIB
     platform: devices.Platform
     subscription: WebPushSubscription | None = Field(
         default=None, description="`web` only: the browser's push subscription")

@@ -23,6 +23,7 @@ from models.outbox import (
     mark_delivered,
     mark_failed_attempt,
 )
+from services import flags
 from services.metrics import PUSH_DELIVERIES
 from services.unit_of_work import read_only, unit_of_work
 from services.webhooks import Attempt, retry_delay
@@ -112,6 +113,8 @@ def _send(event: OutboxEvent, device: Device | None) -> Sent:
         return Sent(Outcome.ABANDONED, "the device is no longer registered")
     if device.user_id != event.user_id:  # registered by another account since: not theirs
         return Sent(Outcome.ABANDONED, "the device now belongs to another account")
+    if not flags.is_enabled("push", event.user_id):  # turned off for this user (§14)
+        return Sent(Outcome.ABANDONED, "the push feature is off for this user")
     platform = Platform(device.platform)
     sender = sender_for(platform)
     if sender is None:  # its provider was switched off since the row was written

@@ -4,7 +4,7 @@ URLs; for the API's responses and the webhooks' payloads alike."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 

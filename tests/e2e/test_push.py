@@ -121,3 +121,29 @@ def test_devices_the_providers_report_gone_are_forgotten_and_not_retried(
     for fake in push.all:
         assert fake.deliveries.to(devices[fake.deliveries.provider]) == []
     assert ended(client, user_id, job_id)
+
+
+def test_a_user_the_push_flag_leaves_out_gets_no_notification(
+        client: Any, fake_getimg: FakeGetImg, push: PushFakes) -> None:
+    user_id, tester = new_user_id(), new_user_id()
+    operator = auth(new_user_id(), role="admin")
+    # On for one tester only: everybody else, this user included, is out of `push` (§14).
+    flag = client.put("/api/admin/flags/push", headers=operator,
+                      json={"enabled": True, "percentage": 0, "users": [tester]})
+    assert flag.status_code == 200, flag.get_json()
+    try:
+        grant(client, user_id, 2)
+        devices = register_devices(client, push, user_id)
+        generate(client, user_id, uploaded_url(client, user_id))
+        wait_until(lambda: len(push_rows(user_id)) == 3
+                   and all(row.gave_up_at is not None for row in push_rows(user_id)),
+                   timeout=60, interval=0.2, message="the three deliveries to end unsent")
+        for row in push_rows(user_id):
+            assert row.delivered_at is None
+            assert "push feature is off" in (row.last_error or ""), row.last_error
+        for fake in push.all:
+            assert fake.deliveries.to(devices[fake.deliveries.provider]) == []
+    finally:
+        back = client.put("/api/admin/flags/push", headers=operator,
+                          json={"enabled": True, "percentage": 100, "users": []})
+        assert back.status_code == 200, back.get_json()

@@ -4,16 +4,16 @@ An outbox row now names its channel (`webhook`, every existing row, or `push`) a
 the device it goes to. Adding a column with a constant default does not rewrite the table
 (PostgreSQL 11 and later).
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-07
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0010"
-down_revision: str | None = "0009"
+revision: str = "0012"
+down_revision: str | None = "0011"
 branch_labels: str | None = None
 depends_on: str | None = None
 
