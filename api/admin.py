@@ -14,12 +14,15 @@ from api.responses import (
     AuditPage,
     CreditsGranted,
     Failures,
+    FlagItem,
+    FlagList,
     Refunded,
     UserFile,
 )
 from api.schemas import (
     AnalyticsQuery,
     FailuresQuery,
+    FlagUpdateRequest,
     GrantCreditsRequest,
     PageQuery,
     RefundRequest,
@@ -28,10 +31,12 @@ from api.schemas import (
 from services import accounts, support
 from services import admin as admin_service
 from services import analytics as analytics_service
+from services import flags as flag_service
 from services.representations import (
     analytics_json,
     audit_entry_json,
     failure_page_json,
+    flag_json,
     page_json,
 )
 from services.support_representations import user_file_json
@@ -137,3 +142,30 @@ def _user_id(text: str) -> int:
         raise ApiError(400, "invalid_request",
                        "userId: a positive whole number of at most 18 digits")
     return int(text)
+
+
+# ---- feature flags (§14) -----------------------------------------------------------------------
+
+
+@admin.get("/flags")
+@documented(operation_id="listFlags", summary="Every feature flag and how it is set",
+            tag="admin", auth="admin",
+            responses={200: Reply("batch, export, share, push, then style:<id> per style; a "
+                                  "flag never set is on for everyone (updatedAt null)",
+                                  FlagList)})
+def list_flags() -> Response:
+    return jsonify({"data": [flag_json(flag) for flag in flag_service.list_flags()]})
+
+
+@admin.put("/flags/<flag_name>")
+@documented(operation_id="setFlag", summary="Turn a feature flag on or off, or roll it out",
+            tag="admin", auth="admin", body=FlagUpdateRequest, rate_limited=True,
+            responses={200: Reply("the flag as set; written to the flag audit, and every web "
+                                  "and worker process follows within about a second",
+                                  FlagItem)})
+def set_flag(flag_name: str) -> Response:
+    body = json_body(FlagUpdateRequest)
+    flag = flag_service.set_flag(operator_id=current_principal().user_id, name=flag_name,
+                                 enabled=body.enabled, percentage=body.percentage,
+                                 users=body.users)
+    return jsonify(flag_json(flag))

@@ -28,6 +28,8 @@ batches.before_request(authenticate)
     responses={202: Reply("all queued, every one carrying the batchId; Location points at the "
                           "batch", BatchAccepted, headers=("Location",))},
     errors={402: "insufficient_credits: nothing was charged, nothing created",
+            403: "feature_disabled: batches, or one of the styles, are off for the caller "
+                 "(§14); nothing was charged",
             404: "the batch an earlier request with this Idempotency-Key created has been "
                  "deleted since",
             409: "original_expired, or idempotency_key_reused"},

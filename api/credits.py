@@ -11,18 +11,19 @@ from api.parsing import query_args
 from api.responses import CreditHistoryPage, Me
 from api.schemas import CreditHistoryQuery
 from services import accounts, library
-from services.representations import credit_entry_json, page_json, user_json
+from services.representations import account_json, credit_entry_json, page_json
 
 credits = Blueprint("credits", __name__, url_prefix="/api")
 credits.before_request(authenticate)
 
 
 @credits.get("/me")
-@documented(operation_id="getMe", summary="The caller's account and balance", tag="credits",
-            responses={200: Reply("the account", Me)})
+@documented(operation_id="getMe", summary="The caller's account, balance and features",
+            tag="credits", responses={200: Reply("the account", Me)})
 def me() -> Response:
     principal = current_principal()
-    return jsonify(user_json(accounts.account(user_id=principal.user_id, email=principal.email)))
+    return jsonify(account_json(accounts.account(user_id=principal.user_id,
+                                                 email=principal.email)))
 
 
 @credits.get("/credits/history")

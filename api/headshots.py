@@ -22,9 +22,13 @@ headshots.before_request(authenticate)
 
 @headshots.get("/styles")
 @documented(operation_id="listStyles", summary="The styles on offer and what each costs",
-            tag="headshots", responses={200: Reply("active styles", StyleList)})
+            tag="headshots",
+            responses={200: Reply("the active styles on offer to the caller: a style whose "
+                                  "flag `style:<id>` is off for the caller is left out (§14)",
+                                  StyleList)})
 def styles() -> Response:
-    return jsonify({"data": [style_json(style) for style in library.styles()]})
+    offered = library.styles(user_id=current_principal().user_id)
+    return jsonify({"data": [style_json(style) for style in offered]})
 
 
 def _accepted(job: Job) -> tuple[Response, int, dict[str, str]]:
@@ -39,6 +43,7 @@ def _accepted(job: Job) -> tuple[Response, int, dict[str, str]]:
     responses={202: Reply("queued; Location points at its status", Headshot,
                           headers=("Location",))},
     errors={402: "insufficient_credits",
+            403: "feature_disabled: the style is off for the caller (§14); nothing was charged",
             404: "the headshot an earlier request with this Idempotency-Key created has been "
                  "deleted since",
             409: "idempotency_key_reused: the key was used with a different request"},

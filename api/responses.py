@@ -20,6 +20,7 @@ from media.formats import ContentType
 from models.audit import Action
 from models.batches import BatchStatus
 from models.credits import EntryType
+from models.devices import Platform
 from models.job.table import AspectRatio, JobStatus
 
 NonNegative = Annotated[int, Field(ge=0)]
@@ -152,12 +153,23 @@ class UploadCreated(Body):
 # ---- credits (contract §4) ---------------------------------------------------------------------
 
 
+class Device(Body):
+    id: int = Field(ge=1)
+    platform: Platform
+    createdAt: Timestamp
+
+
 class Me(Body):
     id: int = Field(ge=1)
     email: str | None
     credits: NonNegative
     totalHeadshotsGenerated: NonNegative
     totalCreditsSpent: int
+    features: dict[str, bool] = Field(
+        description="every feature flag's answer for the caller (§14): `batch`, `export`, "
+                    "`share`, `push`, `style:<styleId>`")
+    devices: list[Device] = Field(description="where push notifications go (§13); never "
+                                              "their tokens or keys")
 
 
 class CreditEntryItem(Body):
@@ -375,6 +387,20 @@ class UserFile(Body):
     events: LatestEvents
     shareLinks: LatestShareLinks = Field(description="live ones: neither revoked nor expired")
     webhookDeliveries: LatestDeliveries
+
+
+class FlagItem(Body):
+    name: str = Field(description="`batch`, `export`, `share`, `push` or `style:<styleId>`")
+    enabled: bool = Field(description="off: nobody, allow-list included")
+    percentage: int = Field(ge=0, le=100, description="the share of users it is on for, by "
+                                                      "a stable hash of the user's id (§14)")
+    users: list[int] = Field(description="user ids it is on for whatever the percentage")
+    updatedAt: Timestamp | None = Field(description="null: never set, on for everyone")
+    updatedBy: int | None = Field(description="the operator who last set it")
+
+
+class FlagList(Body):
+    data: list[FlagItem]
 
 
 class CreditsGranted(Body):

@@ -8,6 +8,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -15,7 +16,9 @@ from pydantic import (
     model_validator,
 )
 
+from config import get_settings
 from media.export import MAX_LONG_SIDE, MAX_WATERMARK_CHARS, MIN_LONG_SIDE
+from models import devices
 from models.credits import EntryType
 from models.job.table import AspectRatio, JobStatus
 from models.shares import DEFAULT_LIFETIME_HOURS, MAX_LIFETIME_HOURS
@@ -23,6 +26,8 @@ from services.pagination import decode_cursor, decode_time_cursor
 
 StyleId = Annotated[str, StringConstraints(min_length=1, max_length=50)]
 MAX_PAGE = 100
+MAX_FLAG_USERS = 1000  # an allow-list names testers and staff, not a segment
+MAX_USER_ID = 2**63 - 1  # a BIGINT
 
 
 KIB = 1024
@@ -180,6 +185,29 @@ class GrantCreditsRequest(Request):
     _whole = field_validator("amount", mode="before")(_whole_number)
 
 
+class FlagUpdateRequest(Request):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Room for the longest allow-list: MAX_FLAG_USERS ids of up to 19 digits each.
+    max_body_bytes: ClassVar[int] = 32 * KIB
+
+    enabled: bool
+    percentage: int | None = Field(default=None, ge=0, le=100,
+                                   description="left out: kept (100 for a flag never set)")
+    users: list[Annotated[int, Field(ge=1, le=MAX_USER_ID),
+                          BeforeValidator(_whole_number)]] | None = Field(
+        default=None, max_length=MAX_FLAG_USERS,
+        description="the allow-list, replaced whole; left out: kept")
+
+    @field_validator("enabled", mode="before")
+    @classmethod
+    def _boolean(cls, value: object) -> object:
+        if not isinstance(value, bool):
+            raise ValueError("must be true or false")
+        return value
+
+    _whole = field_validator("percentage", mode="before")(_whole_number_or_none)
+
+
 MAX_ID = 999_999_999_999_999_999  # a BIGINT id, in at most 18 digits
 ErrorCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 Moment = Annotated[str, StringConstraints(max_length=40)]
@@ -279,3 +307,66 @@ class HistoryQuery(FavoritesQuery):
 
 class CreditHistoryQuery(PageQuery):
     type: EntryType | None = None
+
+
+class WebPushKeys(Request):
+    p256dh: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    auth: Annotated[str, StringConstraints(min_length=1, max_length=50)]
+
+    @field_validator("p256dh")
+    @classmethod
+    def _public_key(cls, value: str) -> str:
+        return _refuse(value, devices.key_problem(value, devices.P256DH_BYTES))
+
+    @field_validator("auth")
+    @classmethod
+    def _auth_secret(cls, value: str) -> str:
+        return _refuse(value, devices.key_problem(value, devices.AUTH_BYTES))
+
+
+class WebPushSubscription(Request):
+    """A browser's `PushSubscription.toJSON()` (its `expirationTime`, if any, is ignored)."""
+
+    endpoint: Annotated[str, StringConstraints(min_length=1,
+                                               max_length=devices.MAX_ADDRESS_LENGTH)]
+    keys: WebPushKeys
+
+    @field_validator("endpoint")
+    @classmethod
+    def _push_service(cls, value: str) -> str:
+        allow = get_settings().push_allow_loopback_endpoints
+        return _refuse(value, devices.endpoint_problem(value, allow_loopback=allow))
+
+
+class DeviceRequest(Request):
+    # A subscription is an endpoint of at most 2 KiB and two short keys; more is not a device.
+    max_body_bytes: ClassVar[int] = 8 * KIB
+    platform: devices.Platform
+    subscription: WebPushSubscription | None = Field(
+        default=None, description="`web` only: the browser's push subscription")
+    token: Annotated[str, StringConstraints(min_length=1, max_length=devices.MAX_TOKEN_LENGTH)] \
+        | None = Field(default=None, description="`android`: the FCM registration token; "
+                                                 "`ios`: the APNs device token (hex)")
+
+    @model_validator(mode="after")
+    def _one_address(self) -> DeviceRequest:
+        if self.platform is devices.Platform.WEB:
+            if self.subscription is None:
+                raise ValueError("subscription: required for platform web")
+            if self.token is not None:
+                raise ValueError("token: not for platform web (send subscription)")
+            return self
+        if self.subscription is not None:
+            raise ValueError(f"subscription: only for platform web, not {self.platform}")
+        if self.token is None:
+            raise ValueError(f"token: required for platform {self.platform}")
+        problem = devices.token_problem(self.platform, self.token)
+        if problem:
+            raise ValueError(f"token: {problem}")
+        return self
+
+
+def _refuse(value: str, problem: str | None) -> str:
+    if problem:
+        raise ValueError(problem)
+    return value

@@ -46,7 +46,8 @@ UNAVAILABLE_PAGES = {
             tag="headshots", body=ShareRequest, rate_limited=True,
             responses={201: Reply("a new link; any earlier one of this headshot is revoked",
                                   ShareCreated)},
-            errors={409: "not_completed: only a completed headshot can be shared"})
+            errors={403: "feature_disabled: sharing is off for the caller (§14)",
+                    409: "not_completed: only a completed headshot can be shared"})
 @write_budget
 def share(generation_id: int) -> tuple[Response, int]:
     body = json_body(ShareRequest)
@@ -70,7 +71,8 @@ def unshare(generation_id: int) -> tuple[str, int]:
             tag="headshots", query=ExportQuery, rate_limited=True, byte_ranges=True,
             responses={200: Reply("the image, without metadata; Content-Disposition names it",
                                   content=IMAGE_BYTES)},
-            errors={409: "not_completed: only a completed headshot can be exported"})
+            errors={403: "feature_disabled: exports are off for the caller (§14)",
+                    409: "not_completed: only a completed headshot can be exported"})
 @limiter.limit(export_limit)
 def export(generation_id: int) -> Response:
     query = query_args(ExportQuery)

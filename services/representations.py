@@ -12,11 +12,13 @@ from media.signed_urls import MediaUrlSigner, SignedUrl
 from models.admin_reads import Failure
 from models.audit import AuditEntry
 from models.credits import CreditEntry
+from models.devices import Device
+from models.feature_flags import FlagState
 from models.job.snapshot import StatusSnapshot
 from models.job.table import Job
 from models.styles import Style
 from models.uploads import Upload
-from models.users import User
+from services.accounts import Account
 from services.admin import FailurePage
 from services.analytics import Report
 from services.batches import BatchView
@@ -114,14 +116,33 @@ def style_json(style: Style) -> dict[str, Any]:
     }
 
 
-def user_json(user: User) -> dict[str, Any]:
+def account_json(account: Account) -> dict[str, Any]:
+    user = account.user
     return {
         "id": user.id,
         "email": user.email,
         "credits": user.credits,
         "totalHeadshotsGenerated": user.total_headshots_generated,
         "totalCreditsSpent": user.total_credits_spent,
+        "devices": [device_json(device) for device in account.devices],
+        "features": account.features,
     }
+
+
+def flag_json(flag: FlagState) -> dict[str, Any]:
+    return {
+        "name": flag.name,
+        "enabled": flag.enabled,
+        "percentage": flag.percentage,
+        "users": sorted(flag.users),
+        "updatedAt": iso(flag.updated_at),
+        "updatedBy": flag.updated_by,
+    }
+
+
+def device_json(device: Device) -> dict[str, Any]:
+    """Never its token or keys: they are the device's to know, and the worker's to use."""
+    return {"id": device.id, "platform": device.platform, "createdAt": iso(device.created_at)}
 
 
 def audit_entry_json(entry: AuditEntry) -> dict[str, Any]:

@@ -31,6 +31,7 @@ import json
 import os
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +125,23 @@ def run_schemathesis(web: str, tmp_path: Path, *, user_headers: dict[str, str],
                     f"{time.monotonic() - started:.0f} s). Each failure below names the check "
                     f"that failed and a curl command that reproduces the request:\n\n{report}",
                     pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def flags_set_back(web: str) -> Iterator[None]:
+    """Fuzzing the admin routes with an operator's token sets real feature flags (turning
+    `batch` off, say); set every flag it touched back to its default, on for everyone, so the
+    tests after this one see the service as it was."""
+    yield
+    server = LiveServer(web)
+    listed = server.call("GET", "/api/admin/flags", user_id=server.operator_id, role="admin")
+    assert listed.status_code == 200, listed.text
+    for flag in listed.json()["data"]:
+        if flag["updatedAt"] is not None:
+            reset = server.call("PUT", f"/api/admin/flags/{flag['name']}",
+                                user_id=server.operator_id, role="admin",
+                                json={"enabled": True, "percentage": 100, "users": []})
+            assert reset.status_code == 200, reset.text
 
 
 def test_any_input(web: str, worker: Any, fake_getimg: Any, tmp_path: Path) -> None:

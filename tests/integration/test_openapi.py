@@ -201,6 +201,13 @@ def test_uploads_are_multipart_with_a_binary_image(document: dict[str, Any]) -> 
 # ---- request models: the document says what the models accept ----------------------------
 
 VALID: dict[str, list[dict[str, Any]]] = {
+    "DeviceRequest": [
+        {"platform": "ios", "token": "ab" * 32},
+        {"platform": "android", "token": "f" * 20 + ":APA91b" + "x" * 140},
+        {"platform": "web", "subscription": {
+            "endpoint": "https://fcm.googleapis.com/fcm/send/abc",
+            "keys": {"p256dh": "BA" + "A" * 85, "auth": "A" * 22}}},
+    ],
     "GenerateRequest": [
         {"imageUrl": "http://x/media/originals/1/a.jpg", "style": "corporate"},
         {"imageUrl": "u", "style": "model", "aspectRatio": "9:16", "extra": "ignored"},
@@ -226,8 +233,17 @@ VALID: dict[str, list[dict[str, Any]]] = {
     "ShareRequest": [{}, {"expiresInHours": 1}, {"expiresInHours": 720}],
     "ExportQuery": [{}, {"format": "png", "size": 64, "watermark": "© Jane"},
                     {"format": "webp", "size": 4096}],
+    "FlagUpdateRequest": [{"enabled": False}, {"enabled": True, "percentage": 0, "users": []},
+                          {"enabled": True, "percentage": 100, "users": [1, 2**63 - 1]}],
 }
 INVALID: dict[str, list[dict[str, Any]]] = {
+    "DeviceRequest": [
+        {},
+        {"platform": "blackberry", "token": "ab" * 32},
+        {"platform": "ios", "token": ""},
+        {"platform": "ios", "token": "a" * 1025},
+        {"platform": "web", "subscription": {"endpoint": "https://x.example/y"}},
+    ],
     "GenerateRequest": [
         {"style": "corporate"},
         {"imageUrl": "", "style": "corporate"},
@@ -258,6 +274,9 @@ INVALID: dict[str, list[dict[str, Any]]] = {
     ],
     "ShareRequest": [{"expiresInHours": 0}, {"expiresInHours": 721}, {"expiresInHours": "5"}],
     "ExportQuery": [{"format": "gif"}, {"size": 63}, {"size": 4097}, {"watermark": "w" * 65}],
+    "FlagUpdateRequest": [{}, {"enabled": "yes"}, {"enabled": True, "percentage": 101},
+                          {"enabled": True, "percentage": -1}, {"enabled": True, "users": [0]},
+                          {"enabled": True, "users": 5}, {"enabled": True, "percent": 5}],
 }
 
 
