@@ -159,6 +159,10 @@ class Device(Body):
     createdAt: Timestamp
 
 
+class PushPublicKey(Body):
+    publicKey: str = Field(pattern=r"^[A-Za-z0-9_-]{87}$")  # base64url of a 65-byte point
+
+
 class Me(Body):
     id: int = Field(ge=1)
     email: str | None
