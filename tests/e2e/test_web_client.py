@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,8 +24,6 @@ from typing import Any, cast
 
 import pytest
 import requests
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from PIL import Image
 
 from devstack.processes import REPO_ROOT
@@ -35,7 +32,8 @@ from fakes.getimg.process import FakeGetImg
 from tests.support.assets import SELFIE
 from tests.support.domain import funded_user, make_job, stored_upload
 from tests.support.live import LiveServer, LiveUser
-from tests.support.users import make_token
+from tests.support.push import PushFakes
+from tests.support.users import make_token, new_user_id
 
 pytestmark = pytest.mark.usefixtures("worker", "ledger_invariant")
 
@@ -553,17 +551,12 @@ def test_a_push_shows_a_notification_that_opens_the_headshot(
     assert page.url == f"{web}/app#/headshots/{job['id']}"
 
 
-def _fake_subscription() -> str:
-    """Chromium's push service is Google's, out of reach here: the browser's subscribe() gives
-    this subscription instead (a real P-256 key and auth secret, an endpoint on loopback that
-    nothing serves). Everything else is real: the permission, the service worker, the key from
-    the service, POST /api/me/devices."""
-    key = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
-    subscription = {
-        "endpoint": "http://127.0.0.1:9/push/web-client-test", "expirationTime": None,
-        "keys": {"p256dh": base64.urlsafe_b64encode(key).decode().rstrip("="),
-                 "auth": base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")}}
+def _browser_push_service(subscription: dict[str, Any]) -> str:
+    """Chromium's own push service is Google's, out of reach here; this init script makes the
+    browser's subscribe() answer with a subscription of the run's fake Web Push service
+    (fakes/push/), which decrypts and records what the worker sends it. Everything else is
+    real: the permission, the service worker, the key from the service, POST /api/me/devices,
+    the worker's encrypted push."""
     return ("PushManager.prototype.subscribe = async function (options) {\n"
             "  window.subscribedWithKey = Array.from("
             "new Uint8Array(options.applicationServerKey));\n"
@@ -573,20 +566,39 @@ def _fake_subscription() -> str:
             "PushManager.prototype.getSubscription = async function () { return null; };\n")
 
 
-def test_after_the_first_generate_the_client_subscribes_to_push(web: str, phone: Any) -> None:
-    """§13 from the client's side: after the first generate it asks for permission, registers
-    its service worker and POSTs the subscription. Needs the service's VAPID key
-    (`GET /api/push/vapid-public-key`), which the devices-and-push work adds."""
-    key = requests.get(f"{web}/api/push/vapid-public-key", timeout=10,
-                       headers={"Authorization": f"Bearer {make_token(1)}"})
-    if key.status_code == 404:
-        pytest.skip("the service has no VAPID key route yet (§13 devices and push)")
-    assert key.status_code == 200, key.text
+def _registration_id(page: Any, cdp: Any, registrations: list[dict[str, Any]]) -> str:
+    scope = f"{page.url.split('#')[0]}"
+    found = cast(dict[str, Any], wait_until(
+        lambda: next((r for r in registrations if r["scopeURL"] == scope), None),
+        timeout=10, interval=0.1, message="the service worker's registration"))
+    return str(found["registrationId"])
+
+
+def test_after_the_first_generate_a_push_reaches_the_browser_and_opens_the_headshot(
+        web: str, phone: Any, push: PushFakes, fake_getimg: FakeGetImg) -> None:
+    """§13 end to end from the client's side: after the first generate the page asks for
+    permission, registers its service worker, subscribes with the service's VAPID key and POSTs
+    the subscription; the headshot completes, the worker pushes to the (fake) push service, and
+    what it received, handed to the service worker as the browser's push service would, shows a
+    notification that opens the headshot."""
     page = phone
+    key = requests.get(f"{web}/api/push/vapid-public-key", timeout=10,
+                       headers={"Authorization": f"Bearer {make_token(new_user_id())}"})
+    assert key.status_code == 200, key.text
+    assert key.json() == {"publicKey": push.webpush.application_server_key}
+    subscription = push.webpush.subscribe()
     page.context.grant_permissions(["notifications"], origin=web)
-    page.add_init_script(_fake_subscription())
+    page.add_init_script(_browser_push_service(subscription))
     user = LiveServer(web).user(credits=2)
     _sign_in(page, web, user)
+    cdp = page.context.new_cdp_session(page)
+    registrations: list[dict[str, Any]] = []
+    cdp.on("ServiceWorker.workerRegistrationUpdated",
+           lambda event: registrations.extend(event["registrations"]))
+    cdp.send("ServiceWorker.enable")
+    # The device registers while the headshot is being made: a push goes to the devices the
+    # user has when it ends.
+    fake_getimg.configure(latency_ms=GETIMG_LATENCY_MS)
     _start(page, ["corporate"])
 
     def devices() -> list[dict[str, Any]] | None:
@@ -596,7 +608,35 @@ def test_after_the_first_generate_the_client_subscribes_to_push(web: str, phone:
     registered = cast(list[dict[str, Any]],
                       wait_until(devices, timeout=20, interval=0.3, message="the device"))
     assert [device["platform"] for device in registered] == ["web"]
+    assert bytes(page.evaluate("() => window.subscribedWithKey")) == base64.urlsafe_b64decode(
+        push.webpush.application_server_key + "==")
     assert page.evaluate("async () => (await navigator.serviceWorker.ready).scope") == \
         f"{web}/app"
-    assert page.evaluate("() => window.subscribedWithKey.length") == 65  # P-256, uncompressed
-    _follow(page, 1)
+    headshot_id = int(page.get_attribute(".progress-row", "data-id") or 0)
+    assert user.status(headshot_id).json()["status"] != "completed", "registered too late"
+    assert _follow(page, 1)[0][-1] == 100
+
+    delivered = wait_until(lambda: push.webpush.deliveries.to(subscription["endpoint"]),
+                           timeout=30, interval=0.2, message="the push at the push service")
+    notification = cast(list[Any], delivered)[0].notification
+    assert notification["type"] == "headshot.completed"
+    assert str(notification["headshotId"]) == str(headshot_id)
+    cdp.send("ServiceWorker.deliverPushMessage", {
+        "origin": web, "registrationId": _registration_id(page, cdp, registrations),
+        "data": json.dumps(notification)})
+
+    def shown() -> list[dict[str, Any]] | None:
+        found: list[dict[str, Any]] = page.evaluate("""async () => {
+            const registration = await navigator.serviceWorker.ready;
+            return (await registration.getNotifications()).map(
+                n => ({title: n.title, body: n.body, url: n.data.url})); }""")
+        return found or None
+
+    notifications = cast(list[dict[str, Any]], wait_until(
+        shown, timeout=10, interval=0.2, message="the notification"))
+    assert notifications == [{"title": notification["title"], "body": notification["body"],
+                              "url": f"/app#/headshot/{headshot_id}"}]
+    page.goto(f"{web}{notification['url']}")  # what a click opens: /app/#/headshots/{id}
+    _screen(page, "headshot")
+    assert page.inner_text("#headshot-title") == "Corporate headshot"
+    assert page.get_attribute("#compare-after", "src")

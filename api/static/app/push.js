@@ -1,7 +1,7 @@
 // Web Push (§13): after the first generate the client asks for permission, registers the
 // service worker (/app/sw.js, scope /app), subscribes with the service's VAPID public key and
-// hands the subscription to POST /api/me/devices. Without a key from the service (no route, or
-// push not configured) or without browser support, nothing is shown and nothing is asked.
+// hands the subscription to POST /api/me/devices. Without a key from the service (Web Push off)
+// or without browser support, nothing is shown and nothing is asked.
 
 import { api, call } from "./api.js";
 
@@ -10,16 +10,10 @@ let publicKey;  // undefined: not looked up yet; null: the service has none
 
 async function vapidPublicKey() {
   if (publicKey !== undefined) return publicKey;
-  publicKey = null;
   try {
     publicKey = (await call("GET", "/api/push/vapid-public-key")).publicKey || null;
   } catch {
-    try {
-      const me = await api.me();
-      publicKey = me.vapidPublicKey || (me.push && me.push.publicKey) || null;
-    } catch {
-      publicKey = null;
-    }
+    publicKey = null;  // 404: Web Push is off on this service (or an older one without it)
   }
   return publicKey;
 }
@@ -36,10 +30,11 @@ export function registerWorker() {
   return navigator.serviceWorker.register("/app/sw.js", { scope: "/app", type: "classic" });
 }
 
-// Once, after the first generate; a person who said no is not asked again.
+// Once, after the first generate; a person who said no is not asked again (a permission
+// already granted, in this browser's settings, is used without a question).
 export async function offerNotifications() {
   if (localStorage.getItem(ASKED_KEY) || !(await pushAvailable())) return;
-  if (Notification.permission !== "default") return;
+  if (Notification.permission === "denied") return;
   localStorage.setItem(ASKED_KEY, "1");
   await enableNotifications();
 }
