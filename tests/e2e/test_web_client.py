@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -58,7 +59,8 @@ def browser() -> Iterator[Any]:
                     "(`./run setup` installs it, or `apt-get install -y chromium`)")
     from playwright.sync_api import sync_playwright
 
-    SCREENS.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(SCREENS, ignore_errors=True)  # this run's screens only
+    SCREENS.mkdir(parents=True)
     with sync_playwright() as playwright:
         # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM),
