@@ -66,7 +66,8 @@ def read(batch_id: uuid.UUID) -> Response:
             errors={409: "nothing_completed: no headshot of the batch has completed yet"})
 def download(batch_id: uuid.UUID) -> Response:
     view = batch_service.batch(user_id=current_principal().user_id, batch_id=batch_id)
-    entries = batch_service.archive_entries(view)  # a 409 before any byte is sent
+    entries = batch_service.archive_entries(  # a 409 before any byte is sent
+        view, user_id=current_principal().user_id)
     return Response(
         stream_with_context(batch_service.stream_archive(entries)), mimetype="application/zip",
         headers={"Content-Disposition": f'attachment; filename="headshots-{batch_id}.zip"',

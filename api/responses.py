@@ -60,11 +60,18 @@ class HeadshotMetadata(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     attempts: NonNegative
-    quality: str | None = None
-    getimgCost: float | None = None
+    quality: str | None = Field(default=None, description="headshots made before 2026-12-08 "
+                                "only: a constant, not what GetImg was asked for")
+    resolution: str | None = Field(default=None, description="as sent to GetImg, e.g. 1K")
+    outputFormat: str | None = Field(default=None, description="as sent to GetImg, e.g. jpeg")
+    getimgCost: float | None = Field(default=None, description="USD, the completing call's")
     getimgRequestId: str | None = None
     modelUsed: str | None = None
-    processingTime: float | None = None
+    processingTime: float | None = Field(
+        default=None, description="seconds: the completing attempt, claim to results stored")
+    queueTime: float | None = Field(
+        default=None, description="seconds: the round's request (or retry) to that claim")
+    totalTime: float | None = Field(default=None, description="queueTime + processingTime")
     lastError: LastError | None = None
 
 
@@ -207,12 +214,14 @@ class EventAccepted(Body):
 
 class StyleFigures(Body):
     style: str
-    totalGenerations: NonNegative
-    completed: NonNegative
-    failed: NonNegative = Field(description="failed by the generator; cancels are not counted")
-    successRate: float | None = Field(description="percent of the ended ones that completed")
+    totalGenerations: NonNegative = Field(description="headshots asked for")
+    completed: NonNegative = Field(description="rounds that ended completed")
+    failed: NonNegative = Field(description="rounds the generator failed (a retried one too)")
+    cancelled: NonNegative = Field(description="rounds cancelled by their owner")
+    successRate: float | None = Field(
+        ge=0, le=1, description="completed / (completed + failed): a fraction, 0 to 1")
     avgProcessingTime: int | None = Field(description="seconds")
-    getimgCost: float = Field(description="USD")
+    getimgCost: float = Field(description="USD, every billed GetImg call (failed ones too)")
     creditsCharged: NonNegative
     creditsRefunded: NonNegative
 
@@ -236,15 +245,46 @@ class Funnel(Body):
     shared: NonNegative
 
 
+class TrendDay(Body):
+    date: str = Field(description="UTC day, YYYY-MM-DD")
+    headshots: NonNegative = Field(description="headshots asked for that day")
+    activeUsers: NonNegative
+
+
+class ProcessingTimes(Body):
+    average: float | None = Field(description="seconds")
+    p50: float | None = Field(description="seconds")
+    p95: float | None = Field(description="seconds")
+
+
+class StyleChoice(Body):
+    style: str
+    selections: NonNegative = Field(description="the app's style_selected reports")
+    selectingUsers: NonNegative
+    generated: NonNegative = Field(description="headshots asked for in the style")
+    generatingUsers: NonNegative
+
+
+Share = Annotated[float | None, Field(ge=0, le=1)]
+
+
 class Analytics(Body):
     styles: list[StyleFigures]
     daily: list[DailyFigures]
+    trend: list[TrendDay] = Field(description="every day of the range")
     peakHours: list[PeakHour]
-    repeatUserRate: float | None = Field(description="share of the range's users with 2+")
+    users: NonNegative = Field(description="users who asked for a headshot in the range")
+    activeUsers: NonNegative = Field(description="users with an activity event in the range")
+    requests: NonNegative = Field(description="batches and single generates in the range")
+    headshots: NonNegative
+    repeatUserRate: Share = Field(description="users with 2+ requests / users")
     averageHeadshotsPerUser: float | None
-    favoriteUsageRate: float | None = Field(description="share of users with a favorite")
-    historyViewRate: float | None = Field(
-        description="share of the range's users who opened their history in the range")
+    averageRequestsPerUser: float | None
+    favoriteUsageRate: Share = Field(description="users with a favorite / users")
+    historyViewRate: Share = Field(description="users who opened their history / active users")
+    processingTime: ProcessingTimes = Field(description="rounds completed in the range")
+    failuresByCode: dict[str, int] = Field(description="failed rounds, cancels too")
+    styleChoice: list[StyleChoice]
     funnel: Funnel = Field(description="headshots started, completed, downloaded, shared")
 
 

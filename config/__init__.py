@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     getimg_retry_max_seconds: float = 60.0
     # What a GetImg call usually takes: drives the progress shown while we wait on it.
     getimg_expected_seconds: float = Field(default=20.0, gt=0)
+    # What a GetImg call that is billed without a reported price (abandoned on a cancel, timed
+    # out) is taken to cost when no call of its model and resolution was invoiced yet (USD).
+    getimg_assumed_call_cost_usd: float = Field(default=0.03, ge=0)
     job_queue_timeout_seconds: int = 300
     # The longest one attempt may hold a job, alive or hung; a dead worker's jobs go back
     # sooner, when their lease runs out.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from models.job import JobStatus, claim_job, complete_job, fail_job, give_attempt_back, requeue_job
@@ -32,6 +33,9 @@ class Claimed:
     original_content_type: str
     model: str
     prompt: str
+    style: str
+    claimed_at: datetime  # the database's clock, like round_asked_at
+    round_asked_at: datetime  # this round's request (or retry): where its queue time starts
 
 
 def claimable(job_id: int) -> bool:
@@ -65,6 +69,9 @@ def claim(job_id: int) -> Claimed | None:
         original_content_type=claimed.original_content_type,
         model=claimed.model,
         prompt=claimed.prompt,
+        style=claimed.style,
+        claimed_at=claimed.progress_at,
+        round_asked_at=claimed.round_asked_at,
     )
 
 

@@ -199,26 +199,47 @@ def batch_json(view: BatchView, signer: MediaUrlSigner) -> dict[str, Any]:
 
 
 def analytics_json(report: Report) -> dict[str, Any]:
+    """The figures of §8 "What the figures mean"; every rate a fraction from 0 to 1."""
     activity = report.activity
-    users = activity["users"]
+    users, active = activity["users"], activity["active_users"]
     funnel = activity["funnel"]
+    processing = activity["processing"]
     return {
         "styles": [_style_figures_json(style) for style in report.styles],
         "daily": [{**_style_figures_json(day), "date": day["date"].isoformat(),
                    "p50ProcessingTime": _number(day["p50_processing_time"]),
                    "p95ProcessingTime": _number(day["p95_processing_time"]),
                    "failuresByCode": day["failures_by_code"]} for day in report.daily],
+        "trend": [{"date": day["date"].isoformat(), "headshots": day["headshots"],
+                   "activeUsers": day["active_users"]} for day in report.trend],
         "peakHours": activity["peak_hours"],
-        "repeatUserRate": round(activity["repeat_users"] / users, 4) if users else None,
+        "users": users,
+        "activeUsers": active,
+        "requests": activity["requests"],
+        "headshots": activity["headshots"],
+        "repeatUserRate": _share(activity["repeat_users"], users),
         "averageHeadshotsPerUser": round(activity["headshots"] / users, 2) if users else None,
-        "favoriteUsageRate": round(activity["favoriting_users"] / users, 4) if users else None,
-        "historyViewRate": round(activity["history_viewing_users"] / users, 4) if users
-        else None,
+        "averageRequestsPerUser": round(activity["requests"] / users, 2) if users else None,
+        "favoriteUsageRate": _share(activity["favoriting_users"], users),
+        "historyViewRate": _share(activity["history_viewing_users"], active),
+        "processingTime": {"average": _number(processing["average"]),
+                           "p50": _number(processing["p50"]),
+                           "p95": _number(processing["p95"])},
+        "failuresByCode": report.failures_by_code,
+        "styleChoice": [{"style": row["style"], "selections": row["selections"],
+                         "selectingUsers": row["selecting_users"],
+                         "generated": row["generated"],
+                         "generatingUsers": row["generating_users"]}
+                        for row in activity["style_choice"]],
         "funnel": {"started": funnel.get("headshot_started", 0),
                    "completed": funnel.get("headshot_completed", 0),
                    "downloaded": funnel.get("headshot_downloaded", 0),
                    "shared": funnel.get("user_shared", 0)},
     }
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
 
 
 def _style_figures_json(figures: dict[str, Any]) -> dict[str, Any]:
@@ -227,6 +248,7 @@ def _style_figures_json(figures: dict[str, Any]) -> dict[str, Any]:
         "totalGenerations": figures["total_generations"],
         "completed": figures["completed"],
         "failed": figures["failed"],
+        "cancelled": figures["cancelled"],
         "successRate": _number(figures["success_rate"]),
         "avgProcessingTime": figures["avg_processing_time"],
         "getimgCost": float(figures["getimg_cost"] or 0),

@@ -24,10 +24,12 @@ from media.images import ImageRejected, read_result_image, read_result_image_wit
 from media.storage import StorageNotFound, new_key
 from models.backoff import backoff_seconds
 from models.errors import OriginalExpired
+from models.getimg_calls import ABANDONED
 from models.job.endings import may_attempt_again
 from services import getimg_slots, jobs
 from services.jobs import Claimed
 from services.metrics import GETIMG_ABANDONED, GETIMG_ERRORS
+from workers.getimg_calls import CallRecord
 from workers.getimg_client import CallAbandoned, GenerationResponse, GetImgClient
 from workers.getimg_errors import (
     AUTH_FAILED,
@@ -40,8 +42,9 @@ from workers.leases import KEEPER, HeldJob
 
 log = logging.getLogger(__name__)
 
+# What every generation asks GetImg for; the job's metadata records both as sent.
 RESOLUTION = "1K"
-QUALITY = "high"
+OUTPUT_FORMAT = "jpeg"
 MAX_RETRY_AFTER_SECONDS = 300.0
 OUR_ACCOUNTS_PROBLEM = (QUOTA_EXCEEDED, AUTH_FAILED)  # not the user's: someone must act
 
@@ -192,7 +195,8 @@ def run_attempt(generation_id: int) -> AttemptOutcome:
 def _attempt(held: HeldJob, slot: GetImgSlot) -> AttemptOutcome:
     job = held.job
     started = time.monotonic()
-    metadata: dict[str, Any] = {"attempts": job.attempt_in_round, "quality": QUALITY}
+    metadata: dict[str, Any] = {"attempts": job.attempt_in_round, "resolution": RESOLUTION,
+                                "outputFormat": OUTPUT_FORMAT}
     if job.original_key is None:
         jobs.fail(job, OriginalExpired.code, OriginalExpired.MESSAGE, metadata)
         return AttemptOutcome()
@@ -204,31 +208,36 @@ def _attempt(held: HeldJob, slot: GetImgSlot) -> AttemptOutcome:
         # line, for a step the estimate already shows rising (models/job/progress.py).
         client = _getimg_client()
         _still_ours(held)
+        call = CallRecord(job, resolution=RESOLUTION, output_format=OUTPUT_FORMAT)
         try:
             # Abandoned the moment the lease keeper finds the job taken away (a cancel makes
             # it look at once): the slot is freed below and the job's GetImg call ends here.
             response = client.generate(
                 model=job.model, prompt=job.prompt, image=original,
                 mime_type=job.original_content_type, aspect_ratio=job.aspect_ratio,
-                resolution=RESOLUTION, abandon=held.lost,
+                resolution=RESOLUTION, output_format=OUTPUT_FORMAT, abandon=held.lost,
             )
         except CallAbandoned:
             GETIMG_ABANDONED.inc()
+            call.ended_without_images(ABANDONED)
             raise NoLongerOurs(job.id) from None
         except GetImgError as error:
+            call.ended_without_images(error.code)
             _slow_down_everyone(error, None)
             raise
         finally:
             slot.release()  # the download and the storing are not GetImg calls in flight
+        call.answered(response)
         _slow_down_everyone(None, response)
         _still_ours(held)
         result_keys, thumbnail_key = _store_results(job, response, client, stored)
-        processing_time = round(time.monotonic() - started, 3)
+        processing_time = time.monotonic() - started
+        queue_time = max(0.0, (job.claimed_at - job.round_asked_at).total_seconds())
         outcome = {
             "getimgCost": response.total_cost,
             "getimgRequestId": response.request_id,
             "modelUsed": response.model,
-            "processingTime": processing_time,
+            **timings(queue_time, processing_time),
         }
         # Inside the try: losing the database here is a crash of the attempt like any other
         # (its files deleted, the job requeued), as when a progress write followed GetImg.
@@ -271,6 +280,15 @@ def _attempt(held: HeldJob, slot: GetImgSlot) -> AttemptOutcome:
         _delete_quietly(stored)
         log.info("job %s: no longer this attempt's; deleted what it stored", job.id)
     return AttemptOutcome()
+
+
+def timings(queue_seconds: float, processing_seconds: float) -> dict[str, float]:
+    """The metadata's times, in seconds (§6): `queueTime` from the round's request (or the
+    owner's retry) to the claim by the attempt that completed it, so the waits in the queue,
+    any earlier attempts of the round and their backoff; `processingTime` that attempt, from
+    its claim to its results stored; `totalTime` the two together."""
+    return {"queueTime": round(queue_seconds, 3), "processingTime": round(processing_seconds, 3),
+            "totalTime": round(queue_seconds + processing_seconds, 3)}
 
 
 def _delete_quietly(keys: list[str]) -> None:

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from config import get_settings
 from models.clock import utcnow
+from models.credits import CreditEntry, EntryType
 from models.events import Event, EventName, Source
 from models.job._statements import (
     ENDED,
@@ -61,6 +62,7 @@ _UPLOADS = cast(Table, Upload.__table__)
 _STYLES = cast(Table, Style.__table__)
 _USERS = cast(Table, User.__table__)
 _EVENTS = cast(Table, Event.__table__)
+_CREDITS = cast(Table, CreditEntry.__table__)
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,9 @@ class ClaimedRow(JobRow):
     original_content_type: str
     model: str
     prompt: str
+    # When this round was asked for: its charge in the ledger (the request, or the owner's
+    # retry), the start of the metadata's queueTime and totalTime.
+    round_asked_at: datetime
 
 
 def _claimable() -> tuple[Any, ...]:
@@ -113,6 +118,12 @@ _CLAIM = update_job(
     .correlate(JOBS).scalar_subquery().label("model"),
     select(_STYLES.c.prompt).where(_STYLES.c.id == job.style)
     .correlate(JOBS).scalar_subquery().label("prompt"),
+    func.coalesce(
+        select(_CREDITS.c.created_at)
+        .where(_CREDITS.c.generation_id == job.id, _CREDITS.c.generation_round == job.retry_count,
+               _CREDITS.c.type == EntryType.HEADSHOT.value)
+        .correlate(JOBS).scalar_subquery(),
+        job.created_at).label("round_asked_at"),
 )
 
 
