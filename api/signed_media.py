@@ -67,9 +67,11 @@ def serve(storage_key: str) -> Response:
 
 
 def _noted(storage_key: str, response: Response) -> Response:
-    """A result image served is its owner's download (§7): noted once a headshot and day."""
-    record_result_download(storage_key, status=response.status_code,
-                           range_header=request.headers.get("Range"))
+    """A result image served is its owner's download (§7): noted once a headshot and day. A
+    HEAD fetches no image."""
+    if request.method == "GET":
+        record_result_download(storage_key, status=response.status_code,
+                               range_header=request.headers.get("Range"))
     return response
 
 
