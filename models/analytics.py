@@ -1,5 +1,6 @@
-"""The analytics figures (§8 "What the figures mean"): the nightly rollup of a day's figures
-per style, in one row each, and the range's figures about users, read live.
+"""The analytics figures, as docs/analytics.md (linked from §8) defines them: the nightly
+rollup of a day's figures per style, in one row each, and the range's figures about users,
+read live.
 
 Every record is counted on the UTC day of its own time, never of the headshot it belongs to: a
 round's end on the day of its event (`headshot_completed`, `generation_failed`), a GetImg

@@ -1,5 +1,5 @@
-"""The GetImg call ledger: one row per generation call a worker made (§8 "What the figures
-mean"), so the cost figures add up to what GetImg invoices.
+"""The GetImg call ledger: one row per generation call a worker made, so the cost figures
+(docs/analytics.md) add up to what GetImg invoices.
 
 A call GetImg answered with images is billed at the cost it reported (`invoiced`). A call it
 accepted and never answered to us (abandoned on a cancel, or timed out) is assumed billed

@@ -199,7 +199,7 @@ def batch_json(view: BatchView, signer: MediaUrlSigner) -> dict[str, Any]:
 
 
 def analytics_json(report: Report) -> dict[str, Any]:
-    """The figures of §8 "What the figures mean"; every rate a fraction from 0 to 1."""
+    """The figures of docs/analytics.md (linked from §8); every rate a fraction from 0 to 1."""
     activity = report.activity
     users, active = activity["users"], activity["active_users"]
     funnel = activity["funnel"]

@@ -1,5 +1,5 @@
-"""The GetImg call ledger (§8 "What the figures mean"): one row per GetImg generation call a
-worker made, with what GetImg was asked for, how the call ended, and what it is billed.
+"""The GetImg call ledger (docs/getimg.md "What a call costs"): one row per GetImg generation
+call a worker made, with what GetImg was asked for, how the call ended, and what it is billed.
 
 Also: the ledger's index by time, and the rollup's success rate as a fraction (was a percent)
 with the day's cancels beside it, for the figures' stated definitions.

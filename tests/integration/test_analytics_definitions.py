@@ -1,5 +1,5 @@
-"""Each analytics figure as §8 "What the figures mean" defines it, on a crafted data set whose
-expected values are worked out by hand (in the comments beside them).
+"""Each analytics figure as docs/analytics.md (linked from §8) defines it, on a crafted data
+set whose expected values are worked out by hand (in the comments beside them).
 
 The data set, on a UTC day D of its own (years ahead, so no other test's rows fall on it):
 
