@@ -12,6 +12,7 @@ reading of GetImg (`workers/getimg_calls.py`); this module keeps the rows.
 from __future__ import annotations
 
 import enum
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -85,14 +86,24 @@ SELECT :generation_id, :attempt, :style, :model, :resolution, :output_format, :o
 """)
 
 
-def record_call(db_session: Session, *, generation_id: int, attempt: int, style: str,
-                model: str, resolution: str, output_format: str, outcome: str, billed: bool,
-                cost: Decimal | None, assumed_cost: Decimal, request_id: str | None,
-                started_at: datetime, ended_at: datetime) -> None:
-    """Write the call's row in the caller's transaction (`cost`: GetImg's, when it said)."""
-    db_session.execute(_RECORD, {
-        "generation_id": generation_id, "attempt": attempt, "style": style, "model": model,
-        "resolution": resolution, "output_format": output_format, "outcome": outcome,
-        "billed": billed, "cost": cost, "assumed_cost": assumed_cost,
-        "request_id": request_id, "started_at": started_at, "ended_at": ended_at,
-    })
+@dataclass(frozen=True)
+class CallRow:
+    """One call's row as the worker knows it when the call ends (`cost`: GetImg's, if said)."""
+
+    generation_id: int
+    attempt: int
+    style: str
+    model: str
+    resolution: str
+    output_format: str
+    outcome: str
+    billed: bool
+    cost: Decimal | None
+    request_id: str | None
+    started_at: datetime
+    ended_at: datetime
+
+
+def record_call(db_session: Session, call: CallRow, *, assumed_cost: Decimal) -> None:
+    """Write the call's row in the caller's transaction."""
+    db_session.execute(_RECORD, {**asdict(call), "assumed_cost": assumed_cost})

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from models.getimg_calls import CallRow
 from models.job import JobStatus, claim_job, complete_job, fail_job, give_attempt_back, requeue_job
 from models.job.attempts import is_claimable
 from models.job.leases import renew_leases
+from services.getimg_calls import record_call_in
 from services.unit_of_work import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -111,10 +113,13 @@ def give_back(job: Claimed, *, retry_in_seconds: float, code: str, message: str)
 
 
 def complete(job: Claimed, *, result_keys: list[str], thumbnail_key: str,
-             metadata: dict[str, Any]) -> bool:
+             metadata: dict[str, Any], call: CallRow | None = None) -> bool:
     """Record the results; False if the job was deleted or taken over meanwhile (the caller's
-    files then belong to nobody)."""
+    files then belong to nobody). `call`: the GetImg call that made them, for the call ledger,
+    in the same transaction (kept whether the job moved or not: the call was made)."""
     with unit_of_work() as db_session:
+        if call is not None:
+            record_call_in(db_session, call)
         completed = complete_job(
             db_session, job.id, attempt=job.attempt, result_keys=result_keys,
             thumbnail_key=thumbnail_key, metadata=metadata,

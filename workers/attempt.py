@@ -201,6 +201,7 @@ def _attempt(held: HeldJob, slot: GetImgSlot) -> AttemptOutcome:
         jobs.fail(job, OriginalExpired.code, OriginalExpired.MESSAGE, metadata)
         return AttemptOutcome()
     stored: list[str] = []
+    call: CallRecord | None = None
     try:
         original = get_storage().get(job.original_key)
         # No milestone between the claim (which stored PROGRESS_WAITING: GetImg is called
@@ -242,7 +243,8 @@ def _attempt(held: HeldJob, slot: GetImgSlot) -> AttemptOutcome:
         # Inside the try: losing the database here is a crash of the attempt like any other
         # (its files deleted, the job requeued), as when a progress write followed GetImg.
         completed = jobs.complete(job, result_keys=result_keys, thumbnail_key=thumbnail_key,
-                                  metadata=metadata | outcome)
+                                  metadata=metadata | outcome, call=call.pending)
+        call.pending = None  # written with the completion
     except NoLongerOurs:  # cancelled meanwhile: whatever it stored is nobody's
         _delete_quietly(stored)  # before the line: whoever reads it may look for the files
         log.info("job %s: no longer this attempt's; stopped", job.id)
@@ -275,6 +277,9 @@ def _attempt(held: HeldJob, slot: GetImgSlot) -> AttemptOutcome:
         jobs.fail(job, "internal_error", "Something went wrong on our side; you were refunded.",
                   metadata)
         return AttemptOutcome()
+    finally:
+        if call is not None:  # an answered call whose attempt did not complete: still billed
+            call.write_pending()
 
     if not completed:  # cancelled, deleted or taken over meanwhile: our copy is nobody's
         _delete_quietly(stored)

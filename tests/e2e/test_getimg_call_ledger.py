@@ -25,7 +25,7 @@ def _calls(job_id: int) -> list[tuple[int, str, bool, Decimal, str, str, str]]:
                  row.resolution, row.style)
                 for row in db_session.scalars(select(GetImgCall)
                                               .where(GetImgCall.generation_id == job_id)
-                                              .order_by(GetImgCall.id))]
+                                              .order_by(GetImgCall.attempt, GetImgCall.id))]
 
 
 def test_every_call_is_in_the_ledger_billed_or_not(web: str, fake_getimg: FakeGetImg) -> None:

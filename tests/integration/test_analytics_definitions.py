@@ -70,11 +70,14 @@ def _claim(job_id: int) -> Claimed:
 
 
 def _answered(job: Claimed, cost: float) -> None:
+    """The worker's record of an answered call (written on its own here: the attempt did not
+    complete through the worker's completion, which would carry it)."""
     image = GeneratedImage(url="https://getimg.invalid/x", width=1, height=1,
                            mime_type="image/jpeg")
-    CallRecord(job, resolution="1K", output_format="jpeg").answered(
-        GenerationResponse(request_id=f"req-{job.id}-{job.attempt}", model=job.model,
-                           images=[image], total_cost=cost))
+    call = CallRecord(job, resolution="1K", output_format="jpeg")
+    call.answered(GenerationResponse(request_id=f"req-{job.id}-{job.attempt}", model=job.model,
+                                     images=[image], total_cost=cost))
+    call.write_pending()
 
 
 def _complete(job: Claimed, seconds: float) -> str:
