@@ -244,12 +244,13 @@
       data: {
         labels: trend.map(function (d) { return d.date; }),
         datasets: [
-          { type: "bar", label: "Headshots asked for", yAxisID: "count",
+          { type: "bar", label: "Headshots asked for", yAxisID: "count", order: 1,
             data: trend.map(function (d) { return d.headshots; }),
             backgroundColor: COLORS.blue },
-          { type: "line", label: "Active users", yAxisID: "count",
+          // order 0: drawn over the bars, not hidden behind them
+          { type: "line", label: "Active users", yAxisID: "count", order: 0,
             data: trend.map(function (d) { return d.activeUsers; }),
-            borderColor: COLORS.amber, backgroundColor: COLORS.amber },
+            borderColor: COLORS.amber, backgroundColor: COLORS.amber, borderWidth: 3 },
         ],
       },
       options: { scales: { x: dayAxis(), count: axis("per day", { position: "left" }) } },
