@@ -28,8 +28,8 @@ batches.before_request(authenticate)
     responses={202: Reply("all queued, every one carrying the batchId; Location points at the "
                           "batch", BatchAccepted, headers=("Location",))},
     errors={402: "insufficient_credits: nothing was charged, nothing created",
-            404: "the batch an earlier request with this Idempotency-Key created has been "
-                 "deleted since",
+            404: "not_found: the batch an earlier request with this Idempotency-Key created "
+                 "has been deleted since",
             409: "original_expired, or idempotency_key_reused"},
 )
 @write_budget
@@ -59,8 +59,9 @@ def read(batch_id: uuid.UUID) -> Response:
 @batches.get("/<uuid:batch_id>/download")
 @documented(operation_id="downloadBatch", summary="A ZIP of the batch's completed headshots",
             tag="headshots",
-            responses={200: Reply("streamed; one file per result, named by its style",
-                                  content=ZIP_ARCHIVE)},
+            responses={200: Reply("streamed; one file per result, named by its style; "
+                                  "Content-Disposition names the archive",
+                                  content=ZIP_ARCHIVE, headers=("Content-Disposition",))},
             errors={409: "nothing_completed: no headshot of the batch has completed yet"})
 def download(batch_id: uuid.UUID) -> Response:
     view = batch_service.batch(user_id=current_principal().user_id, batch_id=batch_id)

@@ -56,8 +56,8 @@ STATUS_EVENTS = {  # one event of the stream (OpenAPI 3.1: the `schema` of a str
 
 
 class MediaQuery(BaseModel):
-    """What `api/media.py` reads from a signed media URL (it checks them by hand: any wrong,
-    missing or expired value is the same 404)."""
+    """The query of a signed media URL (checked by hand: any wrong, missing or expired value
+    is the same 404)."""
 
     exp: str = Field(description="expiry, unix seconds")
     sig: str = Field(description="signature over the key and the expiry")

@@ -39,8 +39,8 @@ def _accepted(job: Job) -> tuple[Response, int, dict[str, str]]:
     responses={202: Reply("queued; Location points at its status", Headshot,
                           headers=("Location",))},
     errors={402: "insufficient_credits",
-            404: "the headshot an earlier request with this Idempotency-Key created has been "
-                 "deleted since",
+            404: "not_found: the headshot an earlier request with this Idempotency-Key created "
+                 "has been deleted since",
             409: "idempotency_key_reused: the key was used with a different request"},
 )
 @write_budget

@@ -27,11 +27,14 @@ from typing import Any
 
 from flask import Flask
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_json_schema
+from pydantic_core import core_schema
 
 from api import responses as r
 from api.documented import JSON, REF, Operation, Reply, operation_of
 from api.parsing import IDEMPOTENCY_KEY_PATTERN, body_required
+from api.webhook_payloads import WEBHOOKS
+from config import get_settings
 from models.idempotency import MAX_KEY_LENGTH
 
 OPENAPI_VERSION = "3.1.0"
@@ -50,6 +53,12 @@ class UndocumentedRoutes(LookupError):
 HEADERS: dict[str, dict[str, Any]] = {
     "Allow": {"description": "the methods the path answers", "required": True,
               "schema": {"type": "string"}},
+    "Content-Disposition": {
+        "description": "`attachment` (or `inline` for a share link's image) with the file's "
+                       "`filename`",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^(?:attachment|inline); filename="},
+    },
     "Content-Range": {"description": "the bytes sent (206), or `bytes */<length>` (416)",
                       "required": True, "schema": {"type": "string"}},
     "Location": {"description": "where what was queued can be read: a headshot's status, a "
@@ -88,6 +97,17 @@ ERRORS: dict[int, tuple[str, str]] = {  # status -> (component name, description
           "database or job queue unavailable: nothing was charged, try again; or "
           "identity_provider_unavailable: the token names a signing key the service does not "
           "hold and cannot look up now (`Retry-After` says when to try again)"),
+}
+# status -> the `code`s its shared answer may carry (docs/api.md §3), named in its description
+ERROR_CODES: dict[int, tuple[str, ...]] = {
+    400: ("invalid_request", "invalid_image_url", "invalid_style", "bad_request"),
+    401: ("unauthorized",), 402: ("insufficient_credits",), 403: ("forbidden",),
+    404: ("not_found",), 405: ("method_not_allowed",), 408: ("request_timeout",),
+    409: ("conflict",), 412: ("precondition_failed",), 413: ("payload_too_large",),
+    414: ("uri_too_long",), 415: ("unsupported_media_type",), 416: ("range_not_satisfiable",),
+    417: ("expectation_failed",), 429: ("rate_limited", "too_many_streams"),
+    431: ("headers_too_large",),
+    503: ("service_unavailable", "storage_unavailable", "identity_provider_unavailable"),
 }
 ERROR_HEADERS = {401: ("WWW-Authenticate",), 405: ("Allow",), 416: ("Content-Range",),
                  429: ("Retry-After",)}
@@ -211,7 +231,7 @@ def _ranged(op: Operation) -> dict[int, Reply]:
     """A route that answers `Range` requests: its 206 is part of its 200's body."""
     whole = op.responses[200]
     return {206: Reply("one byte range of the body (a `Range` request)", whole.model,
-                       whole.content, headers=("Content-Range",))}
+                       whole.content, headers=(*whole.headers, "Content-Range"))}
 
 
 def _operation(rule: str, op: Operation, components: dict[str, Any]) -> dict[str, Any]:
@@ -289,22 +309,68 @@ def app_operations(app: Flask) -> dict[tuple[str, str], Operation]:
     return operations
 
 
+class NamedEnums(GenerateJsonSchema):
+    """pydantic's JSON Schema, each enum carrying its members' Python names as
+    `x-enum-varnames`: client generators (openapi-python-client among them) name their
+    constants by it, so `AspectRatio.RATIO_4_5`, not `VALUE_1`."""
+
+    def enum_schema(self, schema: core_schema.EnumSchema) -> JsonSchemaValue:
+        json_schema = super().enum_schema(schema)
+        json_schema["x-enum-varnames"] = [member.name for member in schema["members"]]
+        return json_schema
+
+
 def _schemas(operations: list[Operation]) -> dict[str, Any]:
-    """Every model the operations name, in one `components/schemas` (pydantic's `$defs`,
-    hoisted)."""
+    """Every model the operations and the webhooks name, in one `components/schemas`
+    (pydantic's `$defs`, hoisted). The query models are there too, for `query_parameters` to
+    read; `build_document` drops them once their fields are parameters."""
     inputs: set[type[BaseModel]] = set()
-    outputs: set[type[BaseModel]] = {r.ErrorBody}
+    outputs: set[type[BaseModel]] = {r.ErrorBody, *(model for _, model in WEBHOOKS.values())}
     for op in operations:
         inputs.update(model for model in (op.query, op.body) if model is not None)
         outputs.update(reply.model for reply in op.responses.values() if reply.model)
     entries = [(model, "validation") for model in sorted(inputs, key=lambda m: m.__name__)]
     entries += [(model, "serialization") for model in sorted(outputs, key=lambda m: m.__name__)]
-    refs, top = models_json_schema(entries, ref_template=REF)  # type: ignore[arg-type]
+    refs, top = models_json_schema(entries, ref_template=REF,  # type: ignore[arg-type]
+                                   schema_generator=NamedEnums)
     for (model, _), ref in refs.items():  # `_ref` names a model by its class name
         if ref != {"$ref": REF.format(model=model.__name__)}:
             raise ValueError(f"two models named {model.__name__}: rename one")
     schemas: dict[str, Any] = top.get("$defs", {})
     return dict(sorted(schemas.items()))
+
+
+WEBHOOK_HEADERS = (
+    ("webhook-id", "the event's id, the same at every attempt: drop duplicates by it"),
+    ("webhook-timestamp", "unix seconds of this attempt"),
+    ("webhook-signature", "`v1,<base64 HMAC-SHA256>` over `id.timestamp.body` (Standard "
+                          "Webhooks), keyed by the secret shared with the receiver"),
+)
+
+
+def _webhooks() -> dict[str, Any]:
+    """The completion webhooks (contract §11): what the service POSTs to NOTIFY_WEBHOOK_URL."""
+    parameters = [{"name": name, "in": "header", "required": True, "description": description,
+                   "schema": {"type": "string", "minLength": 1}}
+                  for name, description in WEBHOOK_HEADERS]
+    return {
+        event_type: {"post": {
+            "operationId": "on" + "".join(part.title() for part in event_type.split(".")),
+            "summary": summary,
+            "tags": ["webhooks"],
+            "parameters": copy.deepcopy(parameters),
+            "requestBody": {"required": True, "content": {JSON: {"schema": _ref(model)}}},
+            "responses": {"2XX": {"description": "delivered; anything else, or no answer, "
+                                                 "is tried again with backoff for a day"}},
+        }}
+        for event_type, (summary, model) in WEBHOOKS.items()
+    }
+
+
+def _response_refs(paths: dict[str, Any]) -> set[str]:
+    """The shared error answers the operations refer to: only those are components."""
+    return {answer["$ref"] for item in paths.values() for operation in item.values()
+            for answer in operation["responses"].values() if "$ref" in answer}
 
 
 def build_document(app: Flask) -> dict[str, Any]:
@@ -314,13 +380,18 @@ def build_document(app: Flask) -> dict[str, Any]:
     for (method, rule), op in operations.items():
         paths.setdefault(openapi_path(rule), {})[method.lower()] = \
             _operation(rule, op, schemas)
+    for op in operations.values():  # its fields are the operation's parameters now
+        if op.query is not None:
+            schemas.pop(op.query.__name__, None)
     responses = {
         name: {
-            "description": description,
+            "description": f"{description}. Codes: "
+                           + ", ".join(f"`{code}`" for code in ERROR_CODES[status]),
             "content": {JSON: {"schema": _ref(r.ErrorBody)}},
             **({"headers": _headers(ERROR_HEADERS[status])} if status in ERROR_HEADERS else {}),
         }
         for status, (name, description) in ERRORS.items()
+        if f"#/components/responses/{name}" in _response_refs(paths)
     }
     tags = dict.fromkeys(op.tag for op in operations.values())  # in the order of the routes
     return {
@@ -331,9 +402,12 @@ def build_document(app: Flask) -> dict[str, Any]:
             "description": "The backend of the AI professional-headshot feature. Every error is "
                            '`{"error": {"code", "message"}}`; times are ISO 8601 in UTC.',
         },
+        "servers": [{"url": get_settings().public_base_url,
+                     "description": "this deployment (PUBLIC_BASE_URL)"}],
         "security": [{"bearerAuth": []}],
-        "tags": [{"name": name} for name in tags],
+        "tags": [{"name": name} for name in [*tags, "webhooks"]],
         "paths": dict(sorted(paths.items())),
+        "webhooks": _webhooks(),
         "components": {
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",

@@ -16,12 +16,16 @@ from pydantic import (
 )
 
 from media.export import MAX_LONG_SIDE, MAX_WATERMARK_CHARS, MIN_LONG_SIDE
+from media.signed_urls import MAX_URL_LENGTH, SIGNED_URL_PATTERN
 from models.credits import EntryType
 from models.job.table import AspectRatio, JobStatus
 from models.shares import DEFAULT_LIFETIME_HOURS, MAX_LIFETIME_HOURS
-from services.pagination import decode_cursor
+from services.pagination import CURSOR_REGEX, decode_cursor
 
 StyleId = Annotated[str, StringConstraints(min_length=1, max_length=50)]
+ImageUrl = Annotated[str, StringConstraints(min_length=1, max_length=MAX_URL_LENGTH,
+                                            pattern=SIGNED_URL_PATTERN),
+                     Field(description="the `imageUrl` of an upload of the caller's, unexpired")]
 MAX_PAGE = 100
 
 
@@ -38,16 +42,19 @@ class Request(BaseModel):
 
 
 class GenerateRequest(Request):
-    imageUrl: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+    imageUrl: ImageUrl
     style: StyleId
-    aspectRatio: AspectRatio = "1:1"
+    aspectRatio: AspectRatio = AspectRatio.RATIO_1_1
 
 
 MAX_BATCH_STYLES = 10
 
 
 def _whole_number(value: object) -> object:
-    """A JSON integer: not `true`, not `1.0`, not `"1"`."""
+    """A JSON integer: not `true`, not `"1"`, not `1.5`. `5.0` is one: JSON Schema's `integer`
+    (the document's) is any number without a fraction, and a client may well send it so."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError("must be a whole number")
     return value
@@ -65,10 +72,10 @@ def _query_digits(value: object) -> object:
 
 
 class BatchRequest(Request):
-    imageUrl: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+    imageUrl: ImageUrl
     styles: list[StyleId] = Field(min_length=1, max_length=MAX_BATCH_STYLES,
                                   json_schema_extra={"uniqueItems": True})
-    aspectRatio: AspectRatio = "1:1"
+    aspectRatio: AspectRatio = AspectRatio.RATIO_1_1
 
     @field_validator("styles")
     @classmethod
@@ -171,7 +178,10 @@ class FailuresQuery(Request):
 
 class PageQuery(Request):
     limit: int = Field(default=20, ge=1, le=MAX_PAGE)
-    cursor: Annotated[str, StringConstraints(max_length=64)] | None = None
+    # Empty is the first page, as is no cursor at all.
+    cursor: Annotated[str, StringConstraints(max_length=64, pattern=f"^(?:{CURSOR_REGEX})?$")
+                      ] | None = Field(default=None,
+                                       description="the `nextCursor` of the page before")
 
     _digits = field_validator("limit", mode="before")(_query_digits)
 

@@ -24,7 +24,7 @@ uploads.before_request(authenticate)
     tag="uploads", upload=True, rate_limited=True,
     responses={201: Reply("stored without metadata; a signed URL of the clean copy",
                           UploadCreated)},
-    errors={415: "not a JPEG, PNG or WebP image"},
+    errors={415: "unsupported_media_type: not a JPEG, PNG or WebP image"},
 )
 @write_budget
 def create() -> tuple[Response, int]:

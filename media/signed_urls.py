@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
-from media.storage import is_valid_key, validate_key
+from media.storage import STORAGE_KEY_RE, is_valid_key, validate_key
 
 MEDIA_PATH = "/media/"
 DEFAULT_MAX_TTL_SECONDS = 30 * 24 * 3600
@@ -29,6 +29,10 @@ SIGNED_KEPT = 4_096  # signed URLs kept per signer (~2.2 MB), then forgotten all
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _EXP_RE = re.compile(r"[0-9]{1,12}")
 _SIG_RE = re.compile(r"[A-Za-z0-9_-]{43}")  # 32 bytes, unpadded URL-safe base64
+# The shape of every URL `sign` makes (any origin: the document cannot know which are this
+# service's), for the document to state; `storage_key_from_url` checks the rest.
+SIGNED_URL_PATTERN = (rf"^https?://[^/?#\s\\]+(?:/[^?#\s\\]*)?{MEDIA_PATH}"
+                      rf"(?:{STORAGE_KEY_RE.pattern})\?exp={_EXP_RE.pattern}&sig={_SIG_RE.pattern}$")
 # Versioned, domain-separated message so these signatures can't be confused with other HMACs
 # made from the same secret.
 _SIGNATURE_CONTEXT = b"headshots-media-url-v1\n"

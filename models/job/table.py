@@ -10,7 +10,7 @@ import enum
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, get_args
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -35,8 +35,16 @@ from models.clock import utcnow
 from models.errors import NotFound
 from models.uploads import Upload
 
-AspectRatio = Literal["1:1", "4:5", "2:3", "3:4", "9:16"]
-ASPECT_RATIOS: tuple[str, ...] = get_args(AspectRatio)
+
+class AspectRatio(enum.StrEnum):
+    """The shapes on offer, width:height."""
+
+    # Named by their figures: a generated client reads `RATIO_4_5`, never a position.
+    RATIO_1_1 = "1:1"
+    RATIO_4_5 = "4:5"
+    RATIO_2_3 = "2:3"
+    RATIO_3_4 = "3:4"
+    RATIO_9_16 = "9:16"
 
 
 class JobStatus(enum.StrEnum):
