@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -105,33 +105,46 @@ class RefundRequest(Request):
     reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
 
 
-MAX_EVENT_PROPERTIES_BYTES = 2048
+# A flat object, bounded by its shape (which the document can state) rather than by its
+# serialized size (which it cannot): at most 20 x (40 + 100) characters.
+MAX_EVENT_PROPERTIES = 20
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL
+PropertyName = Annotated[str, StringConstraints(max_length=40, pattern=NO_NUL)]
+PropertyValue = Annotated[str, StringConstraints(max_length=100, pattern=NO_NUL)] \
+    | int | float | bool | None
+# As the document states it: pydantic would put the names' pattern in `patternProperties`,
+# leaving names with a NUL unconstrained there though the route refuses them.
+EVENT_PROPERTIES_SCHEMA = {
+    "type": "object", "maxProperties": MAX_EVENT_PROPERTIES,
+    "propertyNames": {"maxLength": 40, "pattern": NO_NUL},
+    "additionalProperties": {"anyOf": [{"type": "string", "maxLength": 100, "pattern": NO_NUL},
+                                       {"type": "number"}, {"type": "boolean"},
+                                       {"type": "null"}]},
+    "description": "a flat object: strings (at most 100 characters), numbers, booleans or "
+                   "null, under names of at most 40 characters",
+}
 
 
 class EventRequest(Request):
     event: Literal["headshot_downloaded", "user_shared", "style_selected"]
     generationId: int | None = Field(default=None, ge=1, le=999_999_999_999_999_999)
-    properties: dict[str, Any] = Field(
-        default_factory=dict,
-        description=f"a flat JSON object of at most {MAX_EVENT_PROPERTIES_BYTES} bytes")
+    properties: Annotated[dict[PropertyName, PropertyValue],
+                          WithJsonSchema(EVENT_PROPERTIES_SCHEMA)] = Field(
+        default_factory=dict, max_length=MAX_EVENT_PROPERTIES)
 
     _whole = field_validator("generationId", mode="before")(_whole_number_or_none)
 
-    @field_validator("properties")
-    @classmethod
-    def _small_and_flat(cls, properties: dict[str, Any]) -> dict[str, Any]:
-        if len(json.dumps(properties)) > MAX_EVENT_PROPERTIES_BYTES:
-            raise ValueError(f"at most {MAX_EVENT_PROPERTIES_BYTES} bytes of JSON")
-        for key, value in properties.items():
-            if not isinstance(value, str | int | float | bool) and value is not None:
-                raise ValueError(f"{key!r}: values are strings, numbers, booleans or null")
-            if "\x00" in key or (isinstance(value, str) and "\x00" in value):
-                raise ValueError("must not contain NUL (0x00) characters")
-        return properties
-
 
 MAX_ANALYTICS_DAYS = 366
-IsoDate = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+# A calendar day, YYYY-MM-DD, as a pattern (so the document says which days exist): years
+# 0001-9999, each month's days, 29 February of leap years only.
+_YEAR = "(?:[0-9]{3}[1-9]|[0-9]{2}[1-9]0|[0-9][1-9]00|[1-9]000)"
+_LEAP_YEAR = ("(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])"
+              "|(?:0[48]|[2468][048]|[13579][26])00)")
+_MONTH_DAY = ("(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"
+              "|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)")
+CALENDAR_DAY = f"^(?:{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)$"
+IsoDate = Annotated[str, StringConstraints(pattern=CALENDAR_DAY)]
 
 
 class AnalyticsQuery(Request):
