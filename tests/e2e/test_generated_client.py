@@ -6,9 +6,11 @@ running server (gunicorn, a real worker, the fake GetImg) serves, with the gener
 warning means a route or answer it skipped), and the client, imported as generated, walks
 every step through its own functions, with `raise_on_unexpected_status` on so an answer the
 document does not list fails the test: styles, upload, generate, poll, history, favorites,
-batch and its ZIP, share and unshare, export, cancel, retry, delete, and deleting one's data.
-Only the status stream is left out (its events are read by an `EventSource`, not a generated
-function). `pytest -s` prints the generator's output and the journey's transcript.
+batch and its ZIP, share and unshare, export, cancel, retry, delete, and deleting one's data;
+the completion webhooks those steps set off must match the document's `webhooks` and load into
+the generated models. Only the status stream is left out (its events are read by an
+`EventSource`, not a generated function). `pytest -s` prints the generator's output and the
+journey's transcript.
 """
 
 from __future__ import annotations
@@ -27,11 +29,14 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from jsonschema import Draft202012Validator, FormatChecker
 
 from devstack.processes import BIN, REPO_ROOT
 from devstack.waiting import wait_until
+from fakes.webhook_receiver import WebhookReceiver
 from tests.support.assets import SELFIE
 from tests.support.live import LiveServer
+from tests.support.session import STORAGE_BACKEND
 
 pytestmark = pytest.mark.usefixtures("ledger_invariant")
 
@@ -111,8 +116,36 @@ def _filename(response: Any) -> str:
     return str(disposition.split("filename=", 1)[1].strip('"'))
 
 
+WEBHOOK_MODELS = {"headshot": "HeadshotEvent", "batch": "BatchEvent"}
+EXPECTED_WEBHOOKS = {"headshot.completed", "headshot.failed", "headshot.cancelled",
+                     "batch.completed"}
+
+
+def webhooks_of(receiver: WebhookReceiver, user_id: int, web: str, j: Journey) -> set[str]:
+    """Waits for the user's webhooks of the journey; each payload must be valid against the
+    document's `webhooks` schema and load into the generated model. Returns their types."""
+    def arrived() -> list[dict[str, Any]] | None:
+        mine = [payload for payload in receiver.delivered().values()
+                if payload["data"]["userId"] == user_id]
+        return mine if {payload["type"] for payload in mine} >= EXPECTED_WEBHOOKS else None
+    payloads: list[dict[str, Any]] = j.until("the journey's webhooks", arrived)
+    document = requests.get(f"{web}/openapi.json", timeout=30).json()
+    for payload in payloads:
+        operation = document["webhooks"][payload["type"]]["post"]
+        schema = operation["requestBody"]["content"]["application/json"]["schema"]
+        validator = Draft202012Validator({**schema, "components": document["components"]},
+                                         format_checker=FormatChecker())
+        errors = [f"{list(error.path)}: {error.message}"
+                  for error in validator.iter_errors(payload)]
+        assert not errors, (payload["type"], errors)
+        model = j.model(WEBHOOK_MODELS[payload["type"].split(".")[0]])
+        assert model.from_dict(payload).type_.value == payload["type"]  # `type_`: a builtin
+    return {payload["type"] for payload in payloads}
+
+
 def test_a_generated_client_walks_the_whole_journey(
-    web: str, worker: Any, fake_getimg: Any, generated: tuple[str, ModuleType]
+    web: str, worker: Any, fake_getimg: Any, webhooks: WebhookReceiver,
+    generated: tuple[str, ModuleType]
 ) -> None:
     server = LiveServer(web)
     user = server.user(credits=50)
@@ -187,10 +220,13 @@ def test_a_generated_client_walks_the_whole_journey(
     share_request = j.model("ShareRequest")(expires_in_hours=1)
     share = j.call("headshots", "share_headshot", 201, job.id, body=share_request).parsed
     share_token = urlsplit(share.share_url).path.rsplit("/", 1)[1]
-    image = j.call("sharing", "get_shared_image", 200, share_token)
-    assert image.parsed.payload.read()[:3] == b"\xff\xd8\xff"  # a JPEG, as generated
-    assert _filename(image).startswith(f"headshot-{style_ids[0]}.")
-    j.transcript[-1] += f" {_filename(image)}"
+    if STORAGE_BACKEND == "s3":  # the store serves the bytes: a redirect to its presigned URL
+        j.call("sharing", "get_shared_image", 302, share_token)
+    else:
+        image = j.call("sharing", "get_shared_image", 200, share_token)
+        assert image.parsed.payload.read()[:3] == b"\xff\xd8\xff"  # a JPEG, as generated
+        assert _filename(image).startswith(f"headshot-{style_ids[0]}.")
+        j.transcript[-1] += f" {_filename(image)}"
     j.call("headshots", "unshare_headshot", 204, job.id)
     j.call("sharing", "get_shared_image", 410, share_token, note="revoked")
 
@@ -216,6 +252,10 @@ def test_a_generated_client_walks_the_whole_journey(
     retried = j.call("headshots", "retry_headshot", 202, failing.id).parsed
     assert retried.retry_count == 1
     status_of(failing.id, JobStatus.COMPLETED)
+
+    # the completion webhooks of it all, as the document's `webhooks` describe them
+    received = webhooks_of(webhooks, user.user_id, web, j)
+    j.transcript.append(f"{'webhooks received':<22} -> {', '.join(sorted(received))}")
 
     # delete one, then all of one's data
     j.call("headshots", "delete_headshot", 204, job.id)

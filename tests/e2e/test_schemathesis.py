@@ -1,6 +1,8 @@
 """Schemathesis against the live server (contract §3, §10): whatever it derives from
 `/openapi.json`, valid or not, no response is a 500 and every response conforms to the document
-(status code, content type, body schema, documented headers).
+(status code, content type, body schema, documented headers); and no request the document calls
+valid is refused with a 400 (`positive_data_acceptance`), save where a rule is beyond any schema
+(`BEYOND_THE_SCHEMA`).
 
 It runs the `schemathesis` CLI on the real gunicorn (`web`) with a real worker and the fake
 GetImg. The CLI is schemathesis's most stable interface (its pytest loader for fixtures breaks
