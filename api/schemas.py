@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -108,31 +108,45 @@ class RefundRequest(Request):
 # A flat object, bounded by its shape (which the document can state) rather than by its
 # serialized size (which it cannot): at most 20 x (40 + 100) characters.
 MAX_EVENT_PROPERTIES = 20
+MAX_PROPERTY_NAME = 40
+MAX_PROPERTY_TEXT = 100
 NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL
-PropertyName = Annotated[str, StringConstraints(max_length=40, pattern=NO_NUL)]
-PropertyValue = Annotated[str, StringConstraints(max_length=100, pattern=NO_NUL)] \
-    | int | float | bool | None
-# As the document states it: pydantic would put the names' pattern in `patternProperties`,
-# leaving names with a NUL unconstrained there though the route refuses them.
 EVENT_PROPERTIES_SCHEMA = {
     "type": "object", "maxProperties": MAX_EVENT_PROPERTIES,
-    "propertyNames": {"maxLength": 40, "pattern": NO_NUL},
-    "additionalProperties": {"anyOf": [{"type": "string", "maxLength": 100, "pattern": NO_NUL},
-                                       {"type": "number"}, {"type": "boolean"},
-                                       {"type": "null"}]},
-    "description": "a flat object: strings (at most 100 characters), numbers, booleans or "
-                   "null, under names of at most 40 characters",
+    "propertyNames": {"maxLength": MAX_PROPERTY_NAME, "pattern": NO_NUL},
+    "additionalProperties": {"anyOf": [
+        {"type": "string", "maxLength": MAX_PROPERTY_TEXT, "pattern": NO_NUL},
+        {"type": "number"}, {"type": "boolean"}, {"type": "null"}]},
+    "description": f"a flat object: strings (at most {MAX_PROPERTY_TEXT} characters), numbers, "
+                   f"booleans or null, under names of at most {MAX_PROPERTY_NAME} characters",
 }
 
 
 class EventRequest(Request):
     event: Literal["headshot_downloaded", "user_shared", "style_selected"]
     generationId: int | None = Field(default=None, ge=1, le=999_999_999_999_999_999)
-    properties: Annotated[dict[PropertyName, PropertyValue],
-                          WithJsonSchema(EVENT_PROPERTIES_SCHEMA)] = Field(
-        default_factory=dict, max_length=MAX_EVENT_PROPERTIES)
+    # Checked by `_flat` (one message naming the property, not one per type it could have
+    # been); the document states the same rules as EVENT_PROPERTIES_SCHEMA.
+    properties: Annotated[dict[str, Any], WithJsonSchema(EVENT_PROPERTIES_SCHEMA)] = Field(
+        default_factory=dict)
 
     _whole = field_validator("generationId", mode="before")(_whole_number_or_none)
+
+    @field_validator("properties")
+    @classmethod
+    def _flat(cls, properties: dict[str, Any]) -> dict[str, Any]:
+        if len(properties) > MAX_EVENT_PROPERTIES:
+            raise ValueError(f"at most {MAX_EVENT_PROPERTIES} properties")
+        for key, value in properties.items():
+            if len(key) > MAX_PROPERTY_NAME:
+                raise ValueError(f"names of at most {MAX_PROPERTY_NAME} characters")
+            if not isinstance(value, str | int | float | bool) and value is not None:
+                raise ValueError(f"{key!r}: values are strings, numbers, booleans or null")
+            if isinstance(value, str) and len(value) > MAX_PROPERTY_TEXT:
+                raise ValueError(f"{key!r}: strings of at most {MAX_PROPERTY_TEXT} characters")
+            if "\x00" in key or (isinstance(value, str) and "\x00" in value):
+                raise ValueError("must not contain NUL (0x00) characters")
+        return properties
 
 
 MAX_ANALYTICS_DAYS = 366

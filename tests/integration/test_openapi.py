@@ -250,7 +250,11 @@ INVALID: dict[str, list[dict[str, Any]]] = {
     "AnalyticsQuery": [{}, {"from": "2026-01-01"}, {"from": "20260101", "to": "2026-01-01"}],
     "RefundRequest": [{}, {"reason": ""}, {"reason": "r" * 501}],
     "EventRequest": [{"event": "headshot_started"}, {}, {"event": "user_shared",
-                                                       "generationId": 0}],
+                                                       "generationId": 0},
+                     {"event": "user_shared", "properties": {"nested": {"a": 1}}},
+                     {"event": "user_shared", "properties": {"s": "x" * 101}},
+                     {"event": "user_shared", "properties": {"n" * 41: 1}},
+                     {"event": "user_shared", "properties": {str(i): i for i in range(21)}}],
     "BatchRequest": [
         {"imageUrl": "u", "styles": []},
         {"imageUrl": "u"},
