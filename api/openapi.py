@@ -15,6 +15,12 @@ Every operation also lists the refusals any request can get before a route sees 
 valid HTTP), 405 (another method, with `Allow`), 408 (a body that did not arrive in time:
 `api/request_arrival.py`), 414, 417 and 431 (gunicorn's, in the same error shape:
 `config/gunicorn.py`).
+
+For generated clients (§12) the document also carries: `servers` (PUBLIC_BASE_URL), the
+completion webhooks' payloads under `webhooks` (`api/webhook_payloads.py`), each enum's member
+names (`x-enum-varnames`, `NamedEnums`), the `code`s of each shared error answer, and no
+component that nothing refers to (query models become parameters).
+`tests/integration/test_openapi_rules.py` holds the whole document to these rules.
 """
 
 from __future__ import annotations
@@ -383,6 +389,7 @@ def build_document(app: Flask) -> dict[str, Any]:
     for op in operations.values():  # its fields are the operation's parameters now
         if op.query is not None:
             schemas.pop(op.query.__name__, None)
+    referred = _response_refs(paths)
     responses = {
         name: {
             "description": f"{description}. Codes: "
@@ -391,7 +398,7 @@ def build_document(app: Flask) -> dict[str, Any]:
             **({"headers": _headers(ERROR_HEADERS[status])} if status in ERROR_HEADERS else {}),
         }
         for status, (name, description) in ERRORS.items()
-        if f"#/components/responses/{name}" in _response_refs(paths)
+        if f"#/components/responses/{name}" in referred
     }
     tags = dict.fromkeys(op.tag for op in operations.values())  # in the order of the routes
     return {
