@@ -62,9 +62,11 @@ def generate_client(web: str, where: Path) -> tuple[str, Path]:
     return output, where
 
 
-@pytest.fixture
-def generated(web: str, tmp_path: Path) -> Iterator[tuple[str, ModuleType]]:
-    output, folder = generate_client(web, tmp_path)
+@pytest.fixture(scope="module")
+def generated(web: str, tmp_path_factory: pytest.TempPathFactory
+              ) -> Iterator[tuple[str, ModuleType]]:
+    """Generated once for the module's tests (a few seconds: the generator, then ruff)."""
+    output, folder = generate_client(web, tmp_path_factory.mktemp("generated"))
     sys.path.insert(0, str(folder))
     try:
         yield output, importlib.import_module(PACKAGE)
