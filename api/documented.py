@@ -42,18 +42,6 @@ OPERATION_ATTRIBUTE = "openapi_operation"
 IMAGE_BYTES = {media_type: {"type": "string", "format": "binary"} for media_type in CONTENT_TYPES}
 HTML_PAGE = {HTML: {"type": "string"}}
 ZIP_ARCHIVE = {"application/zip": {"type": "string", "format": "binary"}}
-STATUS_EVENTS = {  # one event of the stream (OpenAPI 3.1: the `schema` of a stream is per event)
-    EVENT_STREAM: {
-        "type": "object",
-        "required": ["event", "data"],
-        "properties": {
-            "event": {"const": "status"},
-            "data": {"type": "string", "contentMediaType": JSON,
-                     "contentSchema": {"$ref": REF.format(model="HeadshotStatus")}},
-        },
-    },
-}
-
 
 class MediaQuery(BaseModel):
     """What `api/media.py` reads from a signed media URL (it checks them by hand: any wrong,

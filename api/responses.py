@@ -26,6 +26,9 @@ from models.job.table import AspectRatio, JobStatus
 NonNegative = Annotated[int, Field(ge=0)]
 Progress = Annotated[int, Field(ge=0, le=100)]
 SignedUrl = Annotated[str, Field(description="a signed media URL that expires")]
+StatusStreamUrl = Annotated[str, Field(
+    description="the headshot's status stream (Server-Sent Events), signed: it needs no "
+                "`Authorization` header (a browser's `EventSource`); valid for an hour (§12)")]
 Timestamp = Annotated[datetime, Field(description="ISO 8601 in UTC")]
 
 
@@ -90,6 +93,7 @@ class Headshot(Body):
     startedAt: Timestamp | None
     completedAt: Timestamp | None
     metadata: HeadshotMetadata
+    statusStreamUrl: StatusStreamUrl
 
 
 class BatchAccepted(Body):
@@ -120,6 +124,7 @@ class HeadshotStatus(Body):
     error: ErrorDetail | None
     queuePosition: NonNegative | None = Field(description="jobs ahead of this one, when queued")
     etaSeconds: NonNegative | None = Field(description="an estimate, while queued or processing")
+    statusStreamUrl: StatusStreamUrl
 
 
 class HeadshotPage(Body):

@@ -27,11 +27,25 @@ EXPIRY_STEP_SECONDS = 60  # a URL lives `ttl_seconds` and up to a minute more
 SIGNED_KEPT = 4_096  # signed URLs kept per signer, then forgotten all at once (a memory bound)
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_EXP_RE = re.compile(r"[0-9]{1,12}")
-_SIG_RE = re.compile(r"[A-Za-z0-9_-]{43}")  # 32 bytes, unpadded URL-safe base64
+EXP_PATTERN = re.compile(r"[0-9]{1,12}")
+SIGNATURE_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")  # 32 bytes, unpadded URL-safe base64
 # Versioned, domain-separated message so these signatures can't be confused with other HMACs
 # made from the same secret.
 _SIGNATURE_CONTEXT = b"headshots-media-url-v1\n"
+
+
+def url_signature(key: bytes, message: bytes) -> str:
+    """The unpadded URL-safe base64 of HMAC-SHA256 over `message`, which starts with the
+    context of its purpose (media here, status streams in `services/status_stream_urls.py`):
+    the same key then never signs for two purposes alike."""
+    digest = hmac.new(key, message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def expiry_in(ttl_seconds: int, now: float) -> int:
+    """`ttl_seconds` from `now`, up to the next whole minute: every answer within a minute
+    carries the same URL, which a client can keep, and which is signed once."""
+    return -(-(int(now) + ttl_seconds) // EXPIRY_STEP_SECONDS) * EXPIRY_STEP_SECONDS
 
 
 @dataclass(frozen=True)
@@ -104,9 +118,8 @@ class MediaUrlSigner:
         return self._ttl
 
     def _signature(self, storage_key: str, exp: int) -> str:
-        message = _SIGNATURE_CONTEXT + f"{storage_key}\n{exp}".encode("ascii")
-        digest = hmac.new(self._key, message, hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+        return url_signature(self._key,
+                             _SIGNATURE_CONTEXT + f"{storage_key}\n{exp}".encode("ascii"))
 
     def sign(
         self,
@@ -123,9 +136,7 @@ class MediaUrlSigner:
         """
         current = time.time() if now is None else now
         if expires_at is None:
-            # Up to the next whole minute: every answer within a minute carries the same URL,
-            # which the app's image cache can keep, and which is signed once here.
-            exp = -(-(int(current) + self._ttl) // EXPIRY_STEP_SECONDS) * EXPIRY_STEP_SECONDS
+            exp = expiry_in(self._ttl, current)  # the app's image cache keeps it a minute
         else:
             if expires_at.tzinfo is None:
                 expires_at = expires_at.replace(tzinfo=UTC)
@@ -149,7 +160,7 @@ class MediaUrlSigner:
         """True only for a well-formed key with a valid, unexpired signature."""
         if not (isinstance(exp, str) and isinstance(sig, str) and is_valid_key(storage_key)):
             return False
-        if _EXP_RE.fullmatch(exp) is None or _SIG_RE.fullmatch(sig) is None:
+        if EXP_PATTERN.fullmatch(exp) is None or SIGNATURE_PATTERN.fullmatch(sig) is None:
             return False
         expiry = int(exp)
         current = time.time() if now is None else now

@@ -24,6 +24,7 @@ from services.analytics import Report
 from services.batches import BatchView
 from services.pagination import Page, Row, encode_cursor, encode_time_cursor
 from services.status import PolledStatus, shown_progress
+from services.status_stream_urls import status_stream_url
 
 
 def iso(moment: datetime | float | None) -> str | None:
@@ -89,12 +90,16 @@ def headshot_json(job: Job, signer: MediaUrlSigner) -> dict[str, Any]:
         "startedAt": iso(job.started_at),
         "completedAt": iso(job.completed_at),
         "metadata": {**(job.meta or {}), "attempts": job.attempts_this_round},
+        "statusStreamUrl": status_stream_url(job.user_id, job.id),
     }
 
 
-def status_json(job_status: PolledStatus, signer: MediaUrlSigner) -> dict[str, Any]:
+def status_json(job_status: PolledStatus, signer: MediaUrlSigner, *, stream_url: bool = True
+                ) -> dict[str, Any]:
+    """The status object; without `stream_url`, short of its last field, `statusStreamUrl`
+    (a stream compares bodies without it: its URL's expiry moves each minute)."""
     snapshot = job_status.snapshot
-    return {
+    body = {
         "id": snapshot.id,
         "status": snapshot.status,
         "progress": job_status.progress,
@@ -105,6 +110,12 @@ def status_json(job_status: PolledStatus, signer: MediaUrlSigner) -> dict[str, A
         "queuePosition": job_status.queue_position,
         "etaSeconds": job_status.eta_seconds,
     }
+    return with_stream_url(body, snapshot.user_id, snapshot.id) if stream_url else body
+
+
+def with_stream_url(status_body: dict[str, Any], user_id: int, job_id: int) -> dict[str, Any]:
+    """A status object built without its `statusStreamUrl`, completed."""
+    return {**status_body, "statusStreamUrl": status_stream_url(user_id, job_id)}
 
 
 def style_json(style: Style) -> dict[str, Any]:

@@ -45,6 +45,13 @@ class StatusSnapshot:
         return {**self.__dict__, "result_keys": list(self.result_keys)}
 
     @property
+    def version(self) -> int:
+        """Which state of the job this is, growing with each change: `progress_at` (every
+        change moves it, and the status cache keeps only the newest by it) in microseconds,
+        as PostgreSQL stores it. A status stream's event ids (§6)."""
+        return round(self.progress_at * 1_000_000)
+
+    @property
     def finished(self) -> bool:
         return self.status in FINISHED
 
