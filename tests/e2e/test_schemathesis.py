@@ -71,6 +71,9 @@ def write_config(path: Path, *, user_headers: dict[str, str]) -> Path:
         "request-timeout = 30",
         "max-stream-events = 5",
         f"headers = {_toml(user_headers)}",
+        # The checks here, not with `--checks`: the command line's would override the
+        # operations' own below.
+        f"checks = {_toml({'enabled': False, **{name: {'enabled': True} for name in CHECKS}})}",
         "[output.sanitization]",
         "enabled = false",  # test tokens only: show whole requests in the report
         "[generation]",
@@ -84,6 +87,12 @@ def write_config(path: Path, *, user_headers: dict[str, str]) -> Path:
         "[[operations]]",
         'include-path-regex = "^/api/admin/"',
         f"headers = {_toml(ADMIN)}",
+        # The status streams are documented as text (an OpenAPI 3.1 document cannot describe
+        # their events), which schemathesis reads as the schema of each event. Their events'
+        # data is checked against HeadshotStatus by tests/e2e/test_stream_resume.py.
+        "[[operations]]",
+        'include-operation-id-regex = "^streamHeadshotStatus"',
+        "checks = { response_schema_conformance = { enabled = false } }",
     ]
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -108,7 +117,7 @@ def run_schemathesis(web: str, tmp_path: Path, *, user_headers: dict[str, str],
                      args: tuple[str, ...] = (), real: dict[str, Any] | None = None) -> None:
     config = write_config(tmp_path / "schemathesis.toml", user_headers=user_headers)
     command = [str(BIN / "schemathesis"), "--config-file", str(config), "--no-color", "run",
-               f"{web}/openapi.json", "--checks", ",".join(CHECKS), *args]
+               f"{web}/openapi.json", *args]
     if os.environ.get("SCHEMATHESIS_REPORT_DIR"):  # every request and response, as HAR
         command += ["--report", "har", "--report-dir", os.environ["SCHEMATHESIS_REPORT_DIR"]]
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "COLUMNS": "120"}
