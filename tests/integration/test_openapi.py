@@ -198,6 +198,27 @@ def test_uploads_are_multipart_with_a_binary_image(document: dict[str, Any]) -> 
         "type": "string", "format": "binary", "description": "JPEG, PNG or WebP"}
 
 
+def test_the_status_streams_are_text_and_the_signed_one_needs_no_token(
+        document: dict[str, Any]) -> None:
+    """A generated client must not read the stream as one JSON object (from_dict on the event
+    text): the stream is a string, its events described in words."""
+    bearer = document["paths"]["/api/headshots/status/{generation_id}/stream"]["get"]
+    signed = document["paths"]["/api/headshots/status/{generation_id}/signed-stream"]["get"]
+    for operation in (bearer, signed):
+        schema = operation["responses"]["200"]["content"]["text/event-stream"]["schema"]
+        assert schema["type"] == "string" and "properties" not in schema
+        assert "`id:" in schema["description"] and "`retry:" in schema["description"]
+        assert "content" not in operation["responses"]["204"]
+        assert "Last-Event-ID" in operation["description"]
+    assert "security" not in bearer and signed["security"] == []
+    assert {(p["name"], p["in"], p["required"]) for p in signed["parameters"]} == {
+        ("generation_id", "path", True), ("user", "query", True), ("exp", "query", True),
+        ("sig", "query", True)}
+    assert "401" not in signed["responses"]
+    for model in ("Headshot", "HeadshotStatus"):
+        assert "statusStreamUrl" in document["components"]["schemas"][model]["required"]
+
+
 # ---- request models: the document says what the models accept ----------------------------
 
 VALID: dict[str, list[dict[str, Any]]] = {
