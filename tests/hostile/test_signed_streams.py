@@ -7,13 +7,16 @@ the bearer stream takes.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
 
+from config import get_settings, use_settings
 from services.redis_client import get_redis
-from services.status_stream_urls import get_stream_signer, stream_path
+from services.status_stream_urls import get_stream_signer, status_stream_url, stream_path
 from services.stream_slots import user_key
 from tests.support.domain import funded_user, make_job, signed_url, stored_upload
 from tests.support.errors import assert_error
@@ -155,3 +158,40 @@ def test_a_malformed_last_event_id_is_a_400(web: str, owner: dict[str, int],
     assert_error(bearer, 400, "invalid_request", field="Last-Event-ID")
     assert slots_held(user_id) == 0
 
+
+
+@pytest.fixture
+def status_budget_of_four() -> Iterator[int]:
+    original = get_settings()
+    use_settings(original.model_copy(update={"rate_limit_status_per_minute": 4}))
+    yield 4
+    use_settings(original)
+
+
+def test_both_forms_spend_the_owners_one_status_budget(client: Any,
+                                                        status_budget_of_four: int) -> None:
+    """In-process, with a budget of 4 status reads a minute: polls and streams, bearer and
+    signed, count against the same one; past it the signed stream is the same 429."""
+    if time.time() % 60 > 50:  # the count starts over with each clock minute
+        time.sleep(61 - time.time() % 60)
+    user_id = funded_user(1)
+    job_id = int(make_job(user_id, stored_upload(user_id))["id"])
+    parts = urlsplit(status_stream_url(user_id, job_id))
+    signed = f"{parts.path}?{parts.query}"
+    bearer = auth(user_id)
+    reads = [lambda: client.get(f"/api/headshots/status/{job_id}", headers=bearer),
+             lambda: client.get(signed, buffered=False),
+             lambda: client.get(f"/api/headshots/status/{job_id}/stream", headers=bearer,
+                                buffered=False),
+             lambda: client.get(signed, buffered=False)]
+    for read in reads:
+        answer = read()
+        assert answer.status_code == 200
+        answer.close()  # the stream ends: its slot is free
+    tried("signed streams")
+    limited = client.get(signed)
+    assert_error(limited, 429, "rate_limited")
+    assert 0 < int(limited.headers["Retry-After"]) <= 60
+    assert_error(client.get(f"/api/headshots/status/{job_id}", headers=bearer), 429,
+                 "rate_limited")
+    assert slots_held(user_id) == 0
