@@ -113,7 +113,8 @@ def failures() -> Response:
 @documented(operation_id="getUserFile", summary="One user's account, for support (audited)",
             tag="admin", auth="admin",
             responses={200: Reply("balance, ledger, headshots, events, share links, webhook "
-                                  "deliveries; the look is written to the audit log",
+                                  "deliveries, devices, push deliveries; the look is written "
+                                  "to the audit log",
                                   UserFile)},
             errors={400: "userId: not a positive whole number of at most 18 digits",
                     404: "no such user (the look is audited all the same)"})

@@ -351,6 +351,16 @@ class WebhookDelivery(Body):
     lastError: str | None
 
 
+class PushDelivery(WebhookDelivery):
+    deviceId: int | None = Field(description="the device it went to; it may be gone since "
+                                             "(not in `devices`)")
+
+
+class SupportDevice(Device):
+    lastSeenAt: Timestamp = Field(description="when it was last registered (registering it "
+                                              "again refreshes it)")
+
+
 class LatestLedger(Body):
     data: list[LedgerLine]
     truncated: bool = Field(description="older rows exist beyond these 100, the latest")
@@ -376,6 +386,16 @@ class LatestDeliveries(Body):
     truncated: bool
 
 
+class LatestDevices(Body):
+    data: list[SupportDevice]
+    truncated: bool
+
+
+class LatestPushDeliveries(Body):
+    data: list[PushDelivery]
+    truncated: bool
+
+
 class UserFile(Body):
     """One user as support sees them; each list the latest 100 rows, newest first."""
 
@@ -392,6 +412,9 @@ class UserFile(Body):
     events: LatestEvents
     shareLinks: LatestShareLinks = Field(description="live ones: neither revoked nor expired")
     webhookDeliveries: LatestDeliveries
+    devices: LatestDevices = Field(description="where push notifications go (§13); never "
+                                               "their endpoints, tokens or keys")
+    pushDeliveries: LatestPushDeliveries = Field(description="one per device and ending (§13)")
 
 
 class FlagItem(Body):
