@@ -164,6 +164,21 @@ class Device(Body):
     createdAt: Timestamp
 
 
+class WebPushSetup(Body):
+    publicKey: str = Field(
+        pattern=r"^[A-Za-z0-9_-]{87}$",
+        description="the server's VAPID public key: base64url (unpadded) of the uncompressed "
+                    "P-256 point, 65 bytes; `PushManager.subscribe`'s `applicationServerKey`")
+
+
+class PushSetup(Body):
+    """How a client subscribes a device to push notifications (§13)."""
+
+    platforms: list[Platform] = Field(description="the platforms whose provider is set up: "
+                                                  "a device on another is never notified")
+    webPush: WebPushSetup | None = Field(description="null while Web Push is off")
+
+
 class Me(Body):
     id: int = Field(ge=1)
     email: str | None
@@ -175,6 +190,7 @@ class Me(Body):
                     "`share`, `push`, `style:<styleId>`")
     devices: list[Device] = Field(description="where push notifications go (§13); never "
                                               "their tokens or keys")
+    push: PushSetup
 
 
 class CreditEntryItem(Body):

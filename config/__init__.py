@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from config.vapid import vapid_public_key
+
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret"
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
@@ -217,6 +219,14 @@ class Settings(BaseSettings):
                 raise ValueError(f"{missing} required with {given[0].upper()}")
         if self.vapid_subject and not self.vapid_subject.startswith(("mailto:", "https://")):
             raise ValueError("VAPID_SUBJECT must be a mailto: or https: URL")
+        if self.vapid_private_key:
+            vapid_public_key(self.vapid_private_key)  # a key that cannot sign refuses to start
+
+    @property
+    def vapid_public_key(self) -> str | None:
+        """The applicationServerKey web clients subscribe with (§13); None while Web Push is
+        off."""
+        return vapid_public_key(self.vapid_private_key) if self.vapid_private_key else None
 
     @property
     def push_platforms(self) -> frozenset[str]:

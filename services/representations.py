@@ -137,6 +137,11 @@ def account_json(account: Account) -> dict[str, Any]:
         "totalCreditsSpent": user.total_credits_spent,
         "devices": [device_json(device) for device in account.devices],
         "features": account.features,
+        "push": {
+            "platforms": sorted(account.push.platforms),
+            "webPush": {"publicKey": account.push.web_push_key}
+            if account.push.web_push_key else None,
+        },
     }
 
 
