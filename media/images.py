@@ -3,7 +3,7 @@
 Everything here treats its input as hostile: the format is decided by content (magic bytes
 plus Pillow restricted to that one format), declared dimensions are checked before any pixel
 is decoded, and uploads are re-encoded from pixels so no metadata (EXIF, GPS, XMP, ICC,
-comments, PNG text chunks) survives.
+comments, PNG text chunks) survives. HEIC and AVIF uploads are stored as JPEG.
 
 The `_`-prefixed helpers are private to the media package; media/export.py reuses them.
 """
@@ -14,10 +14,29 @@ import warnings
 from dataclasses import dataclass
 from io import BytesIO
 
+import pillow_heif
 from PIL import ExifTags, Image, ImageCms, ImageFile, ImageOps
 
-from media.formats import JPEG, PNG, SUPPORTED_TYPES_TEXT, WEBP, ImageFormat, sniff
+from media.formats import (
+    AVIF,
+    FORMATS,
+    HEIC,
+    JPEG,
+    PNG,
+    SUPPORTED_TYPES_TEXT,
+    UPLOAD_FORMATS,
+    UPLOAD_TYPES_TEXT,
+    WEBP,
+    ImageFormat,
+    sniff,
+)
+from media.heif import brand_format, largest_declared_size
 from models.errors import DomainError
+
+# pillow-heif's Pillow plugin reads HEIC (libheif, libde265). Only the primary image is wanted:
+# thumbnails, depth maps and auxiliary images are not read at all. libheif's own security limits
+# stay on (pillow_heif.options.DISABLE_SECURITY_LIMITS is never set).
+pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
 
 # A truncated upload must be refused, never padded with grey. This is Pillow's default; set it
 # explicitly so the intent is visible, and `_decode` refuses to run if anything re-enables it.
@@ -74,22 +93,27 @@ _KNOWN_UNSUPPORTED: tuple[tuple[bytes, str], ...] = (
 )
 
 
-def _sniff(raw: bytes) -> ImageFormat:
-    """Decide the container from the leading bytes; refuse anything but JPEG, PNG and WebP."""
-    fmt = sniff(raw)
-    if fmt is not None:
+def _sniff(raw: bytes, accept: tuple[ImageFormat, ...]) -> ImageFormat:
+    """Decide the container from the leading bytes; refuse any format not in `accept`."""
+    fmt = sniff(raw) or brand_format(raw)
+    if fmt in accept:
         return fmt
-    head = raw[:64].lstrip()
-    fallback = "HEIC/AVIF" if raw[4:8] == b"ftyp" else "unrecognised content"
-    name = next((name for magic, name in _KNOWN_UNSUPPORTED if head.startswith(magic)), fallback)
-    raise UnsupportedImage(
-        f"Unsupported image type ({name}): upload a {SUPPORTED_TYPES_TEXT} image."
-    )
+    allowed = UPLOAD_TYPES_TEXT if accept == UPLOAD_FORMATS else SUPPORTED_TYPES_TEXT
+    if fmt is not None:
+        name = fmt.extension.upper()
+    else:
+        head = raw[:64].lstrip()
+        fallback = "an ISO media file" if raw[4:8] == b"ftyp" else "unrecognised content"
+        name = next((name for magic, name in _KNOWN_UNSUPPORTED if head.startswith(magic)),
+                    fallback)
+    raise UnsupportedImage(f"Unsupported image type ({name}): upload a {allowed} image.")
 
 
-def open_checked(raw: bytes, *, max_bytes: int, max_pixels: int
-                  ) -> tuple[Image.Image, ImageFormat]:
-    """Open (header only) and check size, format and declared dimensions. No pixels decoded."""
+def open_checked(raw: bytes, *, max_bytes: int, max_pixels: int,
+                 accept: tuple[ImageFormat, ...] = FORMATS) -> tuple[Image.Image, ImageFormat]:
+    """Open (header only) and check size, format and declared dimensions. No pixels decoded.
+
+    `accept`: the formats the caller takes (uploads: UPLOAD_FORMATS; stored images: FORMATS)."""
     if not isinstance(raw, bytes | bytearray | memoryview):
         raise TypeError("image data must be bytes")
     raw = bytes(raw)
@@ -100,10 +124,18 @@ def open_checked(raw: bytes, *, max_bytes: int, max_pixels: int
             f"The image is {len(raw)} bytes; the limit is {max_bytes} bytes "
             f"({max_bytes / (1024 * 1024):.0f} MiB)."
         )
-    fmt = _sniff(raw)
+    fmt = _sniff(raw, accept)
     # Pillow's WebP reader runs libwebp's decoder setup at open, which sizes (and allocates)
     # the canvas: check the declared size from the header first, as for the other formats.
-    declared = _webp_canvas_size(raw) if fmt is WEBP else None
+    # libheif and libavif parse a whole HEIF container at open: its declared sizes are read
+    # first too, and a file whose boxes cannot be followed that far is not handed to them.
+    declared = None
+    if fmt is WEBP:
+        declared = _webp_canvas_size(raw)
+    elif fmt in (HEIC, AVIF):
+        declared = largest_declared_size(raw)
+        if declared is None:
+            raise InvalidImage(f"The file looks like {fmt.extension.upper()} but is corrupt.")
     if declared is not None and declared[0] * declared[1] > max_pixels:
         raise _too_many_pixels(declared, max_pixels)
     # Pillow warns (rather than raises) between MAX_IMAGE_PIXELS and twice that; both are bombs.
@@ -118,7 +150,7 @@ def open_checked(raw: bytes, *, max_bytes: int, max_pixels: int
         except Exception as exc:  # any parser failure on hostile input is bad input, not a 500
             raise InvalidImage(f"The file looks like {fmt.pillow_name} but is corrupt.") from exc
     if image.format not in fmt.pillow_names:
-        raise UnsupportedImage(f"Unsupported image type: upload a {SUPPORTED_TYPES_TEXT} image.")
+        raise UnsupportedImage(f"Unsupported image type: upload a {UPLOAD_TYPES_TEXT} image.")
     width, height = image.size
     if width <= 0 or height <= 0:
         raise InvalidImage("The image has no pixels.")
@@ -245,8 +277,9 @@ def sanitize_upload(
 ) -> SanitizedImage:
     """Validate an uploaded selfie and re-encode it upright and without metadata.
 
-    JPEG stays JPEG, PNG stays PNG, WebP stays WebP. Animated PNG/WebP and multi-picture JPEG
-    keep their first frame. Raises ImageRejected (415 / 413 / 400).
+    JPEG stays JPEG, PNG stays PNG, WebP stays WebP; HEIC and AVIF become JPEG (transparency
+    flattened on white). Animated PNG/WebP/AVIF and multi-picture JPEG/HEIC keep their first
+    (primary) frame. Raises ImageRejected (415 / 413 / 400).
     """
     return _sanitized(raw, max_bytes=max_bytes, max_pixels=max_pixels)[0]
 
@@ -269,18 +302,20 @@ def sanitize_upload_with_preview(
 def _sanitized(raw: bytes, *, max_bytes: int, max_pixels: int
                ) -> tuple[SanitizedImage, Image.Image]:
     """The upload re-encoded, and the clean pixels it was encoded from."""
-    image, fmt = open_checked(raw, max_bytes=max_bytes, max_pixels=max_pixels)
+    image, fmt = open_checked(raw, max_bytes=max_bytes, max_pixels=max_pixels,
+                              accept=UPLOAD_FORMATS)
+    stored = JPEG if fmt in (HEIC, AVIF) else fmt
     width, height = image.size
     if min(width, height) < MIN_SIDE:
         raise InvalidImage(
             f"The image is {width}x{height} pixels; each side must be at least {MIN_SIDE} pixels."
         )
-    clean = clean_pixels(image, keep_alpha=fmt is not JPEG)
-    data = encode_image(clean, fmt)
+    clean = clean_pixels(image, keep_alpha=stored is not JPEG)
+    data = encode_image(clean, stored)
     return SanitizedImage(
         data=data,
-        content_type=fmt.content_type,
-        extension=fmt.extension,
+        content_type=stored.content_type,
+        extension=stored.extension,
         width=clean.width,
         height=clean.height,
     ), clean
