@@ -56,6 +56,11 @@ HEADERS: dict[str, dict[str, Any]] = {
     "Location": {"description": "where what was queued can be read: a headshot's status, a "
                                 "batch", "required": True,
                  "schema": {"type": "string"}},
+    "X-Image-Width": {"description": "the exported image's width in pixels (a `size` above "
+                                     "the headshot's own long side gives its own size)",
+                      "required": True, "schema": {"type": "integer", "minimum": 1}},
+    "X-Image-Height": {"description": "the exported image's height in pixels",
+                       "required": True, "schema": {"type": "integer", "minimum": 1}},
     "Retry-After": {"description": "seconds to wait before trying again", "required": True,
                     "schema": {"type": "integer", "minimum": 0}},
     "WWW-Authenticate": {"description": "the bearer challenge",

@@ -104,7 +104,9 @@ class ShareRequest(Request):
 class ExportQuery(Request):
     format: Literal["jpeg", "png", "webp"] = "jpeg"
     size: int | None = Field(default=None, ge=MIN_LONG_SIDE, le=MAX_LONG_SIDE,
-                             description="the long side in pixels; never above the result's")
+                             description="the longest the long side may be, in pixels; capped at "
+                             "the headshot's own (never upscaled): X-Image-Width and "
+                             "X-Image-Height say the size returned")
     watermark: Annotated[str, StringConstraints(max_length=MAX_WATERMARK_CHARS)] | None = None
 
     _digits = field_validator("size", mode="before")(_query_digits)
