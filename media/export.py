@@ -38,6 +38,10 @@ TEXT_RGB = (255, 255, 255)
 
 # Cc/Cf/Co/Cs/Cn and line/paragraph separators: invisible, or (U+202E) reorder the text shown.
 _REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"})
+# Except the zero-width non-joiner and joiner: part of how some names are spelled (Persian
+# "علی‌زاده" keeps its parts unjoined; Indic scripts choose half forms with them). They only
+# steer the shaping of the letters around them.
+_JOINER_CONTROLS = frozenset({"\u200c", "\u200d"})
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,7 @@ def _check_watermark(watermark: str | None) -> str:
             f"watermark: at most {MAX_WATERMARK_CHARS} characters, not {len(text)}."
         )
     for char in text:
-        if unicodedata.category(char) in _REFUSED_CATEGORIES:
+        if unicodedata.category(char) in _REFUSED_CATEGORIES and char not in _JOINER_CONTROLS:
             raise InvalidRequest(
                 f"watermark: control and invisible characters are not allowed "
                 f"(U+{ord(char):04X})."

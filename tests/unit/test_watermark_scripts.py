@@ -179,3 +179,13 @@ def test_the_image_keeps_exactly_the_noto_faces_the_watermark_uses() -> None:
     assert re.search(r"apt-get install[^&]*fonts-noto-core", dockerfile)
     for package in {font.package for font in WATERMARK_FONTS} | {"libfribidi0"}:
         assert package in dockerfile
+
+
+def test_a_zero_width_non_joiner_keeps_a_persian_name_apart() -> None:
+    # "Alizadeh" with U+200C between its parts, as Persian spells it: drawn, and unjoined.
+    joined, apart = "علیزاده", "علی\u200cزاده"
+    raw = gradient_png()
+    with_zwnj = decoded(export_image(raw, fmt=PNG, watermark=apart).data)
+    without = decoded(export_image(raw, fmt=PNG, watermark=joined).data)
+    assert ImageChops.difference(with_zwnj, without).getbbox() is not None
+    assert [r.text for r in visual_runs(apart)] == [apart]  # one run: shaped as one text
