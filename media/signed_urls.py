@@ -23,7 +23,9 @@ from media.storage import is_valid_key, validate_key
 MEDIA_PATH = "/media/"
 DEFAULT_MAX_TTL_SECONDS = 30 * 24 * 3600
 MAX_URL_LENGTH = 2048
-EXPIRY_STEP_SECONDS = 60  # a URL lives `ttl_seconds` and up to a minute more
+# Expiries fall on a grid of this step, so a URL stays the same for a whole step (an app's
+# image cache keeps an image by its URL): a URL lives `ttl_seconds` and up to one step more.
+EXPIRY_STEP_SECONDS = 3600
 SIGNED_KEPT = 4_096  # signed URLs kept per signer, then forgotten all at once (a memory bound)
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -43,8 +45,8 @@ def url_signature(key: bytes, message: bytes) -> str:
 
 
 def expiry_in(ttl_seconds: int, now: float) -> int:
-    """`ttl_seconds` from `now`, up to the next whole minute: every answer within a minute
-    carries the same URL, which a client can keep, and which is signed once."""
+    """`ttl_seconds` from `now`, up to the next multiple of EXPIRY_STEP_SECONDS: every answer
+    within one step carries the same URL, which a client can keep, and which is signed once."""
     return -(-(int(now) + ttl_seconds) // EXPIRY_STEP_SECONDS) * EXPIRY_STEP_SECONDS
 
 
@@ -110,12 +112,19 @@ class MediaUrlSigner:
         self._base_url = public_base_url.strip().rstrip("/")
         self._allowed = [self._origin, *(_parse_base(base) for base in extra_allowed_bases)]
         # URLs signed lately, by key and expiry: a job's status is polled every second or two,
-        # and its URLs stay the same for a minute, so signing them at each poll is waste.
+        # and its URLs stay the same for a whole step, so signing them at each poll is waste.
         self._signed: dict[tuple[str, int], SignedUrl] = {}
 
     @property
     def ttl_seconds(self) -> int:
         return self._ttl
+
+    def window_expiry(self, now: float | None = None) -> int:
+        """The expiry (unix seconds) of every URL signed now without its own `expires_at`:
+        `now + ttl_seconds` rounded up to the next multiple of EXPIRY_STEP_SECONDS. Every
+        answer within one step carries the same URL for the same image, and each URL still
+        lives at least `ttl_seconds` from the moment it was handed out."""
+        return expiry_in(self._ttl, time.time() if now is None else now)
 
     def _signature(self, storage_key: str, exp: int) -> str:
         return url_signature(self._key,
@@ -128,15 +137,16 @@ class MediaUrlSigner:
         now: float | None = None,
         expires_at: datetime | None = None,
     ) -> SignedUrl:
-        """A URL for `storage_key` valid for `ttl_seconds`, to the next whole minute (or until
-        `expires_at`).
+        """A URL for `storage_key` valid until `window_expiry` (or until `expires_at`).
 
         A naive `expires_at` is taken as UTC. Raises InvalidKey for a malformed key and
         ValueError for an expiry in the past or beyond the maximum lifetime.
         """
         current = time.time() if now is None else now
         if expires_at is None:
-            exp = expiry_in(self._ttl, current)  # the app's image cache keeps it a minute
+            # On the grid: every answer within a step carries the same URL, which the app's
+            # image cache can keep, and which is signed once here.
+            exp = self.window_expiry(current)
         else:
             if expires_at.tzinfo is None:
                 expires_at = expires_at.replace(tzinfo=UTC)
