@@ -53,6 +53,16 @@ class ErrorBody(Body):
 # ---- headshots (contract §6) -------------------------------------------------------------------
 
 
+class SizedImage(Body):
+    """An image URL with the image's size in pixels (§12): an app can lay the image out before
+    it arrives. The size is as recorded when the image was written; null for images stored
+    before sizes were recorded."""
+
+    url: SignedUrl
+    width: int | None = Field(ge=1, description="pixels; null if not recorded")
+    height: int | None = Field(ge=1, description="pixels; null if not recorded")
+
+
 class LastError(Body):
     code: str
     message: str
@@ -84,6 +94,10 @@ class Headshot(Body):
     beforeImageUrl: SignedUrl | None = Field(
         description="a small copy of the selfie (long side <= 512 px, no metadata), kept as "
                     "long as the headshot: the app's before/after")
+    results: list[SizedImage] = Field(description="`resultUrls`, each with its size")
+    thumbnail: SizedImage | None = Field(description="`thumbnailUrl` with its size")
+    originalImage: SizedImage | None = Field(description="`originalImageUrl` with its size")
+    beforeImage: SizedImage | None = Field(description="`beforeImageUrl` with its size")
     isFavorite: bool
     error: ErrorDetail | None
     retryCount: NonNegative
@@ -121,6 +135,8 @@ class HeadshotStatus(Body):
     progress: Progress
     resultUrls: list[SignedUrl]
     thumbnailUrl: SignedUrl | None
+    results: list[SizedImage] = Field(description="`resultUrls`, each with its size")
+    thumbnail: SizedImage | None = Field(description="`thumbnailUrl` with its size")
     error: ErrorDetail | None
     queuePosition: NonNegative | None = Field(description="jobs ahead of this one, when queued")
     etaSeconds: NonNegative | None = Field(description="an estimate, while queued or processing")

@@ -80,6 +80,25 @@ class SanitizedImage:
     height: int
 
 
+@dataclass(frozen=True)
+class Thumbnail:
+    """A JPEG made from an image's pixels, and its size (kept beside its URL, §12)."""
+
+    data: bytes
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class CheckedResult:
+    """A generator's result as checked: its type and size, and the thumbnail made from it."""
+
+    content_type: str
+    width: int
+    height: int
+    thumbnail: Thumbnail
+
+
 # Formats people commonly try, so the 415 message can say what was sent.
 _KNOWN_UNSUPPORTED: tuple[tuple[bytes, str], ...] = (
     (b"GIF87a", "GIF"),
@@ -206,6 +225,17 @@ def _apply_orientation(image: Image.Image) -> Image.Image:
     return transposed if transposed is not None else image
 
 
+def _shown_size(image: Image.Image) -> tuple[int, int]:
+    """The size the image shows at: its stored size, turned if its EXIF orientation turns it
+    a quarter (as a browser shows it)."""
+    try:
+        orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+    except Exception:  # malformed EXIF, as in _apply_orientation: shown as stored
+        orientation = 1
+    width, height = image.size
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
@@ -290,7 +320,7 @@ def sanitize_upload_with_preview(
     preview_long_side: int,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
-) -> tuple[SanitizedImage, bytes]:
+) -> tuple[SanitizedImage, Thumbnail]:
     """`sanitize_upload`, and a JPEG preview of the same clean pixels whose longer side is at
     most `preview_long_side`: one decode for both (a 40-megapixel WebP takes seconds)."""
     if preview_long_side < 1:
@@ -329,10 +359,10 @@ def make_thumbnail(data: bytes, *, long_side: int = 320) -> bytes:
     # Let the JPEG decoder downscale by a power of two while decoding (a no-op for PNG/WebP).
     image.draft(None, (long_side * 2, long_side * 2))
     _decode(image)
-    return _thumbnail_of(image, long_side)
+    return _thumbnail_of(image, long_side).data
 
 
-def _thumbnail_of(decoded: Image.Image, long_side: int) -> bytes:
+def _thumbnail_of(decoded: Image.Image, long_side: int) -> Thumbnail:
     upright = _apply_orientation(decoded)
     # BOX (an area average): the shrink left after the JPEG's scaled decode is less than 2x
     # (512 -> 320), where every filter averages all source pixels (Pillow widens its support
@@ -342,7 +372,8 @@ def _thumbnail_of(decoded: Image.Image, long_side: int) -> bytes:
     # is made in every job (the measurements: docs/performance.md).
     # Exports, which users see full size, keep LANCZOS.
     upright.thumbnail((long_side, long_side), Image.Resampling.BOX)
-    return encode_image(_normalise_mode(upright, keep_alpha=False), JPEG, quality=THUMBNAIL_QUALITY)
+    data = encode_image(_normalise_mode(upright, keep_alpha=False), JPEG, quality=THUMBNAIL_QUALITY)
+    return Thumbnail(data, upright.width, upright.height)
 
 
 def read_result_image(
@@ -351,10 +382,11 @@ def read_result_image(
     max_bytes: int = RESULT_MAX_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> tuple[str, int, int]:
-    """Check that generator output is a complete JPEG/PNG/WebP; return (content type, w, h)."""
+    """Check that generator output is a complete JPEG/PNG/WebP; return (content type, w, h),
+    the size it shows at (turned as its EXIF orientation says)."""
     image, fmt = open_checked(data, max_bytes=max_bytes, max_pixels=max_pixels)
     _decode(image)
-    return fmt.content_type, image.width, image.height
+    return (fmt.content_type, *_shown_size(image))
 
 
 def read_result_image_with_thumbnail(
@@ -363,8 +395,8 @@ def read_result_image_with_thumbnail(
     long_side: int = 320,
     max_bytes: int = RESULT_MAX_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
-) -> tuple[str, bytes]:
-    """`read_result_image` and `make_thumbnail` from one decode: (content type, thumbnail).
+) -> CheckedResult:
+    """`read_result_image` and `make_thumbnail` from one decode.
 
     Only the thumbnail uses the pixels (the result is stored as GetImg sent it), so a JPEG is
     decoded at the smallest power-of-two scale still at least `long_side` (1024 -> 512): the
@@ -374,6 +406,7 @@ def read_result_image_with_thumbnail(
     if long_side < 1:
         raise ValueError("long_side must be positive")
     image, fmt = open_checked(data, max_bytes=max_bytes, max_pixels=max_pixels)
+    width, height = _shown_size(image)  # before the scaled decode shrinks it
     image.draft(None, (long_side, long_side))  # a no-op for PNG and WebP
     _decode(image)
-    return fmt.content_type, _thumbnail_of(image, long_side)
+    return CheckedResult(fmt.content_type, width, height, _thumbnail_of(image, long_side))

@@ -20,6 +20,10 @@ class StatusSnapshot:
     started_at: float | None = None
     result_keys: list[str] = field(default_factory=list)
     thumbnail_key: str | None = None
+    # [width, height] per result and the thumbnail's; None where not known (older jobs, and
+    # snapshots cached before the sizes were)
+    result_sizes: list[list[int]] | None = None
+    thumbnail_size: list[int] | None = None
     error_code: str | None = None
     error_message: str | None = None
 
@@ -35,6 +39,9 @@ class StatusSnapshot:
             started_at=job.started_at.timestamp() if job.started_at else None,
             result_keys=list(job.result_keys or []),
             thumbnail_key=job.thumbnail_key,
+            result_sizes=job.result_sizes,
+            thumbnail_size=[job.thumbnail_width, job.thumbnail_height]
+            if job.thumbnail_width is not None and job.thumbnail_height is not None else None,
             error_code=job.error_code,
             error_message=job.error_message,
         )
