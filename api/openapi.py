@@ -63,6 +63,19 @@ HEADERS: dict[str, dict[str, Any]] = {
                        "required": True, "schema": {"type": "integer", "minimum": 1}},
     "Retry-After": {"description": "seconds to wait before trying again", "required": True,
                     "schema": {"type": "integer", "minimum": 0}},
+    "ETag": {"description": "a hash of the body: send it back as `If-None-Match` for a 304 "
+                            "while the resource is unchanged", "required": True,
+             "schema": {"type": "string"}},
+    "Cache-Control": {"description": "`private, no-cache` (keep it, but revalidate), or a "
+                                     "`max-age` where the answer may be reused unasked",
+                      "required": True, "schema": {"type": "string"}},
+    "RateLimit-Limit": {"description": "the requests the caller's budget allows per window "
+                                       "(a minute)", "schema": {"type": "integer", "minimum": 0}},
+    "RateLimit-Remaining": {"description": "the requests left in the current window",
+                            "schema": {"type": "integer", "minimum": 0}},
+    "RateLimit-Reset": {"description": "seconds until the current window ends and the budget "
+                                       "is whole again",
+                        "schema": {"type": "integer", "minimum": 0}},
     "WWW-Authenticate": {"description": "the bearer challenge",
                          "schema": {"type": "string"}},
 }
@@ -97,8 +110,10 @@ ERRORS: dict[int, tuple[str, str]] = {  # status -> (component name, description
           "identity_provider_unavailable: the token names a signing key the service does not "
           "hold and cannot look up now (`Retry-After` says when to try again)"),
 }
+RATE_LIMIT_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
 ERROR_HEADERS = {401: ("WWW-Authenticate",), 405: ("Allow",), 416: ("Content-Range",),
-                 429: ("Retry-After",)}
+                 429: ("Retry-After", *RATE_LIMIT_HEADERS)}
+REVALIDATION_HEADERS = ("ETag", "Cache-Control")
 # What any request may get before a route sees it, whatever the operation.
 REFUSED_BEFORE_ROUTING = (400, 405, 408, 413, 414, 417, 431)
 
@@ -120,6 +135,14 @@ IDEMPOTENCY_KEY_PARAMETER = {
                    "instead of charging again; the same key with another body is a 409.",
     "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH,
                "pattern": f"^(?:{IDEMPOTENCY_KEY_PATTERN.pattern})$"},
+}
+IF_NONE_MATCH_PARAMETER = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": "The `ETag` of an earlier answer: while the resource is unchanged the "
+                   "answer is a 304 without a body.",
+    "schema": {"type": "string"},
 }
 
 
@@ -175,16 +198,27 @@ def _headers(names: tuple[str, ...]) -> dict[str, Any]:
     return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
 
 
-def _reply(reply: Reply) -> dict[str, Any]:
+def _reply(reply: Reply, *, limited: bool = False) -> dict[str, Any]:
+    """A success response; on a rate-limited route it carries the budget's RateLimit-*."""
     answer: dict[str, Any] = {"description": reply.description}
     if reply.model is not None:
         answer["content"] = {JSON: {"schema": _ref(reply.model)}}
     elif reply.content is not None:
         answer["content"] = {media: {"schema": dict(schema)}
                              for media, schema in reply.content.items()}
-    if reply.headers:
-        answer["headers"] = _headers(reply.headers)
+    headers = (*reply.headers, *(RATE_LIMIT_HEADERS if limited else ()))
+    if headers:
+        answer["headers"] = _headers(headers)
     return answer
+
+
+def _revalidated(replies: dict[int, Reply]) -> dict[int, Reply]:
+    """A `@revalidated` route's 200 with its ETag and Cache-Control, and its 304."""
+    whole = replies[200]
+    return {200: Reply(whole.description, whole.model, whole.content,
+                       headers=(*whole.headers, *REVALIDATION_HEADERS)),
+            304: Reply("not modified: the `If-None-Match` sent names the current `ETag`; "
+                       "no body", headers=REVALIDATION_HEADERS)}
 
 
 def error_statuses(rule: str, op: Operation) -> dict[int, str | None]:
@@ -226,6 +260,8 @@ def _operation(rule: str, op: Operation, components: dict[str, Any]) -> dict[str
         parameters += query_parameters(op.query, components)
     if op.idempotency_key:
         parameters.append(copy.deepcopy(IDEMPOTENCY_KEY_PARAMETER))
+    if op.revalidated:
+        parameters.append(copy.deepcopy(IF_NONE_MATCH_PARAMETER))
     document: dict[str, Any] = {
         "operationId": op.operation_id,
         "summary": op.summary,
@@ -258,7 +294,10 @@ def _operation(rule: str, op: Operation, components: dict[str, Any]) -> dict[str
             }},
         }
     replies = {**(_ranged(op) if op.byte_ranges else {}), **op.responses}
-    answers: dict[str, Any] = {str(status): _reply(reply) for status, reply in
+    if op.revalidated:
+        replies = {**replies, **_revalidated(replies)}
+    limited = op.rate_limited or rule.startswith("/api/admin/")
+    answers: dict[str, Any] = {str(status): _reply(reply, limited=limited) for status, reply in
                                sorted(replies.items())}
     for status, own in error_statuses(rule, op).items():
         if str(status) in answers:

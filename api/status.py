@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from api.auth import authenticate, current_principal
 from api.documented import EVENT_STREAM, Reply, documented
 from api.errors import NOT_FOUND_MESSAGE, ApiError
+from api.limits import rate_limit_headers
 from api.responses import HeadshotStatus
 from config import get_settings
 from media import get_signer
@@ -81,14 +82,25 @@ def _authenticate() -> None:
         authenticate()
 
 
-def _status_within_limit(user_id: int, generation_id: int) -> PolledStatus:
+def _status_within_limit(user_id: int, generation_id: int
+                         ) -> tuple[PolledStatus, dict[str, str]]:
+    """The status, and the status budget's RateLimit-* headers for the answer (none while the
+    limits are off); past the budget, the 429."""
     job_status = current_status(user_id=user_id, job_id=generation_id)
     settings = get_settings()
+    headers: dict[str, str] = {}
+    if not settings.rate_limit_enabled:
+        return job_status, headers
     limit = settings.rate_limit_status_per_minute
-    if settings.rate_limit_enabled and job_status.polls_this_minute > limit:
+    # The budget is per clock minute; the read's number is its place among the user's reads.
+    reset = 60 - int(time.time()) % 60
+    rate_limit_headers(headers, limit=limit, remaining=limit - job_status.polls_this_minute,
+                       reset_seconds=reset)
+    if job_status.polls_this_minute > limit:
+        headers["Retry-After"] = str(reset)
         raise ApiError(429, "rate_limited", f"more than {limit} status reads a minute",
-                       {"Retry-After": str(60 - int(time.time()) % 60)})
-    return job_status
+                       headers)
+    return job_status, headers
 
 
 @status.get("/<id:generation_id>")
@@ -96,9 +108,9 @@ def _status_within_limit(user_id: int, generation_id: int) -> PolledStatus:
             rate_limited=True, responses={200: Reply("current status", HeadshotStatus)})
 def poll(generation_id: int) -> Response:
     """What the app polls every second or two: one Redis round trip while the job is known."""
-    body = status_json(_status_within_limit(current_principal().user_id, generation_id),
-                       get_signer())
-    return Response(POLL_BODY.encode(body) + "\n", mimetype="application/json")
+    job_status, headers = _status_within_limit(current_principal().user_id, generation_id)
+    body = status_json(job_status, get_signer())
+    return Response(POLL_BODY.encode(body) + "\n", mimetype="application/json", headers=headers)
 
 
 STREAM_ERRORS = {
@@ -168,7 +180,8 @@ def _stream(user_id: int, generation_id: int) -> Response:
     """The user's stream of the job: its state now (unless the client already has it), then
     each change, until the job ends."""
     seen = _last_event_id()
-    polled = _status_within_limit(user_id, generation_id)  # a 404 or 429 before any streaming
+    # A 404 or 429 before any streaming.
+    polled, limit_headers = _status_within_limit(user_id, generation_id)
     if seen is not None and polled.snapshot.finished and polled.snapshot.version <= seen:
         # The client has the final event: a 204 stops its EventSource reconnecting.
         return Response(status=204)
@@ -193,7 +206,8 @@ def _stream(user_id: int, generation_id: int) -> Response:
                                     seen=seen)
 
         response = Response(stream_with_context(events()), mimetype="text/event-stream",
-                            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+                            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no",
+                                     **limit_headers})
     except BaseException:
         slot.release()  # no response will ever close it
         raise
