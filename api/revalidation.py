@@ -32,10 +32,12 @@ def conditional(response: Response, *, cache_control: str = PRIVATE_NO_CACHE) ->
     etag = body_etag(response.get_data())
     response.set_etag(etag)
     response.headers["Cache-Control"] = cache_control
+    # The answer is the signed-in caller's: a cache must not hand it to another token.
+    response.vary.add("Authorization")
     # If-None-Match compares weakly (RFC 9110 13.1.2): `W/"x"` matches our `"x"`, `*` any.
     if request.if_none_match.contains_weak(etag):
         not_modified = Response(status=304)
-        for name in ("ETag", "Cache-Control"):
+        for name in ("ETag", "Cache-Control", "Vary"):
             not_modified.headers[name] = response.headers[name]
         response.close()
         return not_modified

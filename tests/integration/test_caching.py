@@ -74,6 +74,7 @@ def assert_revalidates(client: Any, user_id: int, path: str,
     etag = first.headers["ETag"]
     assert etag.startswith('"') and etag.endswith('"') and len(etag) > 10, etag
     assert first.headers["Cache-Control"] == cache_control
+    assert "Authorization" in first.headers["Vary"]
     again = read(client, user_id, path)
     assert again.headers["ETag"] == etag, f"{path}: the body changed between two reads"
     assert again.data == first.data
@@ -83,6 +84,7 @@ def assert_revalidates(client: Any, user_id: int, path: str,
         assert not_modified.data == b""
         assert not_modified.headers["ETag"] == etag
         assert not_modified.headers["Cache-Control"] == cache_control
+        assert "Authorization" in not_modified.headers["Vary"]
     other = read(client, user_id, path, **{"If-None-Match": '"something-else"'})
     assert other.status_code == 200 and other.data == first.data
     return str(etag)
