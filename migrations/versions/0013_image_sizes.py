@@ -12,7 +12,7 @@ image during a deploy, for images that mostly expire soon (originals and preview
 ORIGINAL_RETENTION_MINUTES of their upload, the last ones as their headshots are deleted).
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0012
 Create Date: 2026-12-07
 """
 
@@ -21,7 +21,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0013"
-down_revision: str | None = "0010"
+down_revision: str | None = "0012"
 branch_labels: str | None = None
 depends_on: str | None = None
 
