@@ -45,7 +45,7 @@ class StatusStreamSigner:
         self._base_url = public_base_url.strip().rstrip("/")
         self._ttl = ttl_seconds
         # URLs signed lately: each status poll and each headshot in a list carries one, and a
-        # URL stays the same within its minute.
+        # URL stays the same within its hour window (media/signed_urls.py: expiry_in).
         self._signed: dict[tuple[int, int, int], str] = {}
 
     def _signature(self, user_id: int, job_id: int, exp: int) -> str:
