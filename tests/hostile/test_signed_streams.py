@@ -102,7 +102,7 @@ def test_any_other_signature_is_the_same_404_and_takes_no_slot(
         assert [response.status_code for response in held] == [200] * STREAMS_PER_USER
         assert slots_held(user_id) == STREAMS_PER_USER
         signer = get_stream_signer()
-        expired = query(signer.url(user_id, job_id, now=time.time() - 3700))
+        expired = query(signer.url(user_id, job_id, now=time.time() - 7300))  # past its hour
         too_far = query(signer.url(user_id, job_id, now=time.time() + 7200))
         image = query(signed_url(str(victim["upload_key"])))
         victim_job = victim["queued"]
