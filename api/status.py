@@ -35,7 +35,7 @@ from services.status import (
     status_updates,
 )
 from services.status_stream_urls import get_stream_signer
-from services.stream_slots import TooManyStreams, get_stream_slots
+from services.stream_slots import get_stream_slots
 
 status = Blueprint("status", __name__, url_prefix="/api/headshots/status")
 
@@ -185,11 +185,7 @@ def _stream(user_id: int, generation_id: int) -> Response:
     if seen is not None and polled.snapshot.finished and polled.snapshot.version <= seen:
         # The client has the final event: a 204 stops its EventSource reconnecting.
         return Response(status=204)
-    try:
-        slot = get_stream_slots().acquire(user_id, now=time.monotonic())
-    except TooManyStreams as refused:
-        raise ApiError(429, refused.code, refused.message,
-                       {"Retry-After": str(refused.retry_after_seconds)}) from None
+    slot = get_stream_slots().acquire(user_id, now=time.monotonic())  # TooManyStreams: 429
     try:
         signer = get_signer()
         client = request.environ.get("gunicorn.socket")
