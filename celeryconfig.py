@@ -6,9 +6,6 @@ that dies mid-task hands the message back, because the generation task is idempo
 """
 
 broker_connection_retry_on_startup = True
-# kombu's Redis transport with one client per channel, not a new one per command: most of the
-# worker's main thread went to building them (workers/redis_transport.py).
-broker_transport = "workers.redis_transport:Transport"
 broker_transport_options = {
     # An unacknowledged message returns to the queue after this long; longer than the
     # longest retry countdown (GetImg's, and webhooks' up to 600 s) so a delayed retry is not
@@ -37,12 +34,12 @@ task_routes = {
     "headshots.*": {"queue": "headshots"},
     "maintenance.*": {"queue": "maintenance"},
     "webhooks.*": {"queue": "maintenance"},
+    "push.*": {"queue": "maintenance"},
 }
 
 # Flower shows every task with its arguments (the headshot id): the worker's task-received
 # event carries them. No task-sent event from the publisher: it was a second Redis PUBLISH in
-# every accept request (about a tenth of its time under load, bench/run) for a PENDING->SENT
-# state nobody reads.
+# every accept request for a PENDING->SENT state nobody reads.
 worker_send_task_events = True
 # ...flushed to Flower in batches by a timer, not one PUBLISH per event: workers/task_events.py.
 worker_consumer = "workers.task_events:Consumer"
@@ -55,6 +52,8 @@ def __getattr__(name: str) -> object:
     # Read lazily: the schedule is declared next to its tasks, which import the Celery app.
     if name == "beat_schedule":
         from workers import maintenance, webhooks
+        from workers.push import tasks as push
 
-        return {**maintenance.beat_schedule(), **webhooks.beat_schedule()}
+        return {**maintenance.beat_schedule(), **webhooks.beat_schedule(),
+                **push.beat_schedule()}
     raise AttributeError(name)

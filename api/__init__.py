@@ -7,8 +7,6 @@ from werkzeug.routing import BaseConverter
 
 from config import Settings, get_settings, use_settings
 
-MULTIPART_OVERHEAD = 64 * 1024
-
 
 class IdConverter(BaseConverter):
     """A positive id that fits a BIGINT; anything else does not match the route (404)."""
@@ -37,10 +35,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     from api.admin import admin
     from api.batches import batches
     from api.body_framing import GuardBodyFraming
+    from api.body_limits import RouteBodyLimits
     from api.cli import backfill_command
     from api.cors import init_cors
     from api.credits import credits
     from api.dashboard import dashboard
+    from api.devices import device_routes
     from api.docs import docs
     from api.errors import register_error_handlers
     from api.events import events
@@ -63,12 +63,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.url_map.converters["id"] = IdConverter
     # `/media//etc/passwd` is a 404, not a 308 (HTML) to a path the client did not ask for.
     app.url_map.merge_slashes = False
-    # Bodies beyond this are refused (413) before they are read.
-    app.config["MAX_CONTENT_LENGTH"] = settings.upload_max_bytes + MULTIPART_OVERHEAD
     app.json.sort_keys = False  # type: ignore[attr-defined]
     for blueprint in (health, docs, media, public_links, uploads, headshots, batches,
-                      sharing_routes, status, credits, events, admin, dashboard,
-                      metrics):
+                      sharing_routes, status, credits, device_routes, events, admin,
+                      dashboard, metrics):
         app.register_blueprint(blueprint)
     app.cli.add_command(backfill_command)
     register_error_handlers(app)
@@ -77,9 +75,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     init_limits(app)
     init_request_metrics(app)
     init_request_log(app)
-    # Outermost: the body is read in time (or refused) before anything else sees it.
+    # No body longer than the largest route's reaches Flask, whatever the middleware below.
+    body_limits = RouteBodyLimits(app)
+    app.config["MAX_CONTENT_LENGTH"] = body_limits.largest()
+    # Outermost: the body is refused (too long for its route) or read in time before anything
+    # else sees it.
     app.wsgi_app = BoundBodyArrival(  # type: ignore[method-assign]
-        GuardBodyFraming(app.wsgi_app), max_body_bytes=app.config["MAX_CONTENT_LENGTH"])
+        GuardBodyFraming(app.wsgi_app), limit_of=body_limits.for_request)
     from services.health import warn_about_configuration
 
     warn_about_configuration("web")  # e.g. a Redis that may evict the job queue

@@ -1,4 +1,4 @@
-"""Operator routes (contract §4, §8): admin tokens only."""
+"""Operator routes (contract §4, §8, §14): admin tokens only."""
 
 from __future__ import annotations
 
@@ -6,25 +6,40 @@ from flask import Blueprint, Response, jsonify
 
 from api.auth import current_principal, require_admin
 from api.documented import Reply, documented
+from api.errors import ApiError
 from api.limits import limit_admin_routes
 from api.parsing import json_body, query_args
-from api.responses import Analytics, AuditPage, CreditsGranted, Failures, Refunded
+from api.responses import (
+    Analytics,
+    AuditPage,
+    CreditsGranted,
+    Failures,
+    FlagItem,
+    FlagList,
+    Refunded,
+    UserFile,
+)
 from api.schemas import (
     AnalyticsQuery,
     FailuresQuery,
+    FlagUpdateRequest,
     GrantCreditsRequest,
     PageQuery,
     RefundRequest,
+    UserEmailQuery,
 )
-from services import accounts
+from services import accounts, support
 from services import admin as admin_service
 from services import analytics as analytics_service
+from services import flags as flag_service
 from services.representations import (
     analytics_json,
     audit_entry_json,
-    failure_json,
+    failure_page_json,
+    flag_json,
     page_json,
 )
+from services.support_representations import user_file_json
 
 admin = limit_admin_routes(Blueprint("admin", __name__, url_prefix="/api/admin"))
 admin.before_request(require_admin)
@@ -78,11 +93,80 @@ def analytics() -> Response:
 
 
 @admin.get("/failures")
-@documented(operation_id="listFailures", summary="The latest failed headshots, newest first",
+@documented(operation_id="listFailures", summary="Failed headshots, newest failure first",
             tag="admin", auth="admin", query=FailuresQuery,
-            responses={200: Reply("with their error codes; a user's own cancels left out",
+            responses={200: Reply("one page, by when each failed, with its error code; a "
+                                  "user's own cancels left out unless code=cancelled",
                                   Failures)})
 def failures() -> Response:
     query = query_args(FailuresQuery)
-    rows = admin_service.recent_failures(limit=query.limit)
-    return jsonify({"data": [failure_json(row) for row in rows]})
+    page = admin_service.failures(
+        failed_from=query.failed_from, failed_to=query.failed_to, code=query.code,
+        style=query.style, user_id=query.userId, limit=query.limit, after=query.after)
+    return jsonify(failure_page_json(page))
+
+
+# ---- support (§14) -----------------------------------------------------------------------------
+
+
+@admin.get("/users/<string:user_id>")
+@documented(operation_id="getUserFile", summary="One user's account, for support (audited)",
+            tag="admin", auth="admin",
+            responses={200: Reply("balance, ledger, headshots, events, share links, webhook "
+                                  "deliveries, devices, push deliveries; the look is written "
+                                  "to the audit log",
+                                  UserFile)},
+            errors={400: "userId: not a positive whole number of at most 18 digits",
+                    404: "no such user (the look is audited all the same)"})
+def user_file(user_id: str) -> Response:
+    found = support.look_up_user(operator_id=current_principal().user_id,
+                                 user_id=_user_id(user_id))
+    return jsonify(user_file_json(found))
+
+
+@admin.get("/users")
+@documented(operation_id="findUserByEmail", summary="A user's account by email, for support "
+                                                    "(audited)",
+            tag="admin", auth="admin", query=UserEmailQuery,
+            responses={200: Reply("the newest user with the email (any case); the others "
+                                  "with it in sameEmailUserIds; audited", UserFile)},
+            errors={404: "nobody has this email (the search is audited all the same)"})
+def user_file_by_email() -> Response:
+    query = query_args(UserEmailQuery)
+    found = support.look_up_email(operator_id=current_principal().user_id, email=query.email)
+    return jsonify(user_file_json(found))
+
+
+def _user_id(text: str) -> int:
+    """The path's user id: 1 to 18 digits, at least 1 (a 400 naming `userId` otherwise)."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 18 or int(text) < 1:
+        raise ApiError(400, "invalid_request",
+                       "userId: a positive whole number of at most 18 digits")
+    return int(text)
+
+
+# ---- feature flags (§14) -----------------------------------------------------------------------
+
+
+@admin.get("/flags")
+@documented(operation_id="listFlags", summary="Every feature flag and how it is set",
+            tag="admin", auth="admin",
+            responses={200: Reply("batch, export, share, push, then style:<id> per style; a "
+                                  "flag never set is on for everyone (updatedAt null)",
+                                  FlagList)})
+def list_flags() -> Response:
+    return jsonify({"data": [flag_json(flag) for flag in flag_service.list_flags()]})
+
+
+@admin.put("/flags/<flag_name>")
+@documented(operation_id="setFlag", summary="Turn a feature flag on or off, or roll it out",
+            tag="admin", auth="admin", body=FlagUpdateRequest, rate_limited=True,
+            responses={200: Reply("the flag as set; written to the flag audit, and every web "
+                                  "and worker process follows within about a second",
+                                  FlagItem)})
+def set_flag(flag_name: str) -> Response:
+    body = json_body(FlagUpdateRequest)
+    flag = flag_service.set_flag(operator_id=current_principal().user_id, name=flag_name,
+                                 enabled=body.enabled, percentage=body.percentage,
+                                 users=body.users)
+    return jsonify(flag_json(flag))

@@ -19,6 +19,7 @@ from models.db import is_connection_fault
 from models.errors import (
     Conflict,
     DomainError,
+    FeatureDisabled,
     InsufficientCredits,
     InvalidRequest,
     NotFound,
@@ -34,6 +35,7 @@ ERROR_STATUS: dict[type[DomainError], int] = {
     InvalidRequest: 400,
     InvalidImage: 400,
     InsufficientCredits: 402,
+    FeatureDisabled: 403,
     NotFound: 404,
     Conflict: 409,
     ImageTooLarge: 413,

@@ -9,12 +9,12 @@ the document: request bodies and query strings from the pydantic models that val
 `@documented` is an error here (`UndocumentedRoutes`), so `tests/test_openapi.py` fails.
 
 Error responses are derived where they follow from the operation (a token -> 401 and 503, an
-admin route -> 403, a path parameter -> 404, a body -> 400 and 413, rate limited -> 429 with
+admin route -> 403, a path parameter -> 404, a body -> 400, rate limited -> 429 with
 `Retry-After`, byte ranges -> 206 and 416), plus the route's own (`errors`: 402, 409, 415 ...).
 Every operation also lists the refusals any request can get before a route sees it: 400 (not
-valid HTTP), 405 (another method, with `Allow`), 408 (a body that did not arrive in time:
-`api/request_arrival.py`), 414, 417 and 431 (gunicorn's, in the same error shape:
-`config/gunicorn.py`).
+valid HTTP), 405 (another method, with `Allow`), 408 (a body that did not arrive in time) and
+413 (a body longer than the operation's `x-max-body-bytes`): `api/request_arrival.py`; 414,
+417 and 431 (gunicorn's, in the same error shape: `config/gunicorn.py`).
 
 For generated clients (§12) the document also carries: `servers` (PUBLIC_BASE_URL), the
 completion webhooks' payloads under `webhooks` (`api/webhook_payloads.py`), each enum's member
@@ -37,6 +37,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_jso
 from pydantic_core import core_schema
 
 from api import responses as r
+from api.body_limits import max_body_bytes
 from api.documented import JSON, REF, Operation, Reply, operation_of
 from api.parsing import IDEMPOTENCY_KEY_PATTERN, body_required
 from api.webhook_payloads import WEBHOOKS
@@ -70,8 +71,26 @@ HEADERS: dict[str, dict[str, Any]] = {
     "Location": {"description": "where what was queued can be read: a headshot's status, a "
                                 "batch", "required": True,
                  "schema": {"type": "string"}},
+    "X-Image-Width": {"description": "the exported image's width in pixels (a `size` above "
+                                     "the headshot's own long side gives its own size)",
+                      "required": True, "schema": {"type": "integer", "minimum": 1}},
+    "X-Image-Height": {"description": "the exported image's height in pixels",
+                       "required": True, "schema": {"type": "integer", "minimum": 1}},
     "Retry-After": {"description": "seconds to wait before trying again", "required": True,
                     "schema": {"type": "integer", "minimum": 0}},
+    "ETag": {"description": "a hash of the body: send it back as `If-None-Match` for a 304 "
+                            "while the resource is unchanged", "required": True,
+             "schema": {"type": "string"}},
+    "Cache-Control": {"description": "`private, no-cache` (keep it, but revalidate), or a "
+                                     "`max-age` where the answer may be reused unasked",
+                      "required": True, "schema": {"type": "string"}},
+    "RateLimit-Limit": {"description": "the requests the caller's budget allows per window "
+                                       "(a minute)", "schema": {"type": "integer", "minimum": 0}},
+    "RateLimit-Remaining": {"description": "the requests left in the current window",
+                            "schema": {"type": "integer", "minimum": 0}},
+    "RateLimit-Reset": {"description": "seconds until the current window ends and the budget "
+                                       "is whole again",
+                        "schema": {"type": "integer", "minimum": 0}},
     "WWW-Authenticate": {"description": "the bearer challenge",
                          "schema": {"type": "string"}},
 }
@@ -90,7 +109,9 @@ ERRORS: dict[int, tuple[str, str]] = {  # status -> (component name, description
                             "connection is closed"),
     409: ("Conflict", "the resource is not in a state that allows this"),
     412: ("PreconditionFailed", "precondition_failed: a conditional header does not hold"),
-    413: ("PayloadTooLarge", "the body is larger than the service accepts"),
+    413: ("PayloadTooLarge", "body_too_large: the body is longer than the operation's "
+                             "`x-max-body-bytes`; refused before it is read, the connection "
+                             "is closed (or image_too_large: an upload past the image limits)"),
     414: ("UriTooLong", "uri_too_long: the request line is longer than the server reads"),
     415: ("UnsupportedMediaType", "not an image type the service accepts"),
     416: ("RangeNotSatisfiable", "range_not_satisfiable: the `Range` is malformed, asks for "
@@ -107,18 +128,29 @@ ERRORS: dict[int, tuple[str, str]] = {  # status -> (component name, description
 # status -> the `code`s its shared answer may carry (docs/api.md §3), named in its description
 ERROR_CODES: dict[int, tuple[str, ...]] = {
     400: ("invalid_request", "invalid_image_url", "invalid_style", "bad_request"),
-    401: ("unauthorized",), 402: ("insufficient_credits",), 403: ("forbidden",),
-    404: ("not_found",), 405: ("method_not_allowed",), 408: ("request_timeout",),
-    409: ("conflict",), 412: ("precondition_failed",), 413: ("payload_too_large",),
-    414: ("uri_too_long",), 415: ("unsupported_media_type",), 416: ("range_not_satisfiable",),
-    417: ("expectation_failed",), 429: ("rate_limited", "too_many_streams"),
+    401: ("unauthorized",),
+    402: ("insufficient_credits",),
+    403: ("forbidden", "feature_disabled"),
+    404: ("not_found",),
+    405: ("method_not_allowed",),
+    408: ("request_timeout",),
+    409: ("conflict",),
+    412: ("precondition_failed",),
+    413: ("payload_too_large", "body_too_large", "image_too_large"),
+    414: ("uri_too_long",),
+    415: ("unsupported_media_type",),
+    416: ("range_not_satisfiable",),
+    417: ("expectation_failed",),
+    429: ("rate_limited", "too_many_streams"),
     431: ("headers_too_large",),
     503: ("service_unavailable", "storage_unavailable", "identity_provider_unavailable"),
 }
+RATE_LIMIT_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
 ERROR_HEADERS = {401: ("WWW-Authenticate",), 405: ("Allow",), 416: ("Content-Range",),
-                 429: ("Retry-After",)}
+                 429: ("Retry-After", *RATE_LIMIT_HEADERS)}
+REVALIDATION_HEADERS = ("ETag", "Cache-Control")
 # What any request may get before a route sees it, whatever the operation.
-REFUSED_BEFORE_ROUTING = (400, 405, 408, 414, 417, 431)
+REFUSED_BEFORE_ROUTING = (400, 405, 408, 413, 414, 417, 431)
 
 ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": 999_999_999_999_999_999}
 CONVERTERS: dict[str, dict[str, Any]] = {  # Flask converter -> schema of its value
@@ -138,6 +170,14 @@ IDEMPOTENCY_KEY_PARAMETER = {
                    "instead of charging again; the same key with another body is a 409.",
     "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH,
                "pattern": f"^(?:{IDEMPOTENCY_KEY_PATTERN.pattern})$"},
+}
+IF_NONE_MATCH_PARAMETER = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": "The `ETag` of an earlier answer: while the resource is unchanged the "
+                   "answer is a 304 without a body.",
+    "schema": {"type": "string"},
 }
 
 
@@ -193,16 +233,27 @@ def _headers(names: tuple[str, ...]) -> dict[str, Any]:
     return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
 
 
-def _reply(reply: Reply) -> dict[str, Any]:
+def _reply(reply: Reply, *, limited: bool = False) -> dict[str, Any]:
+    """A success response; on a rate-limited route it carries the budget's RateLimit-*."""
     answer: dict[str, Any] = {"description": reply.description}
     if reply.model is not None:
         answer["content"] = {JSON: {"schema": _ref(reply.model)}}
     elif reply.content is not None:
         answer["content"] = {media: {"schema": dict(schema)}
                              for media, schema in reply.content.items()}
-    if reply.headers:
-        answer["headers"] = _headers(reply.headers)
+    headers = (*reply.headers, *(RATE_LIMIT_HEADERS if limited else ()))
+    if headers:
+        answer["headers"] = _headers(headers)
     return answer
+
+
+def _revalidated(replies: dict[int, Reply]) -> dict[int, Reply]:
+    """A `@revalidated` route's 200 with its ETag and Cache-Control, and its 304."""
+    whole = replies[200]
+    return {200: Reply(whole.description, whole.model, whole.content,
+                       headers=(*whole.headers, *REVALIDATION_HEADERS)),
+            304: Reply("not modified: the `If-None-Match` sent names the current `ETag`; "
+                       "no body", headers=REVALIDATION_HEADERS)}
 
 
 def error_statuses(rule: str, op: Operation) -> dict[int, str | None]:
@@ -218,8 +269,6 @@ def error_statuses(rule: str, op: Operation) -> dict[int, str | None]:
         statuses[403] = None
     if RULE_ARGUMENT.search(rule):
         statuses[404] = None
-    if op.body or op.upload:
-        statuses[413] = None
     # Every /api/admin route spends the operator's budget (the blueprint carries it).
     if op.rate_limited or rule.startswith("/api/admin/"):
         statuses[429] = None
@@ -246,6 +295,8 @@ def _operation(rule: str, op: Operation, components: dict[str, Any]) -> dict[str
         parameters += query_parameters(op.query, components)
     if op.idempotency_key:
         parameters.append(copy.deepcopy(IDEMPOTENCY_KEY_PARAMETER))
+    if op.revalidated:
+        parameters.append(copy.deepcopy(IF_NONE_MATCH_PARAMETER))
     document: dict[str, Any] = {
         "operationId": op.operation_id,
         "summary": op.summary,
@@ -261,12 +312,16 @@ def _operation(rule: str, op: Operation, components: dict[str, Any]) -> dict[str
         document["description"] = " ".join(description)
     if parameters:
         document["parameters"] = parameters
+    # The longest body the route reads; a longer one is a 413, unread (api/body_limits.py).
+    limit = max_body_bytes(op)
+    document["x-max-body-bytes"] = limit
     if op.body is not None:
         document["requestBody"] = {"required": body_required(op.body),
+                                   "description": _at_most(limit),
                                    "content": {JSON: {"schema": _ref(op.body)}}}
     if op.upload:
         document["requestBody"] = {
-            "required": True,
+            "required": True, "description": _at_most(limit),
             "content": {"multipart/form-data": {
                 "schema": {"type": "object", "required": ["image"],
                            "properties": {"image": {"type": "string", "format": "binary",
@@ -274,7 +329,10 @@ def _operation(rule: str, op: Operation, components: dict[str, Any]) -> dict[str
             }},
         }
     replies = {**(_ranged(op) if op.byte_ranges else {}), **op.responses}
-    answers: dict[str, Any] = {str(status): _reply(reply) for status, reply in
+    if op.revalidated:
+        replies = {**replies, **_revalidated(replies)}
+    limited = op.rate_limited or rule.startswith("/api/admin/")
+    answers: dict[str, Any] = {str(status): _reply(reply, limited=limited) for status, reply in
                                sorted(replies.items())}
     for status, own in error_statuses(rule, op).items():
         if str(status) in answers:
@@ -290,6 +348,10 @@ def _operation(rule: str, op: Operation, components: dict[str, Any]) -> dict[str
             answers[str(status)] = answer
     document["responses"] = answers
     return document
+
+
+def _at_most(limit: int) -> str:
+    return f"at most {limit} bytes; a longer body is refused (413 body_too_large) unread"
 
 
 def app_operations(app: Flask) -> dict[tuple[str, str], Operation]:

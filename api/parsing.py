@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any, TypeVar
 
@@ -17,45 +18,102 @@ IDEMPOTENCY_KEY_PATTERN = re.compile(rf"[\x21-\x7e]{{1,{MAX_KEY_LENGTH}}}")
 Model = TypeVar("Model", bound=BaseModel)
 
 
-class _DuplicateKey(ValueError):
-    pass
+# Every request model is an object of a few fields, at most a list or a flat object inside:
+# deeper nesting and more keys are no request the service knows, refused before validation.
+MAX_JSON_DEPTH = 8
+MAX_JSON_KEYS = 256  # in the whole body
+# What a JSON number may be to reach PostgreSQL (a BIGINT, or JSONB, which has no Infinity
+# and whose numbers the app's clients read as doubles): a 64-bit integer, a finite double.
+INT_RANGE = range(-(2**63), 2**63)
+INT_DIGITS = 19  # longer (sign aside) is out of INT_RANGE: no need to convert it to know
+
+OPENERS, CLOSERS = b"[{", b"]}"
+STRING_OR_BRACKET = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
 
 
-class _NotJson(ValueError):
-    """NaN, Infinity or an unpaired surrogate: Python's json takes them, JSON (and PostgreSQL's
-    JSONB) does not."""
+class _BadJson(ValueError):
+    """A body that is JSON in form but that the service refuses: the message names why."""
 
 
-def _refuse_constant(name: str) -> Any:
-    raise _NotJson(f"body: {name} is not a JSON value")
+class _Unstorable:
+    """A value the parser read that PostgreSQL cannot store: NaN and Infinity (Python's json
+    takes them, JSON does not), Infinity from an overflowing exponent (`1e309`), an integer
+    past 64 bits. Kept in place so that the refusal can name the field holding it."""
+
+    def __init__(self, text: str, why: str) -> None:
+        self.text = text if len(text) <= 24 else text[:20] + "..."
+        self.why = why
 
 
-def _check_text(value: Any, where: str = "body") -> None:
-    """Refuse unpaired surrogates, naming the field that holds one (e.g. `style`)."""
+def _constant(name: str) -> _Unstorable:
+    return _Unstorable(name, "is not a JSON value")
+
+
+def _integer(text: str) -> int | _Unstorable:
+    if len(text.lstrip("-")) > INT_DIGITS or int(text) not in INT_RANGE:
+        return _Unstorable(text, "is out of range: integers fit in 64 bits")
+    return int(text)
+
+
+def _finite(text: str) -> float | _Unstorable:
+    value = float(text)
+    if not math.isfinite(value):
+        return _Unstorable(text, "is out of range: numbers are finite doubles")
+    return value
+
+
+def _check_depth(raw: bytes) -> None:
+    """Refuse nesting past MAX_JSON_DEPTH before parsing (strings skipped, brackets counted):
+    the parser itself would recurse as deep as the body goes."""
+    depth = 0
+    for match in STRING_OR_BRACKET.finditer(raw):
+        token = match.group()
+        if token[0] in OPENERS:
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise _BadJson(f"body: nested deeper than {MAX_JSON_DEPTH} levels")
+        elif token[0] in CLOSERS:
+            depth -= 1
+
+
+def _check_values(value: Any, where: str = "body") -> None:
+    """Refuse what JSON allows but the service cannot store, naming the field that holds it
+    (e.g. `properties.a`): unpaired surrogates, NaN, numbers out of range."""
+    if isinstance(value, _Unstorable):
+        raise _BadJson(f"{where}: {value.text} {value.why}")
     if isinstance(value, str):
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            raise _NotJson(f"{where}: holds an unpaired surrogate, which is not Unicode") \
+            raise _BadJson(f"{where}: holds an unpaired surrogate, which is not Unicode") \
                 from None
     elif isinstance(value, dict):
         for key, item in value.items():
             field = key if where == "body" else f"{where}.{key}"
-            _check_text(key, field)
-            _check_text(item, field)
+            _check_values(key, field)
+            _check_values(item, field)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            _check_text(item, f"{where}.{index}")
+            _check_values(item, f"{where}.{index}")
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """`object_pairs_hook` refusing `{"a": 1, "a": 2}` (a proxy may read the first, we the last)."""
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _DuplicateKey(key)
-        result[key] = value
-    return result
+class _Objects:
+    """`object_pairs_hook`: refuses `{"a": 1, "a": 2}` (a proxy may read the first, we the
+    last) and more than MAX_JSON_KEYS keys in the body."""
+
+    def __init__(self) -> None:
+        self.keys = 0
+
+    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        self.keys += len(pairs)
+        if self.keys > MAX_JSON_KEYS:
+            raise _BadJson(f"body: more than {MAX_JSON_KEYS} keys")
+        result: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in result:
+                raise _BadJson(f"{key}: given more than once")
+            result[key] = value
+        return result
 
 
 def body_required(model: type[BaseModel]) -> bool:
@@ -68,14 +126,14 @@ def json_body(model: type[Model]) -> Model:
         return model.model_validate({})  # no body at all: every field takes its default
     payload = None
     if request.is_json:
+        raw = request.get_data()
         try:
-            payload = json.loads(request.get_data(), object_pairs_hook=_unique_keys,
-                                 parse_constant=_refuse_constant)
-            _check_text(payload)
-        except _DuplicateKey as duplicate:
-            raise ApiError(400, "invalid_request", f"{duplicate}: given more than once") from None
-        except _NotJson as not_json:
-            raise ApiError(400, "invalid_request", str(not_json)) from None
+            _check_depth(raw)
+            payload = json.loads(raw, object_pairs_hook=_Objects(), parse_int=_integer,
+                                 parse_float=_finite, parse_constant=_constant)
+            _check_values(payload)
+        except _BadJson as refused:
+            raise ApiError(400, "invalid_request", str(refused)) from None
         except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
             payload = None
     if not isinstance(payload, dict):

@@ -1,5 +1,6 @@
-"""A request body must arrive in time: a client that stops sending holds a connection, not the
-server, and not for long.
+"""A request body must arrive in time, and be no longer than its route reads: a client that
+stops sending holds a connection, not the server, and not for long; a client that sends
+megabytes to a route that reads a few kilobytes costs the server the head of its request.
 
 The head of a request (request line and headers) is bounded by the gunicorn worker
 (config/web_worker.py). The body is the app's to read, and gunicorn reads it lazily, from inside
@@ -11,9 +12,11 @@ REQUEST_BODY_MIN_BYTES_PER_SECOND, at most REQUEST_BODY_MAX_SECONDS, kept with a
 greenlet the timeout can interrupt). A body that misses it is answered `408` (the §3 body) and
 its connection closed.
 
-The body lands in a spooled buffer (memory, then a temporary file past 1 MB); its size is
-bounded by MAX_CONTENT_LENGTH: a longer announced length is left unread for Flask's 413, a
-chunked body is read to one byte past the bound (Flask then refuses it the same way).
+Before it reads, it asks the route's limit (api/body_limits.py). An announced length past it is
+answered `413 body_too_large` at once, nothing of the body read; a chunked body is read to one
+byte past it, then answered the same. Either way the connection is closed after the answer
+(config/web_worker.py), so the server never reads (nor drains) the rest. A body within the
+limit lands in a spooled buffer (memory, then a temporary file past 1 MB).
 
 Broken framing met while reading (a bad chunk, a body cut short) is not answered here: the app
 reads the same error from the buffer, where GuardBodyFraming (api/body_framing.py) makes it the
@@ -26,13 +29,14 @@ import contextlib
 import json
 import socket
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
 import gevent
 
 from api.body_framing import FRAMING_ERRORS
 from config import get_settings
+from config.web_worker import close_after_response
 
 CHUNK = 64 * 1024
 IN_MEMORY_BYTES = 1024 * 1024
@@ -58,8 +62,8 @@ class _UnreadableBody:
 
 
 class _Closing:
-    """The 408's body; when the server is done writing it, the connection is shut, so the rest
-    of the late body is never waited for (the server would otherwise drain it first)."""
+    """A refusal's body (408, 413); when the server is done writing it, the connection is shut,
+    so the rest of the body is never waited for (the server would otherwise drain it first)."""
 
     def __init__(self, body: bytes, client: socket.socket) -> None:
         self._body = body
@@ -74,25 +78,33 @@ class _Closing:
 
 
 class BoundBodyArrival:
-    """WSGI middleware: `app.wsgi_app = BoundBodyArrival(app.wsgi_app)`, outermost."""
+    """WSGI middleware: `app.wsgi_app = BoundBodyArrival(app.wsgi_app, limit_of=...)`,
+    outermost; `limit_of(environ)` is the longest body the request's route reads."""
 
-    def __init__(self, app: Any, *, max_body_bytes: int) -> None:
+    def __init__(self, app: Any, *, limit_of: Callable[[dict[str, Any]], int]) -> None:
         self.app = app
-        self.max_body_bytes = max_body_bytes
+        self.limit_of = limit_of
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         client = environ.get("gunicorn.socket")  # None in-process (tests): nothing to wait for
         length = _announced_length(environ)
         chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
-        if client is not None and (chunked or (length or 0) > 0):
-            if length is not None and length > self.max_body_bytes:
-                return self._app(environ, start_response)  # Flask's 413, read nothing
-            limit = self.max_body_bytes + 1 if length is None else length
-            try:
-                environ["wsgi.input"] = self._read_in_time(environ["wsgi.input"], limit,
-                                                           length or 0)
-            except TimeoutError:
-                return _request_timeout(start_response, client)
+        if not (chunked or (length or 0) > 0):
+            return self._app(environ, start_response)
+        limit = self.limit_of(environ)
+        if length is not None and length > limit:
+            return _body_too_large(start_response, client, limit)  # read nothing
+        if client is None:  # in-process: the body is in memory already, its length checked
+            return self._app(environ, start_response)
+        try:
+            body = self._read_in_time(environ["wsgi.input"], limit + 1 if length is None
+                                      else length, length or 0)
+        except TimeoutError:
+            return _request_timeout(start_response, client)
+        if not isinstance(body, _UnreadableBody) and length is None and _size(body) > limit:
+            body.close()
+            return _body_too_large(start_response, client, limit)
+        environ["wsgi.input"] = body
         return self._app(environ, start_response)
 
     def _app(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -128,6 +140,12 @@ class BoundBodyArrival:
         return buffer  # a file object, as wsgi.input
 
 
+def _size(body: IO[bytes]) -> int:
+    size = body.seek(0, 2)
+    body.seek(0)
+    return size
+
+
 def _announced_length(environ: dict[str, Any]) -> int | None:
     try:
         return int(environ.get("CONTENT_LENGTH") or "")
@@ -136,12 +154,24 @@ def _announced_length(environ: dict[str, Any]) -> int | None:
 
 
 def _request_timeout(start_response: Any, client: socket.socket) -> Iterable[bytes]:
-    body = json.dumps({"error": {
-        "code": "request_timeout",
-        "message": "the request body did not arrive in time",
-    }}).encode()
-    start_response("408 Request Timeout", [
+    return _refusal(start_response, client, "408 Request Timeout", "request_timeout",
+                    "the request body did not arrive in time")
+
+
+def _body_too_large(start_response: Any, client: socket.socket | None,
+                    limit: int) -> Iterable[bytes]:
+    return _refusal(start_response, client, "413 Content Too Large", "body_too_large",
+                    f"the body is longer than this route reads: at most {limit} bytes")
+
+
+def _refusal(start_response: Any, client: socket.socket | None, status: str, code: str,
+             message: str) -> Iterable[bytes]:
+    """The §3 error, answered before the body is read; the connection closed after it."""
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    if client is not None:
+        close_after_response(client)
+    start_response(status, [
         ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
         ("Connection", "close"),
     ])
-    return _Closing(body, client)
+    return [body] if client is None else _Closing(body, client)

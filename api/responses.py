@@ -20,11 +20,15 @@ from media.formats import ContentType
 from models.audit import Action
 from models.batches import BatchStatus
 from models.credits import EntryType
+from models.devices import Platform
 from models.job.table import AspectRatio, JobStatus
 
 NonNegative = Annotated[int, Field(ge=0)]
 Progress = Annotated[int, Field(ge=0, le=100)]
 SignedUrl = Annotated[str, Field(description="a signed media URL that expires")]
+StatusStreamUrl = Annotated[str, Field(
+    description="the headshot's status stream (Server-Sent Events), signed: it needs no "
+                "`Authorization` header (a browser's `EventSource`); valid for an hour (§12)")]
 Timestamp = Annotated[datetime, Field(description="ISO 8601 in UTC")]
 
 
@@ -47,6 +51,16 @@ class ErrorBody(Body):
 
 
 # ---- headshots (contract §6) -------------------------------------------------------------------
+
+
+class SizedImage(Body):
+    """An image URL with the image's size in pixels (§12): an app can lay the image out before
+    it arrives. The size is as recorded when the image was written; null for images stored
+    before sizes were recorded."""
+
+    url: SignedUrl
+    width: int | None = Field(ge=1, description="pixels; null if not recorded")
+    height: int | None = Field(ge=1, description="pixels; null if not recorded")
 
 
 class LastError(Body):
@@ -80,6 +94,10 @@ class Headshot(Body):
     beforeImageUrl: SignedUrl | None = Field(
         description="a small copy of the selfie (long side <= 512 px, no metadata), kept as "
                     "long as the headshot: the app's before/after")
+    results: list[SizedImage] = Field(description="`resultUrls`, each with its size")
+    thumbnail: SizedImage | None = Field(description="`thumbnailUrl` with its size")
+    originalImage: SizedImage | None = Field(description="`originalImageUrl` with its size")
+    beforeImage: SizedImage | None = Field(description="`beforeImageUrl` with its size")
     isFavorite: bool
     error: ErrorDetail | None
     retryCount: NonNegative
@@ -89,6 +107,7 @@ class Headshot(Body):
     startedAt: Timestamp | None
     completedAt: Timestamp | None
     metadata: HeadshotMetadata
+    statusStreamUrl: StatusStreamUrl
 
 
 class BatchAccepted(Body):
@@ -116,9 +135,12 @@ class HeadshotStatus(Body):
     progress: Progress
     resultUrls: list[SignedUrl]
     thumbnailUrl: SignedUrl | None
+    results: list[SizedImage] = Field(description="`resultUrls`, each with its size")
+    thumbnail: SizedImage | None = Field(description="`thumbnailUrl` with its size")
     error: ErrorDetail | None
     queuePosition: NonNegative | None = Field(description="jobs ahead of this one, when queued")
     etaSeconds: NonNegative | None = Field(description="an estimate, while queued or processing")
+    statusStreamUrl: StatusStreamUrl
 
 
 class HeadshotPage(Body):
@@ -152,12 +174,39 @@ class UploadCreated(Body):
 # ---- credits (contract §4) ---------------------------------------------------------------------
 
 
+class Device(Body):
+    id: int = Field(ge=1)
+    platform: Platform
+    createdAt: Timestamp
+
+
+class WebPushSetup(Body):
+    publicKey: str = Field(
+        pattern=r"^[A-Za-z0-9_-]{87}$",
+        description="the server's VAPID public key: base64url (unpadded) of the uncompressed "
+                    "P-256 point, 65 bytes; `PushManager.subscribe`'s `applicationServerKey`")
+
+
+class PushSetup(Body):
+    """How a client subscribes a device to push notifications (§13)."""
+
+    platforms: list[Platform] = Field(description="the platforms whose provider is set up: "
+                                                  "a device on another is never notified")
+    webPush: WebPushSetup | None = Field(description="null while Web Push is off")
+
+
 class Me(Body):
     id: int = Field(ge=1)
     email: str | None
     credits: NonNegative
     totalHeadshotsGenerated: NonNegative
     totalCreditsSpent: int
+    features: dict[str, bool] = Field(
+        description="every feature flag's answer for the caller (§14): `batch`, `export`, "
+                    "`share`, `push`, `style:<styleId>`")
+    devices: list[Device] = Field(description="where push notifications go (§13); never "
+                                              "their tokens or keys")
+    push: PushSetup
 
 
 class CreditEntryItem(Body):
@@ -184,10 +233,11 @@ class Refunded(Body):
 class AuditItem(Body):
     id: int = Field(ge=1)
     operatorId: int
-    action: Action
-    userId: int
+    action: Action = Field(description="`view_user`: a support lookup (§14), which moves no "
+                                       "credits; its reason says what was searched")
+    userId: int | None = Field(description="null for a lookup that found nobody")
     generationId: int | None
-    amount: int
+    amount: int | None = Field(description="null for a lookup")
     reason: str
     createdAt: Timestamp
 
@@ -256,6 +306,161 @@ class FailureItem(Body):
 
 class Failures(Body):
     data: list[FailureItem]
+    nextCursor: str | None
+
+
+# ---- support (contract §14) --------------------------------------------------------------------
+
+
+class LedgerHeadshot(Body):
+    id: int = Field(ge=1)
+    round: int | None = Field(description="the round it charged or refunded (a retry opens one)")
+    style: str | None
+    status: JobStatus | None
+    deleted: bool
+
+
+class LedgerLine(Body):
+    id: int = Field(ge=1)
+    type: EntryType
+    amount: int
+    balanceAfter: NonNegative
+    description: str
+    createdAt: Timestamp
+    headshot: LedgerHeadshot | None = Field(description="what it paid for; null for a grant")
+
+
+class SupportHeadshot(Body):
+    id: int = Field(ge=1)
+    style: str
+    aspectRatio: AspectRatio
+    status: JobStatus
+    progress: Progress
+    error: LastError | None
+    attempts: NonNegative = Field(description="every round's together")
+    attemptsThisRound: NonNegative
+    retryCount: NonNegative
+    creditCost: NonNegative
+    creditsCharged: NonNegative = Field(description="every round's charges together")
+    creditsRefunded: NonNegative
+    batchId: uuid.UUID | None
+    metadata: HeadshotMetadata
+    createdAt: Timestamp
+    startedAt: Timestamp | None
+    completedAt: Timestamp | None
+
+
+class SupportEvent(Body):
+    id: int = Field(ge=1)
+    name: str
+    source: Literal["client", "service"]
+    generationId: int | None
+    properties: dict[str, str | int | float | bool | None]
+    vouched: bool
+    createdAt: Timestamp
+
+
+class SupportShareLink(Body):
+    id: int = Field(ge=1)
+    generationId: int = Field(ge=1)
+    style: str
+    createdAt: Timestamp
+    expiresAt: Timestamp
+
+
+class WebhookDelivery(Body):
+    id: int = Field(ge=1)
+    messageId: str
+    eventType: str
+    generationId: int | None
+    batchId: uuid.UUID | None
+    state: Literal["pending", "delivered", "gave_up"]
+    attempts: NonNegative
+    createdAt: Timestamp
+    nextAttemptAt: Timestamp | None = Field(description="while pending")
+    deliveredAt: Timestamp | None
+    gaveUpAt: Timestamp | None
+    lastError: str | None
+
+
+class PushDelivery(WebhookDelivery):
+    deviceId: int | None = Field(description="the device it went to; it may be gone since "
+                                             "(not in `devices`)")
+
+
+class SupportDevice(Device):
+    lastSeenAt: Timestamp = Field(description="when it was last registered (registering it "
+                                              "again refreshes it)")
+
+
+class LatestLedger(Body):
+    data: list[LedgerLine]
+    truncated: bool = Field(description="older rows exist beyond these 100, the latest")
+
+
+class LatestHeadshots(Body):
+    data: list[SupportHeadshot]
+    truncated: bool
+
+
+class LatestEvents(Body):
+    data: list[SupportEvent]
+    truncated: bool
+
+
+class LatestShareLinks(Body):
+    data: list[SupportShareLink]
+    truncated: bool
+
+
+class LatestDeliveries(Body):
+    data: list[WebhookDelivery]
+    truncated: bool
+
+
+class LatestDevices(Body):
+    data: list[SupportDevice]
+    truncated: bool
+
+
+class LatestPushDeliveries(Body):
+    data: list[PushDelivery]
+    truncated: bool
+
+
+class UserFile(Body):
+    """One user as support sees them; each list the latest 100 rows, newest first."""
+
+    id: int = Field(ge=1)
+    email: str | None
+    credits: NonNegative
+    totalHeadshotsGenerated: NonNegative
+    totalCreditsSpent: int
+    createdAt: Timestamp
+    sameEmailUserIds: list[int] = Field(description="a lookup by email: the other users with "
+                                                    "it (this one is the newest)")
+    ledger: LatestLedger
+    headshots: LatestHeadshots = Field(description="not deleted ones")
+    events: LatestEvents
+    shareLinks: LatestShareLinks = Field(description="live ones: neither revoked nor expired")
+    webhookDeliveries: LatestDeliveries
+    devices: LatestDevices = Field(description="where push notifications go (§13); never "
+                                               "their endpoints, tokens or keys")
+    pushDeliveries: LatestPushDeliveries = Field(description="one per device and ending (§13)")
+
+
+class FlagItem(Body):
+    name: str = Field(description="`batch`, `export`, `share`, `push` or `style:<styleId>`")
+    enabled: bool = Field(description="off: nobody, allow-list included")
+    percentage: int = Field(ge=0, le=100, description="the share of users it is on for, by "
+                                                      "a stable hash of the user's id (§14)")
+    users: list[int] = Field(description="user ids it is on for whatever the percentage")
+    updatedAt: Timestamp | None = Field(description="null: never set, on for everyone")
+    updatedBy: int | None = Field(description="the operator who last set it")
+
+
+class FlagList(Body):
+    data: list[FlagItem]
 
 
 class CreditsGranted(Body):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated, Any, Literal
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -15,22 +16,33 @@ from pydantic import (
     model_validator,
 )
 
+from config import get_settings
 from media.export import MAX_LONG_SIDE, MAX_WATERMARK_CHARS, MIN_LONG_SIDE
 from media.signed_urls import MAX_URL_LENGTH, SIGNED_URL_PATTERN
+from models import devices
 from models.credits import EntryType
 from models.job.table import AspectRatio, JobStatus
 from models.shares import DEFAULT_LIFETIME_HOURS, MAX_LIFETIME_HOURS
-from services.pagination import CURSOR_REGEX, decode_cursor
+from services.pagination import CURSOR_REGEX, decode_cursor, decode_time_cursor
 
 StyleId = Annotated[str, StringConstraints(min_length=1, max_length=50)]
 ImageUrl = Annotated[str, StringConstraints(min_length=1, max_length=MAX_URL_LENGTH,
                                             pattern=SIGNED_URL_PATTERN),
                      Field(description="the `imageUrl` of an upload of the caller's, unexpired")]
 MAX_PAGE = 100
+MAX_FLAG_USERS = 1000  # an allow-list names testers and staff, not a segment
+MAX_USER_ID = 2**63 - 1  # a BIGINT
+
+
+KIB = 1024
 
 
 class Request(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, frozen=True)
+    # The longest JSON body a route taking this model reads (api/body_limits.py): room for
+    # every field at its longest, each character written as a `\uXXXX` escape, and for
+    # whitespace. A longer body is refused (413) before it is read.
+    max_body_bytes: ClassVar[int] = 4 * KIB
 
     @field_validator("*")
     @classmethod
@@ -42,6 +54,8 @@ class Request(BaseModel):
 
 
 class GenerateRequest(Request):
+    max_body_bytes: ClassVar[int] = 16 * KIB  # a 2048-character URL, escaped
+
     imageUrl: ImageUrl
     style: StyleId
     aspectRatio: AspectRatio = AspectRatio.RATIO_1_1
@@ -72,6 +86,8 @@ def _query_digits(value: object) -> object:
 
 
 class BatchRequest(Request):
+    max_body_bytes: ClassVar[int] = 16 * KIB  # a 2048-character URL and ten styles, escaped
+
     imageUrl: ImageUrl
     styles: list[StyleId] = Field(min_length=1, max_length=MAX_BATCH_STYLES,
                                   json_schema_extra={"uniqueItems": True})
@@ -95,13 +111,17 @@ class ShareRequest(Request):
 class ExportQuery(Request):
     format: Literal["jpeg", "png", "webp"] = "jpeg"
     size: int | None = Field(default=None, ge=MIN_LONG_SIDE, le=MAX_LONG_SIDE,
-                             description="the long side in pixels; never above the result's")
+                             description="the longest the long side may be, in pixels; capped at "
+                             "the headshot's own (never upscaled): X-Image-Width and "
+                             "X-Image-Height say the size returned")
     watermark: Annotated[str, StringConstraints(max_length=MAX_WATERMARK_CHARS)] | None = None
 
     _digits = field_validator("size", mode="before")(_query_digits)
 
 
 class RefundRequest(Request):
+    max_body_bytes: ClassVar[int] = 8 * KIB  # a 500-character reason, escaped
+
     reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
 
 
@@ -123,6 +143,8 @@ EVENT_PROPERTIES_SCHEMA = {
 
 
 class EventRequest(Request):
+    max_body_bytes: ClassVar[int] = 8 * KIB  # the properties' 2048 bytes, pretty-printed
+
     event: Literal["headshot_downloaded", "user_shared", "style_selected"]
     generationId: int | None = Field(default=None, ge=1, le=999_999_999_999_999_999)
     # Checked by `_flat` (one message naming the property, not one per type it could have
@@ -191,16 +213,105 @@ def _as_date(field: str, value: str) -> date:
 
 
 class GrantCreditsRequest(Request):
+    max_body_bytes: ClassVar[int] = 8 * KIB  # a 500-character reason, escaped
+
     amount: int = Field(gt=0, le=1_000_000)
     reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
 
     _whole = field_validator("amount", mode="before")(_whole_number)
 
 
-class FailuresQuery(Request):
-    limit: int = Field(default=20, ge=1, le=MAX_PAGE)
+class FlagUpdateRequest(Request):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Room for the longest allow-list: MAX_FLAG_USERS ids of up to 19 digits each.
+    max_body_bytes: ClassVar[int] = 32 * KIB
 
-    _digits = field_validator("limit", mode="before")(_query_digits)
+    enabled: bool
+    percentage: int | None = Field(default=None, ge=0, le=100,
+                                   description="left out: kept (100 for a flag never set)")
+    users: list[Annotated[int, Field(ge=1, le=MAX_USER_ID),
+                          BeforeValidator(_whole_number)]] | None = Field(
+        default=None, max_length=MAX_FLAG_USERS,
+        description="the allow-list, replaced whole; left out: kept")
+
+    @field_validator("enabled", mode="before")
+    @classmethod
+    def _boolean(cls, value: object) -> object:
+        if not isinstance(value, bool):
+            raise ValueError("must be true or false")
+        return value
+
+    _whole = field_validator("percentage", mode="before")(_whole_number_or_none)
+
+
+MAX_ID = 999_999_999_999_999_999  # a BIGINT id, in at most 18 digits
+ErrorCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+Moment = Annotated[str, StringConstraints(max_length=40)]
+
+
+def _moment(field: str, value: str, *, end_of_day: bool) -> datetime:
+    """A UTC day (`YYYY-MM-DD`: its first moment, or with `end_of_day` its last) or an ISO 8601
+    time with its UTC offset."""
+    try:
+        if len(value) == 10:
+            day = datetime.combine(date.fromisoformat(value), time.min, UTC)
+            return day + timedelta(days=1, microseconds=-1) if end_of_day else day
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{field}: not a day (YYYY-MM-DD) nor an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise ValueError(f"{field}: an ISO 8601 time needs its UTC offset (Z or +00:00)")
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00-05:00 is past the last day a datetime holds
+        raise ValueError(f"{field}: out of range") from None
+
+
+class FailuresQuery(Request):
+    from_: Moment | None = Field(default=None, alias="from",
+                                 description="failed at or after: a UTC day or ISO 8601 time")
+    to: Moment | None = Field(default=None, description="failed at or before: a UTC day (all "
+                                                        "of it) or ISO 8601 time")
+    code: ErrorCode | None = Field(default=None, description="the error code; `cancelled` "
+                                   "lists the users' own cancels, left out otherwise")
+    style: StyleId | None = None
+    userId: int | None = Field(default=None, ge=1, le=MAX_ID)
+    limit: int = Field(default=20, ge=1, le=MAX_PAGE)
+    cursor: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+    _digits = field_validator("limit", "userId", mode="before")(_query_digits)
+
+    @field_validator("cursor")
+    @classmethod
+    def _known_cursor(cls, value: str | None) -> str | None:
+        if value:
+            decode_time_cursor(value)
+        return value or None
+
+    @model_validator(mode="after")
+    def _a_range_in_order(self) -> FailuresQuery:
+        first, last = self.failed_from, self.failed_to
+        if first is not None and last is not None and last < first:
+            raise ValueError("to: before from")
+        return self
+
+    @property
+    def failed_from(self) -> datetime | None:
+        return _moment("from", self.from_, end_of_day=False) if self.from_ else None
+
+    @property
+    def failed_to(self) -> datetime | None:
+        return _moment("to", self.to, end_of_day=True) if self.to else None
+
+    @property
+    def after(self) -> tuple[datetime, int] | None:
+        return decode_time_cursor(self.cursor) if self.cursor else None
+
+
+class UserEmailQuery(Request):
+    email: Annotated[str, StringConstraints(min_length=3, max_length=320,
+                                            pattern=r"^[^@\s]+@[^@\s]+$")] = Field(
+        description="the whole address, any case (no partial match)")
 
 
 class PageQuery(Request):
@@ -235,3 +346,66 @@ class HistoryQuery(FavoritesQuery):
 
 class CreditHistoryQuery(PageQuery):
     type: EntryType | None = None
+
+
+class WebPushKeys(Request):
+    p256dh: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    auth: Annotated[str, StringConstraints(min_length=1, max_length=50)]
+
+    @field_validator("p256dh")
+    @classmethod
+    def _public_key(cls, value: str) -> str:
+        return _refuse(value, devices.key_problem(value, devices.P256DH_BYTES))
+
+    @field_validator("auth")
+    @classmethod
+    def _auth_secret(cls, value: str) -> str:
+        return _refuse(value, devices.key_problem(value, devices.AUTH_BYTES))
+
+
+class WebPushSubscription(Request):
+    """A browser's `PushSubscription.toJSON()` (its `expirationTime`, if any, is ignored)."""
+
+    endpoint: Annotated[str, StringConstraints(min_length=1,
+                                               max_length=devices.MAX_ADDRESS_LENGTH)]
+    keys: WebPushKeys
+
+    @field_validator("endpoint")
+    @classmethod
+    def _push_service(cls, value: str) -> str:
+        allow = get_settings().push_allow_loopback_endpoints
+        return _refuse(value, devices.endpoint_problem(value, allow_loopback=allow))
+
+
+class DeviceRequest(Request):
+    # A subscription is an endpoint of at most 2 KiB and two short keys; more is not a device.
+    max_body_bytes: ClassVar[int] = 8 * KIB
+    platform: devices.Platform
+    subscription: WebPushSubscription | None = Field(
+        default=None, description="`web` only: the browser's push subscription")
+    token: Annotated[str, StringConstraints(min_length=1, max_length=devices.MAX_TOKEN_LENGTH)] \
+        | None = Field(default=None, description="`android`: the FCM registration token; "
+                                                 "`ios`: the APNs device token (hex)")
+
+    @model_validator(mode="after")
+    def _one_address(self) -> DeviceRequest:
+        if self.platform is devices.Platform.WEB:
+            if self.subscription is None:
+                raise ValueError("subscription: required for platform web")
+            if self.token is not None:
+                raise ValueError("token: not for platform web (send subscription)")
+            return self
+        if self.subscription is not None:
+            raise ValueError(f"subscription: only for platform web, not {self.platform}")
+        if self.token is None:
+            raise ValueError(f"token: required for platform {self.platform}")
+        problem = devices.token_problem(self.platform, self.token)
+        if problem:
+            raise ValueError(f"token: {problem}")
+        return self
+
+
+def _refuse(value: str, problem: str | None) -> str:
+    if problem:
+        raise ValueError(problem)
+    return value

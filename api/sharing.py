@@ -46,7 +46,8 @@ UNAVAILABLE_PAGES = {
             tag="headshots", body=ShareRequest, rate_limited=True,
             responses={201: Reply("a new link; any earlier one of this headshot is revoked",
                                   ShareCreated)},
-            errors={409: "not_completed: only a completed headshot can be shared"})
+            errors={403: "feature_disabled: sharing is off for the caller (§14)",
+                    409: "not_completed: only a completed headshot can be shared"})
 @write_budget
 def share(generation_id: int) -> tuple[Response, int]:
     body = json_body(ShareRequest)
@@ -68,9 +69,14 @@ def unshare(generation_id: int) -> tuple[str, int]:
 @sharing_routes.get("/<id:generation_id>/export")
 @documented(operation_id="exportHeadshot", summary="The headshot as PNG, JPEG or WebP",
             tag="headshots", query=ExportQuery, rate_limited=True, byte_ranges=True,
-            responses={200: Reply("the image, without metadata; Content-Disposition names it",
-                                  content=IMAGE_BYTES, headers=("Content-Disposition",))},
-            errors={409: "not_completed: only a completed headshot can be exported"})
+            responses={200: Reply("the image, without metadata; Content-Disposition names it "
+                                  "and X-Image-Width/X-Image-Height give its size (never "
+                                  "upscaled: `size` is capped at the headshot's own)",
+                                  content=IMAGE_BYTES,
+                                  headers=("Content-Disposition", "X-Image-Width",
+                                           "X-Image-Height"))},
+            errors={403: "feature_disabled: exports are off for the caller (§14)",
+                    409: "not_completed: only a completed headshot can be exported"})
 @limiter.limit(export_limit)
 def export(generation_id: int) -> Response:
     query = query_args(ExportQuery)
@@ -84,6 +90,9 @@ def export(generation_id: int) -> Response:
     response = send_file(BytesIO(exported.data), mimetype=exported.format.content_type,
                          as_attachment=True, download_name=filename)
     response.headers["Cache-Control"] = "private, no-store"
+    # The size asked is a maximum: a client asking 4096 of a 1024 px headshot learns what came.
+    response.headers["X-Image-Width"] = str(exported.width)
+    response.headers["X-Image-Height"] = str(exported.height)
     return response
 
 

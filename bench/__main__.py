@@ -7,6 +7,7 @@ baseline measured in the same run, the target and whether it was met.
     bench/run memory              # web and worker RSS over 5000 jobs (minutes of their own)
     bench/run streams streams-gthread  # 300 open streams: gevent, then gthread 2 x 8
     bench/run --runs 1 status     # a quick look
+    bench/run abuse               # /healthz and /api/me while a few users send huge bodies
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import accept, drain, memory, overhead, status_poll, streams  # noqa: E402
+from bench import abuse, accept, drain, memory, overhead, status_poll, streams  # noqa: E402
 from bench.table import Row, markdown  # noqa: E402
 
 BENCHMARKS: dict[str, Callable[[int], list[Row]]] = {
@@ -38,6 +39,7 @@ EXTRA: dict[str, Callable[[int], list[Row]]] = {
     "memory": memory.run,  # 5000 jobs through the web: a few minutes of its own
     "streams": streams.run,  # ~70 s for one run
     "streams-gthread": streams.run_gthread,  # `streams` on the worker class web had before
+    "abuse": abuse.run,  # /healthz and /api/me beside abusive clients: ~4 x 16 s a run
 }
 LATEST = Path(__file__).resolve().parents[1] / "var" / "bench" / "latest.md"
 

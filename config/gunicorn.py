@@ -53,8 +53,11 @@ def child_exit(server: Any, worker: Any) -> None:
 
 
 # Requests gunicorn refuses before Flask sees them (a header over 8 KB, a broken request line)
-# get the service's error shape too, not gunicorn's HTML page: gunicorn writes those through
-# this one function.
+# get the service's error shape too, not gunicorn's HTML page. gunicorn has no setting or hook
+# for that page: every worker class writes it through the one function `util.write_error`
+# (from `Worker.handle_error`), which is replaced here, in the master before any worker
+# starts. A library internal (docs/architecture.md, "Library internals we rely on"), checked
+# against each gunicorn upgrade by tests/unit/test_library_internals.py.
 PROTOCOL_ERROR_CODES = {400: "bad_request", 414: "uri_too_long", 417: "expectation_failed",
                         431: "headers_too_large", 500: "internal_error",
                         501: "not_implemented"}
@@ -70,4 +73,5 @@ def _write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: s
     gunicorn_util.write_nonblock(sock, head.encode("latin-1") + body)
 
 
+GUNICORN_WRITE_ERROR = gunicorn_util.write_error  # gunicorn's own, for the guard's signature check
 gunicorn_util.write_error = _write_json_error

@@ -32,7 +32,7 @@ def new_request_id(from_client: str | None = None) -> str:
     if from_client and CLIENT_REQUEST_ID.fullmatch(from_client):
         return from_client
     # 32 hex digits, as uuid4().hex wrote them, without the UUID object and the getrandom
-    # syscall per request (uuid4 was 1.5 % of a status poll's samples, py-spy under bench/run).
+    # syscall per request.
     # An id only has to be unique, not secret (a client may choose its own); `random` is seeded
     # from os.urandom at start and again in each forked worker.
     return f"{random.getrandbits(128):032x}"
@@ -74,11 +74,11 @@ class JsonLines(logging.Formatter):
     `stack_info` when there are any, every `extra` field (the request id among them), and
     `time` (ISO 8601, UTC).
 
-    The same object python-json-logger's JsonFormatter made with these fields, for a third of
-    its CPU: the web logs a line per request, and that formatter's generic field handling
+    The same object python-json-logger's JsonFormatter made with these fields, for much less
+    CPU: the web logs a line per request, and that formatter's generic field handling
     (a format string parsed into fields, renames, a list of reserved names scanned per
-    attribute) was a tenth of a status poll's CPU with the rest of the logging call (py-spy
-    under bench/run). Values JSON has no type for go through python-json-logger's encoder.
+    attribute) was a real share of a status poll. Values JSON has no type for go through
+    python-json-logger's encoder.
     """
 
     _SKIPPED = frozenset(RESERVED_ATTRS) | {"taskName"}
@@ -113,6 +113,8 @@ def configure_logging(*, log_format: str = "json", level: str = "INFO") -> None:
     # No line carries its caller's file, line or function, nor the thread's or the
     # multiprocessing process's name: logging need not look them up for each record (the
     # logging HOWTO's "Optimization"; under gevent a thread's name is a greenlet lookup).
+    # `_srcfile` is private but documented there; tests/unit/test_library_internals.py
+    # checks that it still has that effect.
     logging._srcfile = None
     logging.logThreads = False
     logging.logMultiprocessing = False

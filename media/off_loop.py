@@ -21,7 +21,7 @@ def off_the_event_loop(work: Callable[Params, Result], *args: Params.args,
                        **kwargs: Params.kwargs) -> Result:
     """`work(*args, **kwargs)`, in a thread of gevent's pool when this process runs gevent;
     its result returned and its exception raised here, as a direct call's would be."""
-    if not _under_gevent():
+    if not under_gevent():
         return work(*args, **kwargs)
     from gevent import get_hub
 
@@ -29,7 +29,7 @@ def off_the_event_loop(work: Callable[Params, Result], *args: Params.args,
     return result
 
 
-def _under_gevent() -> bool:
+def under_gevent() -> bool:
     try:
         from gevent import monkey
     except ImportError:

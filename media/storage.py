@@ -140,7 +140,7 @@ class LocalStorage(Storage):
         # The regex already rules out `..` and the root is resolved once, so the path can only
         # leave the root through a symlinked kind or user folder: refuse those. Two lstat calls
         # instead of resolve()'s realpath, an lstat per component of the whole path on every
-        # call (~3.5 % of the worker's CPU per job, py-spy under bench/run drain).
+        # call, which the worker makes for every file of every job.
         if _is_symlink(kind_folder) or _is_symlink(user_folder):
             raise InvalidKey(f"storage key escapes the storage root: {key!r}")
         return user_folder / name
@@ -155,7 +155,7 @@ class LocalStorage(Storage):
         try:
             fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".part")
         except FileNotFoundError:  # the user's first file of this kind: make its folders
-            # (only then: a mkdir per file was ~1 % of the worker's CPU per job)
+            # (only then: a mkdir per file is a system call wasted on every other file)
             path.parent.mkdir(parents=True, exist_ok=True)
             path = self._path(key)  # check the folders again, now that they exist
             fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".part")

@@ -32,7 +32,7 @@ def get_engine() -> Engine:
         # Up to 20 connections a process, every one kept once opened. It was 10 kept + 10
         # "overflow" ones closed on their return: under the gevent web's 16-odd concurrent
         # requests a process opened a new PostgreSQL connection (a backend forked, its
-        # authentication) every ~25 requests (pg_stat_database.sessions, bench/run accept).
+        # authentication) every few dozen requests.
         pool_size=20,
         max_overflow=0,
         pool_timeout=5,

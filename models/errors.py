@@ -57,3 +57,13 @@ class ServiceUnavailable(DomainError):
     """A dependency (the job queue) refused the work; nothing was charged."""
 
     code = "service_unavailable"
+
+
+class FeatureDisabled(DomainError):
+    """A feature flag (§14) is off for the caller; nothing was charged or written."""
+
+    code = "feature_disabled"
+
+    def __init__(self, flag: str) -> None:
+        super().__init__(f"the feature {flag!r} is not available to you at the moment")
+        self.flag = flag

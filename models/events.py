@@ -92,8 +92,8 @@ def record_event(db_session: Session, name: EventName, *, user_id: int,
     """Write the event in the caller's transaction.
 
     A Core INSERT rather than an ORM object: the ORM's would have ridden on the next flush
-    anyway (a round trip all the same), through the unit of work's flush machinery, ~5 % of
-    the worker's CPU per job when it ended one (py-spy under bench/run drain)."""
+    anyway (a round trip all the same), through the unit of work's flush machinery, which
+    costs the worker far more than the statement itself."""
     db_session.execute(_INSERT_EVENT, {
         "name": name.value, "source": source.value, "user_id": user_id,
         "generation_id": generation_id, "properties": properties or {}, "created_at": utcnow(),
@@ -102,5 +102,5 @@ def record_event(db_session: Session, name: EventName, *, user_id: int,
 
 
 # inline(): no RETURNING of the new row's id, which nothing reads (SQLAlchemy otherwise asks
-# for it and sets up a result to fetch it, a third of this INSERT's CPU in the worker, py-spy).
+# for it and sets up a result to fetch it, a large part of what this INSERT costs the worker).
 _INSERT_EVENT = insert(cast(Table, Event.__table__)).inline()

@@ -1,8 +1,8 @@
 """Statements PostgreSQL parses and plans once per connection, not at every execution.
 
 psycopg2 sends each statement as text with its values inlined, so PostgreSQL parses, analyses
-and plans it every time. For a large statement on a hot path (the charge that creates jobs:
-~0.8 ms of PostgreSQL's CPU before it runs) that is most of what the database spends on it.
+and plans it every time. For a large statement on a hot path (the charge that creates jobs)
+that is most of what the database spends on it.
 A `PreparedStatement` is PREPAREd on a connection the first time that connection runs it,
 then run with EXECUTE: PostgreSQL plans it for the first executions and, once a generic plan
 is as good as the custom ones, not again. (psycopg 3 does this by itself; psycopg2 cannot.)

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, Integer, String, func, select
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -13,7 +23,11 @@ from models.base import Base
 
 class User(Base):
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint("credits >= 0", name="credits_not_negative"),)
+    __table_args__ = (
+        CheckConstraint("credits >= 0", name="credits_not_negative"),
+        # Support finds a user by email whatever its case (models/support_reads.py).
+        Index("ix_users_email_lower", func.lower(text("email"))),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     email: Mapped[str | None] = mapped_column(String(320))

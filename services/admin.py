@@ -1,13 +1,30 @@
-"""What the admin dashboard reads besides the analytics report (contract §8)."""
+"""What the admin dashboard reads besides the analytics report (contract §8, §14)."""
 
 from __future__ import annotations
 
-from models.admin_reads import Failure
-from models.admin_reads import recent_failures as read_failures
+from dataclasses import dataclass
+from datetime import datetime
+
+from models.admin_reads import Failure, FailureFilter
+from models.admin_reads import failures as read_failures
 from services.unit_of_work import read_only
 
 
-def recent_failures(*, limit: int) -> list[Failure]:
-    """The latest failed headshots with their error codes, newest first."""
+@dataclass(frozen=True)
+class FailurePage:
+    items: list[Failure]
+    next_after: tuple[datetime, int] | None  # the last row's failure time and id; None: the end
+
+
+def failures(*, failed_from: datetime | None, failed_to: datetime | None, code: str | None,
+             style: str | None, user_id: int | None, limit: int,
+             after: tuple[datetime, int] | None) -> FailurePage:
+    """One page of failed headshots, newest failure first (`FailureFilter` says what the
+    filters mean); one extra row tells whether another page follows."""
+    where = FailureFilter(failed_from=failed_from, failed_to=failed_to, code=code, style=style,
+                          user_id=user_id)
     with read_only() as db_session:
-        return read_failures(db_session, limit=limit)
+        rows = read_failures(db_session, where, limit=limit + 1, after=after)
+    more, rows = len(rows) > limit, rows[:limit]
+    last = rows[-1] if more and rows else None
+    return FailurePage(rows, (last.completed_at, last.id) if last and last.completed_at else None)

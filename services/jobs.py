@@ -104,13 +104,15 @@ def give_back(job: Claimed, *, retry_in_seconds: float, code: str, message: str)
 
 
 def complete(job: Claimed, *, result_keys: list[str], thumbnail_key: str,
-             metadata: dict[str, Any]) -> bool:
-    """Record the results; False if the job was deleted or taken over meanwhile (the caller's
-    files then belong to nobody)."""
+             metadata: dict[str, Any], result_sizes: list[tuple[int, int]] | None = None,
+             thumbnail_size: tuple[int, int] | None = None) -> bool:
+    """Record the results and their sizes in pixels; False if the job was deleted or taken
+    over meanwhile (the caller's files then belong to nobody)."""
     with unit_of_work() as db_session:
         completed = complete_job(
             db_session, job.id, attempt=job.attempt, result_keys=result_keys,
-            thumbnail_key=thumbnail_key, metadata=metadata,
+            thumbnail_key=thumbnail_key, metadata=metadata, result_sizes=result_sizes,
+            thumbnail_size=thumbnail_size,
         )
         db_session.commit()
     return completed is not None

@@ -10,19 +10,24 @@ from media.off_loop import off_the_event_loop
 from media.storage import StorageNotFound
 from models import library as models_library
 from models.errors import Conflict, NotFound
+from models.feature_flags import style_flag
 from models.job import Job, JobStatus, cancel_job, delete_job, get_job
 from models.job.deletion import forget_user_media
 from models.library import list_jobs
 from models.styles import Style, list_styles
+from services import flags
 from services.cancel_budget import spend_if_processing
 from services.events import record_download, record_history_view
 from services.pagination import Page, one_page
 from services.unit_of_work import read_only, unit_of_work
 
 
-def styles() -> list[Style]:
+def styles(*, user_id: int) -> list[Style]:
+    """The active styles on offer to the user: a style whose flag is off for them is left out
+    (§14), as the app offers what the list holds."""
     with read_only() as db_session:
-        return list_styles(db_session)
+        offered = list_styles(db_session)
+    return [style for style in offered if flags.is_enabled(style_flag(style.id), user_id)]
 
 
 def job(*, user_id: int, job_id: int) -> Job:
@@ -91,7 +96,9 @@ def _delete_files(keys: list[str]) -> None:
 
 def export(*, user_id: int, job_id: int, fmt: ImageFormat, long_side: int | None,
            watermark: str | None) -> ExportedImage:
-    """The completed job's (first) result in another format, size or with a watermark."""
+    """The completed job's (first) result in another format, size or with a watermark; 403
+    feature_disabled when exports are off for the user (§14)."""
+    flags.require("export", user_id)
     found = job(user_id=user_id, job_id=job_id)
     if found.status != JobStatus.COMPLETED or not found.result_keys:
         raise Conflict(f"only a completed headshot can be exported; this one is "

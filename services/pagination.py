@@ -1,4 +1,5 @@
-"""Keyset pages, newest first: a page of rows and where the next one starts."""
+"""Keyset pages, newest first: a page of rows and where the next one starts (after an id, or
+after a time and an id)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import base64
 import binascii
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from typing import Generic, TypeVar
 
@@ -50,4 +52,26 @@ def decode_cursor(cursor: str) -> int:
             raise ValueError
         return int(number)
     except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValueError("not a cursor this service issued") from None
+
+
+# Pages ordered by a time and then the id (the failures, by when each failed): the cursor holds
+# both, the last row's time in microseconds since the epoch (UTC) and its id.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def encode_time_cursor(moment: datetime, last_id: int) -> str:
+    micros = (moment - _EPOCH) // timedelta(microseconds=1)
+    return base64.urlsafe_b64encode(f"at:{micros}:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_time_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, micros, number = text.split(":")
+        if prefix != "at" or not all(part.isascii() and part.isdigit() and len(part) <= 18
+                                     for part in (micros, number)):
+            raise ValueError
+        return _EPOCH + timedelta(microseconds=int(micros)), int(number)
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
         raise ValueError("not a cursor this service issued") from None

@@ -14,7 +14,12 @@ from kombu.exceptions import BatchPublishError
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
-from workers.celery_app import DELIVER_WEBHOOK_TASK, GENERATE_TASK, celery_app
+from workers.celery_app import (
+    DELIVER_PUSH_TASK,
+    DELIVER_WEBHOOK_TASK,
+    GENERATE_TASK,
+    celery_app,
+)
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +27,8 @@ log = logging.getLogger(__name__)
 BROKER_FAULTS = (BrokerError, RedisError, OSError)
 
 # Publish without declaring the queue first. Celery declares the task's queue before every
-# publish (kombu's maybe_declare, through connection.ensure with the retry policy: ~13 % of
-# send_task under bench/run accept, py-spy --gil). On Redis a task goes to the anonymous
+# publish (kombu's maybe_declare, through connection.ensure with the retry policy), work that
+# buys nothing here and is a large share of a publish. On Redis a task goes to the anonymous
 # exchange, straight onto the queue's list by name, and needs no declared queue or binding;
 # the workers declare the queues they consume.
 NO_DECLARE: dict[str, list[object]] = {"declare": []}
@@ -97,3 +102,8 @@ def job_task_title(job_id: int) -> str:
 def enqueue_webhook(event_id: int) -> None:
     """Publish an outbox event's delivery. Raises BROKER_FAULTS."""
     celery_app.send_task(DELIVER_WEBHOOK_TASK, args=[event_id], **NO_DECLARE)
+
+
+def enqueue_push(event_id: int) -> None:
+    """Publish an outbox push row's delivery. Raises BROKER_FAULTS."""
+    celery_app.send_task(DELIVER_PUSH_TASK, args=[event_id], **NO_DECLARE)

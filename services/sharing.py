@@ -13,6 +13,7 @@ from media.storage import StorageNotFound, content_type_for_key
 from models.events import EventName, record_event
 from models.job import get_job
 from models.shares import LinkState, resolve_share, revoke_shares, share_job
+from services import flags
 from services.unit_of_work import read_only, unit_of_work
 
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{32}")  # what `secrets.token_urlsafe(24)` makes
@@ -39,6 +40,9 @@ def share_url(token: str) -> str:
 
 
 def share(*, user_id: int, job_id: int, lifetime_hours: int) -> ShareLink:
+    """A new public link to the completed job; 403 feature_disabled when sharing is off for
+    the user (§14)."""
+    flags.require("share", user_id)
     with unit_of_work() as db_session:
         job = get_job(db_session, user_id=user_id, job_id=job_id, lock=True)
         link = share_job(db_session, job, lifetime_hours=lifetime_hours)

@@ -117,8 +117,8 @@ class _Refills:
 
     An unfinished job's key expires every UNFINISHED_TTL_SECONDS; the polls of that job that
     arrive while its refill runs (the app polls each job from a few connections, a herd when
-    the key expires) wait for that one read instead of each making their own: under wrk at 64
-    connections, 8 per job, a refill drew 10-20 reads of the same row (bench/run status).
+    the key expires) wait for that one read instead of each making their own: otherwise one
+    refill draws many reads of the same row at once.
     A waiter gets the snapshot only if it is its own job; otherwise, or if the read failed, it
     reads for itself (a 404, or the error).
     """

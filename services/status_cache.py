@@ -32,7 +32,7 @@ AVERAGE_KEY = "headshots:avg-processing-seconds"
 UNFINISHED_TTL_SECONDS = 30
 # Each unfinished job's entry lives 30-45 s, not exactly 30: jobs created together (a batch, a
 # burst) would otherwise all expire together and send their next polls to PostgreSQL at once,
-# past the pool's kept connections (py-spy under bench/run status: 5 % of a poll opening ones).
+# past the pool's kept connections, so that polls would pay for opening new ones.
 UNFINISHED_TTL_SPREAD_SECONDS = 15
 FINISHED_TTL_SECONDS = 24 * 3600
 AVERAGE_WEIGHT = 0.2  # exponential moving average: weight of the newest job
@@ -47,8 +47,8 @@ TOMBSTONE = json.dumps({"deleted": True, "progress_at": 1e300})
 # queue set in step and notifies stream listeners, all atomically. With a completed job's
 # processing time (ARGV[6], else empty), first moves the expected-wait average (KEYS[3]) by it,
 # weighted ARGV[7]: in the completion's own round trip, not two more of its own (a GET then a
-# SET were ~3 % of the worker's time per job under bench/run drain), and atomically, so two
-# workers finishing together both count.
+# SET, each a wait on Redis in every job), and atomically, so two workers finishing together
+# both count.
 PUBLISH_IF_NEWER = """
 if ARGV[6] ~= '' then
   local previous = tonumber(redis.call('GET', KEYS[3]))
@@ -84,7 +84,7 @@ end
 """
 # What a status poll reads, and a lease of the reader's poll numbers taken (ARGV[3] of them; 0:
 # none), as one script: one command to pack and one reply to parse instead of a pipeline of
-# five (a tenth of a poll's CPU, py-spy under bench/run). A nil is returned as false, which
+# five, whose packing and parsing were a visible share of a poll. A nil is returned as false, which
 # redis-py hands back as None.
 READ_AND_COUNT = _TAKE_LEASE + """
 local raw = redis.call('GET', KEYS[1])
@@ -184,7 +184,7 @@ class StatusCache:
                            times: Mapping[int, float]) -> None:
         # EVALSHA itself, not the Script object: a pipeline given a Script first asks Redis
         # whether it holds the script (SCRIPT EXISTS), a round trip of its own before every
-        # batch (py-spy, bench/run accept: 4.5 % of a batch request). When Redis does not
+        # batch, for an answer that is nearly always yes. When Redis does not
         # hold it (never loaded yet, or lost in a restart), the commands fail with NOSCRIPT
         # and `publish_all` publishes each again; a snapshot written twice is harmless (the
         # script keeps the newest, and a stream shows an unchanged status once).

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from redis import Redis
+from redis import __version__ as redis_version
 from redis.client import PubSub
 from redis.connection import Connection
 
@@ -41,9 +42,11 @@ from services.status_cache import status_channel
 
 log = logging.getLogger(__name__)
 
-# The jobs being polled: a process answers ~1,000 polls a second, one a second or two per job.
-MAX_ENTRIES = 5_000  # ~3.6 MB of finished jobs' snapshots; the least recently learned go first
+# The jobs being polled: each is polled every second or two, so a process serving its share
+# of polls holds a few thousand at most. A bound on memory: the least recently learned go first.
+MAX_ENTRIES = 5_000
 RESUBSCRIBE_SECONDS = 1.0
+REDIS_SOCKET_ATTRIBUTE = "_sock"  # redis-py's, private: see `_socket_of`
 _NO_BYTES = struct.pack("i", 0)  # FIONREAD's answer for an empty socket
 
 
@@ -172,8 +175,20 @@ class StatusMirror:
 
 def _socket_of(connection: Connection | None) -> socket.socket | None:
     """redis-py's socket of the connection (None while it reconnects): the mirror watches it
-    itself, to know when changes are waiting."""
-    return getattr(connection, "_sock", None)
+    itself, to know when changes are waiting.
+
+    redis-py offers no public way to see whether bytes wait unread in a connection's socket
+    (`can_read` reads them into its own buffer, which only the listener may do), so this reads
+    its private `_sock` (docs/architecture.md, "Library internals we rely on").
+    `redis_keeps_its_socket` checks it before a mirror is made, and
+    tests/unit/test_library_internals.py when redis-py is upgraded."""
+    return getattr(connection, REDIS_SOCKET_ATTRIBUTE, None)
+
+
+def redis_keeps_its_socket() -> bool:
+    """Whether redis-py still keeps a connection's socket where `_socket_of` looks. When it
+    does not, the mirror would never know whether a change waits unread, so there is none."""
+    return REDIS_SOCKET_ATTRIBUTE in vars(Connection())
 
 
 def _readable(pubsub: PubSub, *, seconds: float) -> bool:
@@ -191,6 +206,10 @@ def get_status_mirror() -> StatusMirror | None:
     (STATUS_MIRROR_SECONDS=0)."""
     seconds = get_settings().status_mirror_seconds
     if not seconds:
+        return None
+    if not redis_keeps_its_socket():
+        log.error("status mirror off: redis-py %s keeps no %s on its connections; every poll "
+                  "reads Redis", redis_version, REDIS_SOCKET_ATTRIBUTE)
         return None
     mirror = StatusMirror(seconds=seconds)
     # It follows while it is still this process's mirror: other settings installed (the

@@ -20,6 +20,7 @@ from models.job.table import Job
 from models.styles import OfferedStyle, get_active_style
 from models.uploads import find_usable_upload
 from models.users import register_user
+from services import flags
 from services.queue import enqueue_jobs
 from services.unit_of_work import unit_of_work
 
@@ -44,7 +45,9 @@ def submit_job(
     idempotency: IdempotentRequest | None = None,
 ) -> Job:
     """Charge for a job and create it in one transaction, then publish it to the workers.
-    The charge keeps the user's email current (the token's)."""
+    The charge keeps the user's email current (the token's). A style whose flag is off for
+    the user is refused before anything else (403 feature_disabled, §14)."""
+    flags.require_style(style_id, user_id)
     storage_key = _own_upload_key(image_url)
 
     def create(db_session: Session) -> Accepted:
@@ -60,7 +63,12 @@ def submit_batch(
     *, user_id: int, email: str | None, image_url: str, style_ids: list[str],
     aspect_ratio: str, idempotency: IdempotentRequest | None = None,
 ) -> Accepted:
-    """One job per style from one upload, all charged in one transaction or none (402)."""
+    """One job per style from one upload, all charged in one transaction or none (402).
+    Refused before anything else when batches, or one of the styles, are off for the user
+    (403 feature_disabled, §14)."""
+    flags.require("batch", user_id)
+    for style_id in style_ids:
+        flags.require_style(style_id, user_id)
     storage_key = _own_upload_key(image_url)
 
     def create(db_session: Session) -> Accepted:

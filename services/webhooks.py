@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -23,6 +22,7 @@ from standardwebhooks.webhooks import Webhook
 
 from config import get_settings
 from media import get_signer
+from models.backoff import backoff_seconds
 from models.clock import utcnow
 from models.errors import NotFound
 from models.job.table import Job
@@ -53,9 +53,8 @@ class Attempt:
 def retry_delay(attempts: int) -> float:
     """Exponential backoff with jitter: about 5 s, 10 s, 20 s ... up to an hour (the first
     step is WEBHOOK_RETRY_BASE_SECONDS)."""
-    first = get_settings().webhook_retry_base_seconds
-    ceiling = min(MAX_RETRY_SECONDS, first * 2 ** min(attempts - 1, 30))
-    return random.uniform(ceiling / 2, ceiling)
+    return backoff_seconds(attempts, first=get_settings().webhook_retry_base_seconds,
+                           ceiling=MAX_RETRY_SECONDS)
 
 
 def deliver(event_id: int) -> Attempt:

@@ -26,11 +26,12 @@ from workers.task_events import FlushTaskEvents
 # Task names: the web process publishes by name, without importing the tasks' code.
 GENERATE_TASK = "headshots.generate"
 DELIVER_WEBHOOK_TASK = "webhooks.deliver"
+DELIVER_PUSH_TASK = "push.deliver"
 CELERY_PER_TASK_LOGGERS = ("celery.worker.strategy", "celery.app.trace")
 
 celery_app = Celery("headshots",
                     include=["workers.tasks", "workers.maintenance", "workers.webhooks",
-                             "workers.metrics"])
+                             "workers.push.tasks", "workers.metrics"])
 celery_app.config_from_object("celeryconfig")
 celery_app.steps["consumer"].add(FlushTaskEvents)
 
@@ -68,7 +69,7 @@ def _log_as_json(**_: Any) -> None:
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
         # Celery's "Task … received" and "Task … succeeded in …s" lines say again what each
         # job's own lines say (claimed, completed: services/after_commit.py), and writing them
-        # was ~2.5 % of the worker's CPU per job (py-spy under `bench/run drain`). A failure
+        # costs the worker CPU in every job for nothing new. A failure
         # (ERROR) still shows; LOG_LEVEL=DEBUG shows them all.
         for name in CELERY_PER_TASK_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)

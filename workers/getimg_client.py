@@ -22,8 +22,8 @@ Wire format as documented by GetImg.ai (their docs win over docs/getimg.md, our 
 This client never retries by itself: it raises `GetImgError` with a `transient` flag and a
 `retry_after` hint, and the Celery task owns backoff and the shared concurrency limit.
 The transport is urllib3's pool manager directly (requests is built on it): requests' own
-layer (settings merging, cookie jar, hooks, response wrapping) cost ~2 ms of the worker's CPU
-per job (generate + download) for nothing this client uses. One client per thread/process,
+layer (settings merging, cookie jar, hooks, response wrapping) costs CPU on every call, the
+generate and the download, for nothing this client uses. One client per thread/process,
 as before.
 
 A generation can be abandoned (`generate(abandon=...)`, set when its job is cancelled): while

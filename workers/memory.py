@@ -1,13 +1,12 @@
 """The C allocator's settings for the worker process: keep freed memory for the next job.
 
 Each job's thumbnail decodes, shrinks and encodes a few MB of pixels (media/images.py), and
-its HTTP bodies are 100-200 KB each. With sixteen threads, glibc gives them arenas of their
+its HTTP bodies are a few hundred KB. With sixteen threads, glibc gives them arenas of their
 own and hands an arena's free top back to the kernel as soon as it passes a threshold, so
-the next job's buffers were fresh pages again: ~480 page faults a job, each a zeroed page,
-and 5 of the worker's 26.5 ms of CPU a job went to the kernel. Fixed high thresholds keep
-freed memory in the process, and four arenas bound how much is kept: 22 faults a job,
-about 2 ms of CPU less a job, for ~12 MiB more resident memory (300-job drains, alternated;
-figures in the README's benchmark history).
+the next job's buffers were fresh pages again: hundreds of page faults a job, each a zeroed
+page, and a large share of the worker's CPU went to the kernel. Fixed high thresholds keep
+freed memory in the process, and four arenas bound how much is kept: a few faults a job,
+for a little more resident memory (the figures: docs/performance.md).
 
 Set with mallopt(3) when the worker starts, so every way of starting it (the Procfile,
 devstack, an operator's own command line) gets them; the web (gevent, one thread, one

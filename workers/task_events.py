@@ -3,10 +3,15 @@
 Celery's worker buffers its task events (received, started, succeeded…) and, for each one,
 asks its event loop to flush the buffer on the next turn. Sixteen threads finish their jobs at
 different moments, so nearly every event went out alone: a kombu publish and a Redis PUBLISH
-per event, three per job, about a tenth of the worker's CPU per job (py-spy on the worker under
-`bench/run drain`). Here a timer flushes whatever has gathered every `FLUSH_SECONDS` instead:
-Flower shows a task's new state up to that much later, and reads a batch exactly as it reads
-one event (a message of a list of events, which Celery's own buffering already sends).
+per event, three per job, a real share of the worker's CPU per job. Here a timer flushes
+whatever has gathered every `FLUSH_SECONDS` instead: Flower shows a task's new state up to
+that much later, and reads a batch exactly as it reads one event (a message of a list of
+events, which Celery's own buffering already sends).
+
+Celery has no setting for this: the consumer's `on_send_event_buffered`, which its Events step
+hands to the dispatcher as the "buffered" callback, is replaced by one that does nothing. That
+method is Celery's internal (docs/architecture.md, "Library internals we rely on"), checked
+against each Celery upgrade by tests/unit/test_library_internals.py.
 
 Selected by `worker_consumer` in `celeryconfig.py`; the step joins the consumer's blueprint in
 `workers/celery_app.py`.
@@ -36,7 +41,7 @@ class FlushTaskEvents(bootsteps.StartStopStep):
 
     def start(self, c: Any) -> None:
         if c.hub is not None:  # without an event loop Celery sends each event at once
-            self.timer_entry = c.timer.call_repeatedly(FLUSH_SECONDS, c._flush_events)
+            self.timer_entry = c.timer.call_repeatedly(FLUSH_SECONDS, _flush, (c,))
 
     def stop(self, c: Any) -> None:
         # Before the connection closes (the Events step stops after this one): the last
@@ -44,6 +49,12 @@ class FlushTaskEvents(bootsteps.StartStopStep):
         if self.timer_entry is not None:
             self.timer_entry.cancel()
             self.timer_entry = None
-        c._flush_events()
+        _flush(c)
 
     shutdown = stop
+
+
+def _flush(c: Any) -> None:
+    """Send what the consumer's event dispatcher holds (None while it has no connection)."""
+    if c.event_dispatcher is not None:
+        c.event_dispatcher.flush()

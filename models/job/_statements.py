@@ -125,7 +125,7 @@ def run_transition(db_session: Session, statement: Update | Select[Any], change:
     moved = row_type(**row._mapping)
     # An ORM copy of the row this session loaded earlier is stale now: the next read of it
     # loads the row again. (A worker's session has loaded none: it skips the lookup, whose
-    # mapper inspection was ~6 % of a transition's CPU.)
+    # mapper inspection is a real part of a transition's cost.)
     if db_session.identity_map:
         key = db_session.identity_key(Job, moved.id)
         if (loaded := db_session.identity_map.get(key)) is not None:

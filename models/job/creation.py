@@ -94,10 +94,9 @@ def create_jobs(
 # in their order (the rest of the row: the table's defaults), one ledger row per job carrying
 # the balance after it, as if charged one after the other, and each job's `headshot_started`
 # event (which record_change writes for the other changes). Plain SQL, so building and
-# compiling it costs nothing per request (as a SQLAlchemy expression it was a third of an
-# accept's CPU); prepared on each connection (models/prepared.py), so PostgreSQL does not parse
-# and plan it per request either (that was ~40 % of PostgreSQL's CPU under accept load; the
-# accepts a second rose ~27 % with it, alternated runs).
+# compiling it costs nothing per request (as a SQLAlchemy expression that was a large part of
+# an accept); prepared on each connection (models/prepared.py), so PostgreSQL does not parse
+# and plan it per request either (most of what the database spent on it).
 _JOB_COLUMNS = ", ".join(column.name for column in cast(Table, Job.__table__).c)
 _JOBS_COLUMNS = ", ".join(f"jobs.{column.name}"
                           for column in cast(Table, Job.__table__).c)

@@ -86,6 +86,13 @@ class Job(Base):
             "lease_expires_at",
             postgresql_where=text("status = 'processing'"),
         ),
+        # The failures, newest failure first (GET /api/admin/failures, models/admin_reads.py).
+        Index(
+            "ix_headshot_generations_failed_at",
+            text("completed_at DESC"),
+            text("id DESC"),
+            postgresql_where=text("status = 'failed'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -98,6 +105,12 @@ class Job(Base):
     progress_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     result_keys: Mapped[list[str]] = mapped_column(JSONB, default=list)
     thumbnail_key: Mapped[str | None] = mapped_column(String(200))
+    # The images' sizes in pixels, recorded when they are written: [width, height] per result
+    # (in result_keys' order) and the thumbnail's. NULL for jobs completed before the columns
+    # (their sizes are not known without reading the files) and for jobs without results.
+    result_sizes: Mapped[list[list[int]] | None] = mapped_column(JSONB)
+    thumbnail_width: Mapped[int | None] = mapped_column(Integer)
+    thumbnail_height: Mapped[int | None] = mapped_column(Integer)
     is_favorite: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
@@ -148,6 +161,9 @@ class JobRow:
     progress_at: datetime
     result_keys: list[str]
     thumbnail_key: str | None
+    result_sizes: list[list[int]] | None
+    thumbnail_width: int | None
+    thumbnail_height: int | None
     is_favorite: bool
     error_code: str | None
     error_message: str | None

@@ -60,10 +60,15 @@ def test_a_valid_token_for_a_new_user_creates_it_with_zero_credits(client: Any) 
     user_id = new_user_id()
     response = client.get("/api/me", headers=auth(user_id, email="ada@example.com"))
     assert response.status_code == 200
-    assert response.get_json() == {
+    account = response.get_json()
+    features = account.pop("features")  # every flag: none set, so all on (§14)
+    account.pop("push")  # the run's push setup (§13: tests/integration/test_push_setup.py)
+    assert account == {
         "id": user_id, "email": "ada@example.com", "credits": 0,
-        "totalHeadshotsGenerated": 0, "totalCreditsSpent": 0,
+        "totalHeadshotsGenerated": 0, "totalCreditsSpent": 0, "devices": [],
     }
+    assert {"batch", "export", "share", "push", "style:corporate"} <= set(features)
+    assert all(features.values())
 
 
 def test_a_user_token_is_403_on_admin_routes(client: Any) -> None:

@@ -199,11 +199,39 @@ def test_uploads_are_multipart_with_a_binary_image(document: dict[str, Any]) -> 
         "type": "string", "format": "binary", "description": "JPEG, PNG or WebP"}
 
 
+def test_the_status_streams_are_text_and_the_signed_one_needs_no_token(
+        document: dict[str, Any]) -> None:
+    """A generated client must not read the stream as one JSON object (from_dict on the event
+    text): the stream is a string, its events described in words."""
+    bearer = document["paths"]["/api/headshots/status/{generation_id}/stream"]["get"]
+    signed = document["paths"]["/api/headshots/status/{generation_id}/signed-stream"]["get"]
+    for operation in (bearer, signed):
+        schema = operation["responses"]["200"]["content"]["text/event-stream"]["schema"]
+        assert schema["type"] == "string" and "properties" not in schema
+        assert "`id:" in schema["description"] and "`retry:" in schema["description"]
+        assert "content" not in operation["responses"]["204"]
+        assert "Last-Event-ID" in operation["description"]
+    assert "security" not in bearer and signed["security"] == []
+    assert {(p["name"], p["in"], p["required"]) for p in signed["parameters"]} == {
+        ("generation_id", "path", True), ("user", "query", True), ("exp", "query", True),
+        ("sig", "query", True)}
+    assert "401" not in signed["responses"]
+    for model in ("Headshot", "HeadshotStatus"):
+        assert "statusStreamUrl" in document["components"]["schemas"][model]["required"]
+
+
 # ---- request models: the document says what the models accept ----------------------------
 
 URL = "https://x/media/originals/1/" + "a" * 32 + ".jpg?exp=1&sig=" + "A" * 43  # well shaped
 
 VALID: dict[str, list[dict[str, Any]]] = {
+    "DeviceRequest": [
+        {"platform": "ios", "token": "ab" * 32},
+        {"platform": "android", "token": "f" * 20 + ":APA91b" + "x" * 140},
+        {"platform": "web", "subscription": {
+            "endpoint": "https://fcm.googleapis.com/fcm/send/abc",
+            "keys": {"p256dh": "BA" + "A" * 85, "auth": "A" * 22}}},
+    ],
     "GenerateRequest": [
         {"imageUrl": URL, "style": "corporate"},
         {"imageUrl": URL, "style": "model", "aspectRatio": "9:16", "extra": "ignored"},
@@ -214,7 +242,10 @@ VALID: dict[str, list[dict[str, Any]]] = {
     "CreditHistoryQuery": [{}, {"limit": 1, "type": "refund"}],
     "FavoritesQuery": [{}, {"limit": 5, "cursor": "aWQ6MTA", "status": "completed"}],
     "PageQuery": [{}, {"limit": 5, "cursor": "aWQ6MTA"}],
-    "FailuresQuery": [{}, {"limit": 100}],
+    "FailuresQuery": [{}, {"limit": 100}, {"from": "2026-01-01", "to": "2026-01-02T10:00:00Z",
+                                           "code": "getimg_timeout", "style": "corporate",
+                                           "userId": 7}],
+    "UserEmailQuery": [{"email": "Someone@Example.com"}],
     "AnalyticsQuery": [{"from": "2026-01-01", "to": "2026-01-31"}],
     "RefundRequest": [{"reason": "the result was blurry"}],
     "EventRequest": [{"event": "style_selected", "properties": {"style": "model"}},
@@ -227,8 +258,17 @@ VALID: dict[str, list[dict[str, Any]]] = {
     "ShareRequest": [{}, {"expiresInHours": 1}, {"expiresInHours": 720}],
     "ExportQuery": [{}, {"format": "png", "size": 64, "watermark": "© Jane"},
                     {"format": "webp", "size": 4096}],
+    "FlagUpdateRequest": [{"enabled": False}, {"enabled": True, "percentage": 0, "users": []},
+                          {"enabled": True, "percentage": 100, "users": [1, 2**63 - 1]}],
 }
 INVALID: dict[str, list[dict[str, Any]]] = {
+    "DeviceRequest": [
+        {},
+        {"platform": "blackberry", "token": "ab" * 32},
+        {"platform": "ios", "token": ""},
+        {"platform": "ios", "token": "a" * 1025},
+        {"platform": "web", "subscription": {"endpoint": "https://x.example/y"}},
+    ],
     "GenerateRequest": [
         {"style": "corporate"},
         {"imageUrl": "", "style": "corporate"},
@@ -246,7 +286,9 @@ INVALID: dict[str, list[dict[str, Any]]] = {
     "CreditHistoryQuery": [{"type": "gift"}, {"limit": -1}],
     "FavoritesQuery": [{"limit": 0}, {"limit": 101}, {"status": "lost"}],
     "PageQuery": [{"limit": 0}, {"limit": 101}],
-    "FailuresQuery": [{"limit": 0}, {"limit": 101}],
+    "FailuresQuery": [{"limit": 0}, {"limit": 101}, {"userId": 0}, {"code": "a b"},
+                      {"style": "s" * 51}, {"cursor": "c" * 65}],
+    "UserEmailQuery": [{}, {"email": "no-at-sign"}, {"email": "a@b@c"}, {"email": "x" * 321}],
     "AnalyticsQuery": [{}, {"from": "2026-01-01"}, {"from": "20260101", "to": "2026-01-01"}],
     "RefundRequest": [{}, {"reason": ""}, {"reason": "r" * 501}],
     "EventRequest": [{"event": "headshot_started"}, {}, {"event": "user_shared",
@@ -264,6 +306,9 @@ INVALID: dict[str, list[dict[str, Any]]] = {
     ],
     "ShareRequest": [{"expiresInHours": 0}, {"expiresInHours": 721}, {"expiresInHours": "5"}],
     "ExportQuery": [{"format": "gif"}, {"size": 63}, {"size": 4097}, {"watermark": "w" * 65}],
+    "FlagUpdateRequest": [{}, {"enabled": "yes"}, {"enabled": True, "percentage": 101},
+                          {"enabled": True, "percentage": -1}, {"enabled": True, "users": [0]},
+                          {"enabled": True, "users": 5}, {"enabled": True, "percent": 5}],
 }
 
 

@@ -335,7 +335,7 @@
     document.body.dataset.state = "loading";
     return Promise.all([
       api("GET", "/api/admin/analytics" + query),
-      api("GET", "/api/admin/failures?limit=10"),
+      api("GET", "/api/admin/failures" + query + "&limit=10"),  // the range's, by failure time
       api("GET", "/api/admin/audit?limit=8"),
     ]).then(function (answers) {
       showTotals(answers[0]);
