@@ -97,7 +97,9 @@ def analytics() -> Response:
             tag="admin", auth="admin", query=FailuresQuery,
             responses={200: Reply("one page, by when each failed, with its error code; a "
                                   "user's own cancels left out unless code=cancelled",
-                                  Failures)})
+                                  Failures)},
+            errors={400: "invalid_request: `to` before `from`, or a cursor this list did not "
+                         "issue (it encodes a time)"})
 def failures() -> Response:
     query = query_args(FailuresQuery)
     page = admin_service.failures(
