@@ -34,6 +34,7 @@ task_routes = {
     "headshots.*": {"queue": "headshots"},
     "maintenance.*": {"queue": "maintenance"},
     "webhooks.*": {"queue": "maintenance"},
+    "push.*": {"queue": "maintenance"},
 }
 
 # Flower shows every task with its arguments (the headshot id): the worker's task-received
@@ -51,6 +52,8 @@ def __getattr__(name: str) -> object:
     # Read lazily: the schedule is declared next to its tasks, which import the Celery app.
     if name == "beat_schedule":
         from workers import maintenance, webhooks
+        from workers.push import tasks as push
 
-        return {**maintenance.beat_schedule(), **webhooks.beat_schedule()}
+        return {**maintenance.beat_schedule(), **webhooks.beat_schedule(),
+                **push.beat_schedule()}
     raise AttributeError(name)

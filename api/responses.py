@@ -20,11 +20,15 @@ from media.formats import ContentType
 from models.audit import Action
 from models.batches import BatchStatus
 from models.credits import EntryType
+from models.devices import Platform
 from models.job.table import AspectRatio, JobStatus
 
 NonNegative = Annotated[int, Field(ge=0)]
 Progress = Annotated[int, Field(ge=0, le=100)]
 SignedUrl = Annotated[str, Field(description="a signed media URL that expires")]
+StatusStreamUrl = Annotated[str, Field(
+    description="the headshot's status stream (Server-Sent Events), signed: it needs no "
+                "`Authorization` header (a browser's `EventSource`); valid for an hour (§12)")]
 Timestamp = Annotated[datetime, Field(description="ISO 8601 in UTC")]
 
 
@@ -47,6 +51,16 @@ class ErrorBody(Body):
 
 
 # ---- headshots (contract §6) -------------------------------------------------------------------
+
+
+class SizedImage(Body):
+    """An image URL with the image's size in pixels (§12): an app can lay the image out before
+    it arrives. The size is as recorded when the image was written; null for images stored
+    before sizes were recorded."""
+
+    url: SignedUrl
+    width: int | None = Field(ge=1, description="pixels; null if not recorded")
+    height: int | None = Field(ge=1, description="pixels; null if not recorded")
 
 
 class LastError(Body):
@@ -87,6 +101,10 @@ class Headshot(Body):
     beforeImageUrl: SignedUrl | None = Field(
         description="a small copy of the selfie (long side <= 512 px, no metadata), kept as "
                     "long as the headshot: the app's before/after")
+    results: list[SizedImage] = Field(description="`resultUrls`, each with its size")
+    thumbnail: SizedImage | None = Field(description="`thumbnailUrl` with its size")
+    originalImage: SizedImage | None = Field(description="`originalImageUrl` with its size")
+    beforeImage: SizedImage | None = Field(description="`beforeImageUrl` with its size")
     isFavorite: bool
     error: ErrorDetail | None
     retryCount: NonNegative
@@ -96,6 +114,7 @@ class Headshot(Body):
     startedAt: Timestamp | None
     completedAt: Timestamp | None
     metadata: HeadshotMetadata
+    statusStreamUrl: StatusStreamUrl
 
 
 class BatchAccepted(Body):
@@ -123,9 +142,12 @@ class HeadshotStatus(Body):
     progress: Progress
     resultUrls: list[SignedUrl]
     thumbnailUrl: SignedUrl | None
+    results: list[SizedImage] = Field(description="`resultUrls`, each with its size")
+    thumbnail: SizedImage | None = Field(description="`thumbnailUrl` with its size")
     error: ErrorDetail | None
     queuePosition: NonNegative | None = Field(description="jobs ahead of this one, when queued")
     etaSeconds: NonNegative | None = Field(description="an estimate, while queued or processing")
+    statusStreamUrl: StatusStreamUrl
 
 
 class HeadshotPage(Body):
@@ -159,6 +181,27 @@ class UploadCreated(Body):
 # ---- credits (contract §4) ---------------------------------------------------------------------
 
 
+class Device(Body):
+    id: int = Field(ge=1)
+    platform: Platform
+    createdAt: Timestamp
+
+
+class WebPushSetup(Body):
+    publicKey: str = Field(
+        pattern=r"^[A-Za-z0-9_-]{87}$",
+        description="the server's VAPID public key: base64url (unpadded) of the uncompressed "
+                    "P-256 point, 65 bytes; `PushManager.subscribe`'s `applicationServerKey`")
+
+
+class PushSetup(Body):
+    """How a client subscribes a device to push notifications (§13)."""
+
+    platforms: list[Platform] = Field(description="the platforms whose provider is set up: "
+                                                  "a device on another is never notified")
+    webPush: WebPushSetup | None = Field(description="null while Web Push is off")
+
+
 class Me(Body):
     id: int = Field(ge=1)
     email: str | None
@@ -168,6 +211,9 @@ class Me(Body):
     features: dict[str, bool] = Field(
         description="every feature flag's answer for the caller (§14): `batch`, `export`, "
                     "`share`, `push`, `style:<styleId>`")
+    devices: list[Device] = Field(description="where push notifications go (§13); never "
+                                              "their tokens or keys")
+    push: PushSetup
 
 
 class CreditEntryItem(Body):
@@ -377,6 +423,16 @@ class WebhookDelivery(Body):
     lastError: str | None
 
 
+class PushDelivery(WebhookDelivery):
+    deviceId: int | None = Field(description="the device it went to; it may be gone since "
+                                             "(not in `devices`)")
+
+
+class SupportDevice(Device):
+    lastSeenAt: Timestamp = Field(description="when it was last registered (registering it "
+                                              "again refreshes it)")
+
+
 class LatestLedger(Body):
     data: list[LedgerLine]
     truncated: bool = Field(description="older rows exist beyond these 100, the latest")
@@ -402,6 +458,16 @@ class LatestDeliveries(Body):
     truncated: bool
 
 
+class LatestDevices(Body):
+    data: list[SupportDevice]
+    truncated: bool
+
+
+class LatestPushDeliveries(Body):
+    data: list[PushDelivery]
+    truncated: bool
+
+
 class UserFile(Body):
     """One user as support sees them; each list the latest 100 rows, newest first."""
 
@@ -418,6 +484,9 @@ class UserFile(Body):
     events: LatestEvents
     shareLinks: LatestShareLinks = Field(description="live ones: neither revoked nor expired")
     webhookDeliveries: LatestDeliveries
+    devices: LatestDevices = Field(description="where push notifications go (§13); never "
+                                               "their endpoints, tokens or keys")
+    pushDeliveries: LatestPushDeliveries = Field(description="one per device and ending (§13)")
 
 
 class FlagItem(Body):

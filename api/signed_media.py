@@ -61,7 +61,9 @@ def serve(storage_key: str) -> Response:
         response.close()
         raise ApiError(412, "precondition_failed",
                        "the image does not meet the request's If-Match or If-Unmodified-Since")
-    response.headers["Cache-Control"] = f"private, max-age={remaining}"
+    # A stored image never changes under its key (a new image gets a new key), so a cache may
+    # keep it, unasked, for as long as the URL lives.
+    response.headers["Cache-Control"] = f"private, max-age={remaining}, immutable"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return _noted(storage_key, response)
 

@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from config.vapid import vapid_public_key
+
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret"
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
@@ -62,6 +64,24 @@ class Settings(BaseSettings):
     notify_webhook_url: str | None = None
     notify_webhook_secret: str | None = None  # `whsec_<base64>`, Standard Webhooks
     webhook_retry_base_seconds: float = Field(default=5.0, gt=0)  # doubles per attempt, to 1 h
+    # Push notifications (§13), each provider on when its settings are set. Web Push: the VAPID
+    # key pair's private half, base64url, as `web-push generate-vapid-keys` prints it.
+    vapid_private_key: str | None = None
+    vapid_subject: str | None = None  # mailto:ops@example.com or https://example.com
+    # FCM HTTP v1: a service account's JSON key file (its project_id, token_uri are used).
+    fcm_credentials_file: Path | None = None
+    fcm_endpoint_url: str = "https://fcm.googleapis.com"
+    # APNs token auth: the .p8 key, its id, the team, the app's bundle id.
+    apns_key_file: Path | None = None
+    apns_key_id: str | None = None
+    apns_team_id: str | None = None
+    apns_topic: str | None = None
+    apns_endpoint_url: str = "https://api.push.apple.com"
+    # A CA bundle to trust for APNs besides the system's (a test's self-signed server).
+    apns_ca_file: Path | None = None
+    # Accept Web Push endpoints on http://127.0.0.1 or localhost (tests, a local push server);
+    # otherwise only https endpoints are registered.
+    push_allow_loopback_endpoints: bool = False
     # Where images live: `local` (under MEDIA_ROOT) or `s3` (any S3-compatible store; the
     # credentials come the standard AWS way: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a
     # profile, an instance role).
@@ -157,6 +177,7 @@ class Settings(BaseSettings):
         if self.notify_webhook_url and not (self.notify_webhook_secret or "").startswith("whsec_"):
             raise ValueError("NOTIFY_WEBHOOK_SECRET (whsec_...) is required with "
                              "NOTIFY_WEBHOOK_URL")
+        self._check_push()
         if self.job_lease_renew_seconds * 2 > self.job_lease_seconds:
             raise ValueError("JOB_LEASE_RENEW_SECONDS must be at most half of "
                              "JOB_LEASE_SECONDS: one late renewal must not lose the lease")
@@ -190,6 +211,37 @@ class Settings(BaseSettings):
     @property
     def allowed_cors_origins(self) -> frozenset[str]:
         return frozenset(filter(None, self.cors_origins.split(",")))
+
+    def _check_push(self) -> None:
+        # Half a provider's settings is a mistake to refuse at start, not a silent "off".
+        for names in (("vapid_private_key", "vapid_subject"),
+                      ("apns_key_file", "apns_key_id", "apns_team_id", "apns_topic")):
+            given = [name for name in names if getattr(self, name)]
+            if given and len(given) < len(names):
+                missing = ", ".join(n.upper() for n in names if n not in given)
+                raise ValueError(f"{missing} required with {given[0].upper()}")
+        if self.vapid_subject and not self.vapid_subject.startswith(("mailto:", "https://")):
+            raise ValueError("VAPID_SUBJECT must be a mailto: or https: URL")
+        if self.vapid_private_key:
+            vapid_public_key(self.vapid_private_key)  # a key that cannot sign refuses to start
+
+    @property
+    def vapid_public_key(self) -> str | None:
+        """The applicationServerKey web clients subscribe with (§13); None while Web Push is
+        off."""
+        return vapid_public_key(self.vapid_private_key) if self.vapid_private_key else None
+
+    @property
+    def push_platforms(self) -> frozenset[str]:
+        """The device platforms push is on for: `web`, `android`, `ios` (§13)."""
+        platforms = set()
+        if self.vapid_private_key:
+            platforms.add("web")
+        if self.fcm_credentials_file:
+            platforms.add("android")
+        if self.apns_key_file:
+            platforms.add("ios")
+        return frozenset(platforms)
 
     def as_environment(self) -> dict[str, str]:
         """The environment variables that give another process these settings (the ones set

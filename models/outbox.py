@@ -1,5 +1,8 @@
-"""The webhook outbox: an event is a row written in the transaction that ends the job (or the
-batch), so none is lost; a task delivers it later, at least once, for up to a day.
+"""The outbox of completion notices: an event is a row written in the transaction that ends
+the job (or the batch), so none is lost; a task delivers it later, at least once, for up to a
+day. A row goes out on one channel: the webhook (one row per event), or a push notification
+(one row per device of the user, `device_id`; services/push.py), so each device's delivery is
+retried, and ends, on its own.
 
 A delivery attempt claims its row with a conditional UPDATE that sets a lease
 (`locked_until`), so two workers (a retry and the sweeper's re-enqueue) never send the same
@@ -46,6 +49,11 @@ class EventType(enum.StrEnum):
     BATCH_FAILED = "batch.failed"
 
 
+class Channel(enum.StrEnum):
+    WEBHOOK = "webhook"
+    PUSH = "push"
+
+
 class OutboxEvent(Base):
     __tablename__ = "webhook_outbox"
     __table_args__ = (
@@ -58,6 +66,9 @@ class OutboxEvent(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     message_id: Mapped[str] = mapped_column(String(64))  # `webhook-id`, the same on every retry
     event_type: Mapped[str] = mapped_column(String(40))
+    channel: Mapped[str] = mapped_column(String(10), default=Channel.WEBHOOK.value,
+                                         server_default=Channel.WEBHOOK.value)
+    device_id: Mapped[int | None] = mapped_column(BigInteger)  # push: the device it goes to
     user_id: Mapped[int] = mapped_column(BigInteger)
     generation_id: Mapped[int | None] = mapped_column(BigInteger)
     batch_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
@@ -71,11 +82,13 @@ class OutboxEvent(Base):
 
 
 def add_event(db_session: Session, event_type: EventType, *, user_id: int,
-              generation_id: int | None = None, batch_id: uuid.UUID | None = None) -> int:
+              generation_id: int | None = None, batch_id: uuid.UUID | None = None,
+              channel: Channel = Channel.WEBHOOK, device_id: int | None = None) -> int:
     """Write an event in the caller's transaction; its id, for the after-commit kick."""
     now = utcnow()
     event = OutboxEvent(message_id=f"msg_{uuid.uuid4().hex}", event_type=event_type.value,
                         user_id=user_id, generation_id=generation_id, batch_id=batch_id,
+                        channel=channel.value, device_id=device_id,
                         created_at=now, next_attempt_at=now)
     db_session.add(event)
     db_session.flush()
@@ -91,13 +104,14 @@ def _due(now: datetime) -> ColumnElement[bool]:
     )
 
 
-def claim_event(db_session: Session, event_id: int) -> OutboxEvent | None:
-    """Lease a due, undelivered event for one delivery attempt; None if it is not due, already
-    delivered, given up, or leased by another attempt."""
+def claim_event(db_session: Session, event_id: int,
+                channel: Channel = Channel.WEBHOOK) -> OutboxEvent | None:
+    """Lease a due, undelivered event of the channel for one delivery attempt; None if it is
+    not due, already delivered, given up, leased by another attempt, or another channel's."""
     now = utcnow()
     return db_session.execute(
         update(OutboxEvent)
-        .where(OutboxEvent.id == event_id, _due(now))
+        .where(OutboxEvent.id == event_id, OutboxEvent.channel == channel.value, _due(now))
         .values(locked_until=now + LEASE, attempts=OutboxEvent.attempts + 1)
         .returning(OutboxEvent)
         .execution_options(synchronize_session=False, populate_existing=True)
@@ -125,15 +139,26 @@ def mark_failed_attempt(db_session: Session, event: OutboxEvent, *, retry_in: ti
     return None if gave_up else next_at
 
 
-def due_event_ids(db_session: Session, *, limit: int = 500) -> list[int]:
-    """Events due for a delivery attempt (the sweeper re-enqueues them)."""
+def due_event_ids(db_session: Session, *, channel: Channel = Channel.WEBHOOK,
+                  limit: int = 500) -> list[int]:
+    """Events of the channel due for a delivery attempt (the sweeper re-enqueues them)."""
     now = utcnow()
     return list(db_session.scalars(
         select(OutboxEvent.id)
-        .where(_due(now))
+        .where(_due(now), OutboxEvent.channel == channel.value)
         .order_by(OutboxEvent.next_attempt_at)
         .limit(limit)
     ))
+
+
+def push_deliveries(db_session: Session, *, user_id: int,
+                    limit: int = 50) -> list[OutboxEvent]:
+    """The user's push deliveries, newest first: to which device, tried how often, delivered
+    or given up, the last error (what support looks up)."""
+    return list(db_session.scalars(
+        select(OutboxEvent)
+        .where(OutboxEvent.user_id == user_id, OutboxEvent.channel == Channel.PUSH.value)
+        .order_by(OutboxEvent.id.desc()).limit(limit)))
 
 
 def pending_backlog(db_session: Session) -> tuple[int, datetime | None]:

@@ -7,8 +7,9 @@ and every reader falls back to it (the status cache is refilled from the databas
 
 The metrics count each change here, once, in the process that committed it; the credits the
 transaction moved are counted by `ledger_committed`, beside it. A webhook whose delivery cannot be
-enqueued now is found by the sweeper (`workers/webhooks.py`) within a minute. A cancel is also
-told to the workers (`services/cancel_notices.py`), so the one calling GetImg for it stops.
+enqueued now is found by its sweeper (`workers/webhooks.py`, `workers/push/tasks.py`) within a
+minute. A cancel is also told to the workers (`services/cancel_notices.py`), so the one calling
+GetImg for it stops.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from models.credits import Movement
 from models.job.changes import Change, JobChange
 from services.cancel_notices import publish_cancelled
 from services.metrics import count_job_change, count_movements
-from services.queue import BROKER_FAULTS, enqueue_webhook
+from services.queue import BROKER_FAULTS, enqueue_push, enqueue_webhook
 from services.status_cache import get_status_cache
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,11 @@ def handle_committed(changes: Sequence[JobChange]) -> None:
                 enqueue_webhook(event_id)
             except BROKER_FAULTS:
                 log.warning("webhook event %s: not enqueued; the sweeper will", event_id)
+        for event_id in job_change.push_event_ids:
+            try:
+                enqueue_push(event_id)
+            except BROKER_FAULTS:
+                log.warning("push event %s: not enqueued; the sweeper will", event_id)
 
 
 def _log_change(job_change: JobChange) -> None:

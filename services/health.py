@@ -76,3 +76,13 @@ def warn_about_configuration(process: str) -> None:
     """At start (web and worker): each configuration warning as a loud log line."""
     for warning in configuration_warnings():
         log.warning("%s start: CONFIGURATION WARNING: %s", process, warning)
+    log.info("%s start: %s", process, push_state())
+
+
+def push_state() -> str:
+    """Which push providers are on (§13): each is on when its settings are set."""
+    platforms = sorted(get_settings().push_platforms)
+    if platforms:
+        return f"push notifications on for {', '.join(platforms)}"
+    return ("push notifications off: none of VAPID_PRIVATE_KEY, FCM_CREDENTIALS_FILE, "
+            "APNS_KEY_FILE is set")

@@ -113,16 +113,20 @@ def give_back(job: Claimed, *, retry_in_seconds: float, code: str, message: str)
 
 
 def complete(job: Claimed, *, result_keys: list[str], thumbnail_key: str,
-             metadata: dict[str, Any], call: CallRow | None = None) -> bool:
-    """Record the results; False if the job was deleted or taken over meanwhile (the caller's
-    files then belong to nobody). `call`: the GetImg call that made them, for the call ledger,
-    in the same transaction (kept whether the job moved or not: the call was made)."""
+             metadata: dict[str, Any], result_sizes: list[tuple[int, int]] | None = None,
+             thumbnail_size: tuple[int, int] | None = None, call: CallRow | None = None
+             ) -> bool:
+    """Record the results and their sizes in pixels; False if the job was deleted or taken
+    over meanwhile (the caller's files then belong to nobody). `call`: the GetImg call that made
+    them, for the call ledger, in the same transaction (kept whether the job moved or not: the
+    call was made)."""
     with unit_of_work() as db_session:
         if call is not None:
             record_call_in(db_session, call)
         completed = complete_job(
             db_session, job.id, attempt=job.attempt, result_keys=result_keys,
-            thumbnail_key=thumbnail_key, metadata=metadata,
+            thumbnail_key=thumbnail_key, metadata=metadata, result_sizes=result_sizes,
+            thumbnail_size=thumbnail_size,
         )
         db_session.commit()
     return completed is not None

@@ -66,11 +66,16 @@ CREDITS = Counter(
 WEBHOOK_DELIVERIES = Counter(
     "headshots_webhook_deliveries", "Webhook delivery attempts, by result "
     "(delivered, retrying, gave_up)", ["result"])
+PUSH_DELIVERIES = Counter(
+    "headshots_push_deliveries", "Push notification attempts, by result "
+    "(delivered, retrying, gave_up, device_gone)", ["result"])
 
 # Series that alerts watch with increase() exist from the start at 0: a series born at 1 would
 # show no increase on its first scrape. (The worker does the same for its GetImg codes.)
 for _result in ("delivered", "retrying", "gave_up"):
     WEBHOOK_DELIVERIES.labels(_result)
+    PUSH_DELIVERIES.labels(_result)
+PUSH_DELIVERIES.labels("device_gone")
 
 ENDINGS = {Change.COMPLETED: "completed", Change.FAILED: "failed",
            Change.CANCELLED: "cancelled"}

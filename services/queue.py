@@ -14,7 +14,12 @@ from kombu.exceptions import BatchPublishError
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
-from workers.celery_app import DELIVER_WEBHOOK_TASK, GENERATE_TASK, celery_app
+from workers.celery_app import (
+    DELIVER_PUSH_TASK,
+    DELIVER_WEBHOOK_TASK,
+    GENERATE_TASK,
+    celery_app,
+)
 
 log = logging.getLogger(__name__)
 
@@ -97,3 +102,8 @@ def job_task_title(job_id: int) -> str:
 def enqueue_webhook(event_id: int) -> None:
     """Publish an outbox event's delivery. Raises BROKER_FAULTS."""
     celery_app.send_task(DELIVER_WEBHOOK_TASK, args=[event_id], **NO_DECLARE)
+
+
+def enqueue_push(event_id: int) -> None:
+    """Publish an outbox push row's delivery. Raises BROKER_FAULTS."""
+    celery_app.send_task(DELIVER_PUSH_TASK, args=[event_id], **NO_DECLARE)

@@ -27,11 +27,16 @@ from devstack.processes import (
     worker_service,
 )
 from fakes.getimg.process import FakeGetImg, start_fake_getimg
+from fakes.push.apns import FakeApns
+from fakes.push.fcm import FakeFcm
+from fakes.push.webpush import FakeWebPush
 from fakes.webhook_receiver import WebhookReceiver
 from tests.support.ledger import assert_ledger_consistent
+from tests.support.push import APNS_KEY_ID, APNS_TEAM_ID, APNS_TOPIC, FCM_PROJECT, PushFakes
 from tests.support.session import (
     DB_NAME,
     PORTS,
+    PUSH,
     RUN_DIR,
     STORAGE_BACKEND,
     TEST_BUCKET,
@@ -120,6 +125,28 @@ def webhooks() -> Iterator[WebhookReceiver]:
     """The run's webhook receiver (it verifies every signature it gets)."""
     with WebhookReceiver(WEBHOOK_SECRET, port=PORTS["webhooks"]) as receiver:
         yield receiver
+
+
+@pytest.fixture(scope="session")
+def push_providers() -> Iterator[PushFakes]:
+    """The run's fake Web Push service, FCM (with its token endpoint) and APNs (HTTP/2, TLS),
+    on the ports the run's settings point push at."""
+    credentials = PUSH[0]
+    with FakeWebPush(credentials.vapid.public, port=PORTS["webpush"]) as webpush, \
+            FakeFcm(public_key=credentials.fcm_public, client_email=credentials.fcm_email,
+                    project_id=FCM_PROJECT, port=PORTS["fcm"]) as fcm, \
+            FakeApns(public_key=credentials.apns_public, key_id=APNS_KEY_ID,
+                     team_id=APNS_TEAM_ID, topic=APNS_TOPIC, cert_file=credentials.tls_cert,
+                     key_file=credentials.tls_key, port=PORTS["apns"]) as apns:
+        yield PushFakes(webpush, fcm, apns)
+
+
+@pytest.fixture
+def push(push_providers: PushFakes) -> Iterator[PushFakes]:
+    """The push fakes, failing no first attempts after the test."""
+    yield push_providers
+    for fake in push_providers.all:
+        fake.deliveries.failures_per_message = 0
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,12 @@ from typing import Any
 from config import get_settings
 from media import get_storage
 from media.formats import BY_CONTENT_TYPE
-from media.images import ImageRejected, read_result_image, read_result_image_with_thumbnail
+from media.images import (
+    ImageRejected,
+    Thumbnail,
+    read_result_image,
+    read_result_image_with_thumbnail,
+)
 from media.storage import StorageNotFound, new_key
 from models.backoff import backoff_seconds
 from models.errors import OriginalExpired
@@ -138,28 +143,45 @@ def _requeue(job: Claimed, error: Exception, code: str, message: str, *,
     return AttemptOutcome(retry_in_seconds=delay)
 
 
+@dataclass(frozen=True)
+class StoredResults:
+    """What an attempt stored: the results' keys and sizes ([width, height] each), and the
+    thumbnail's key and size."""
+
+    result_keys: list[str]
+    result_sizes: list[tuple[int, int]]
+    thumbnail_key: str
+    thumbnail_size: tuple[int, int]
+
+
 def _store_results(job: Claimed, response: GenerationResponse, client: GetImgClient,
-                   stored: list[str]) -> tuple[list[str], str]:
+                   stored: list[str]) -> StoredResults:
     """Download and keep the results and a thumbnail; every key written goes into `stored`,
-    so a failure half-way can delete what was already written."""
+    so a failure half-way can delete what was already written. The sizes come from the check
+    each image gets anyway, so readers never open a file to learn them."""
     storage = get_storage()
     result_keys: list[str] = []
-    thumbnail: bytes | None = None
+    result_sizes: list[tuple[int, int]] = []
+    thumbnail: Thumbnail | None = None
     for index, image in enumerate(response.images):
         body, _ = client.download(image.url)
         if thumbnail is None:  # the first result's: checked and shrunk from one decode
-            content_type, thumbnail = read_result_image_with_thumbnail(body)
+            checked = read_result_image_with_thumbnail(body)
+            content_type, width, height = checked.content_type, checked.width, checked.height
+            thumbnail = checked.thumbnail
         else:
-            content_type, _, _ = read_result_image(body)
+            content_type, width, height = read_result_image(body)
         key = new_key("results", job.user_id, BY_CONTENT_TYPE[content_type].extension, index)
         stored.append(key)
         storage.put(key, body, content_type)
         result_keys.append(key)
+        result_sizes.append((width, height))
     assert thumbnail is not None  # the client refuses a response without images
     thumbnail_key = new_key("thumbnails", job.user_id, "jpg")
     stored.append(thumbnail_key)
-    storage.put(thumbnail_key, thumbnail, "image/jpeg")
-    return result_keys, thumbnail_key
+    storage.put(thumbnail_key, thumbnail.data, "image/jpeg")
+    return StoredResults(result_keys, result_sizes, thumbnail_key,
+                         (thumbnail.width, thumbnail.height))
 
 
 def run_attempt(generation_id: int) -> AttemptOutcome:
@@ -231,7 +253,7 @@ def _attempt(held: HeldJob, slot: GetImgSlot) -> AttemptOutcome:
         call.answered(response)
         _slow_down_everyone(None, response)
         _still_ours(held)
-        result_keys, thumbnail_key = _store_results(job, response, client, stored)
+        results = _store_results(job, response, client, stored)
         processing_time = time.monotonic() - started
         queue_time = max(0.0, (job.claimed_at - job.round_asked_at).total_seconds())
         outcome = {
@@ -242,8 +264,11 @@ def _attempt(held: HeldJob, slot: GetImgSlot) -> AttemptOutcome:
         }
         # Inside the try: losing the database here is a crash of the attempt like any other
         # (its files deleted, the job requeued), as when a progress write followed GetImg.
-        completed = jobs.complete(job, result_keys=result_keys, thumbnail_key=thumbnail_key,
-                                  metadata=metadata | outcome, call=call.pending)
+        completed = jobs.complete(job, result_keys=results.result_keys,
+                                  thumbnail_key=results.thumbnail_key,
+                                  metadata=metadata | outcome,
+                                  result_sizes=results.result_sizes,
+                                  thumbnail_size=results.thumbnail_size, call=call.pending)
         call.pending = None  # written with the completion
     except NoLongerOurs:  # cancelled meanwhile: whatever it stored is nobody's
         _delete_quietly(stored)  # before the line: whoever reads it may look for the files

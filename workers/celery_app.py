@@ -26,11 +26,12 @@ from workers.task_events import FlushTaskEvents
 # Task names: the web process publishes by name, without importing the tasks' code.
 GENERATE_TASK = "headshots.generate"
 DELIVER_WEBHOOK_TASK = "webhooks.deliver"
+DELIVER_PUSH_TASK = "push.deliver"
 CELERY_PER_TASK_LOGGERS = ("celery.worker.strategy", "celery.app.trace")
 
 celery_app = Celery("headshots",
                     include=["workers.tasks", "workers.maintenance", "workers.webhooks",
-                             "workers.metrics"])
+                             "workers.push.tasks", "workers.metrics"])
 celery_app.config_from_object("celeryconfig")
 celery_app.steps["consumer"].add(FlushTaskEvents)
 

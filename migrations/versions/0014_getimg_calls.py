@@ -9,7 +9,7 @@ calls GetImg billed that then failed or were cancelled cost nothing in the figur
 starts empty: the old calls' costs survive only in their headshots' metadata.
 
 Revision ID: 0014
-Revises: 0011
+Revises: 0013
 Create Date: 2026-12-07
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0014"
-down_revision: str | None = "0011"
+down_revision: str | None = "0013"
 branch_labels: str | None = None
 depends_on: str | None = None
 

@@ -15,6 +15,7 @@ from typing import Any, TypedDict, Unpack, cast
 
 from sqlalchemy import (
     DateTime,
+    Integer,
     String,
     Table,
     bindparam,
@@ -150,6 +151,9 @@ _COMPLETE = update_job(
     progress=PROGRESS_DONE,
     result_keys=bindparam("result_keys", type_=JSONB),
     thumbnail_key=bindparam("thumbnail_key", type_=String),
+    result_sizes=bindparam("result_sizes", type_=JSONB),
+    thumbnail_width=bindparam("thumbnail_width", type_=Integer),
+    thumbnail_height=bindparam("thumbnail_height", type_=Integer),
     error_code=null(),
     error_message=null(),
     **ENDED,
@@ -182,12 +186,18 @@ def complete_job(
     result_keys: list[str],
     thumbnail_key: str,
     metadata: dict[str, Any],
+    result_sizes: list[tuple[int, int]] | None = None,
+    thumbnail_size: tuple[int, int] | None = None,
 ) -> JobRow | None:
-    """Mark the attempt's job completed; None if the job is no longer this attempt's to finish."""
+    """Mark the attempt's job completed; None if the job is no longer this attempt's to finish.
+    The sizes are [width, height] per result and the thumbnail's (None: not known)."""
     completed: JobRow | None = run_transition(
         db_session, _COMPLETE_AND_COUNT, Change.COMPLETED,
         transition_params(job_id, utcnow(), attempt=attempt, result_keys=result_keys,
-                thumbnail_key=thumbnail_key, meta=metadata))
+                thumbnail_key=thumbnail_key, meta=metadata,
+                result_sizes=[list(size) for size in result_sizes] if result_sizes else None,
+                thumbnail_width=thumbnail_size[0] if thumbnail_size else None,
+                thumbnail_height=thumbnail_size[1] if thumbnail_size else None))
     return completed
 
 

@@ -5,8 +5,9 @@ the change (every transition of `attempts.py`, `endings.py` and `reaper.py`, cre
 `creation.py`, deletion in `deletion.py`). Whatever must be atomic with the change is written
 here, in that transaction: the behaviour events (but a new job's
 `headshot_started` and a completed one's `headshot_completed`, which the statements creating
-and completing it write), and when a job ends, its batch's end and the webhook outbox rows.
-What cannot be (the Redis status publish, the kick to deliver the webhooks) is collected on the
+and completing it write), and when a job ends, its batch's end and the outbox rows (the
+webhook, and a push to each of the user's devices: `models/devices.py`).
+What cannot be (the Redis status publish, the kick to deliver the outbox) is collected on the
 session and handed, once the transaction has committed, to the unit of work's after-commit
 handler (`services/after_commit.py`). A rolled-back transaction's changes are dropped unseen.
 """
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 from config import get_settings
 from models import batches
 from models.batches import BatchStatus
+from models.devices import add_push_events
 from models.events import EventName, record_event
 from models.job.snapshot import StatusSnapshot
 from models.job.table import Job, JobRow
@@ -65,6 +67,7 @@ class JobChange:
     change: Change
     snapshot: StatusSnapshot
     outbox_event_ids: tuple[int, ...] = ()  # webhooks written with the change, to deliver
+    push_event_ids: tuple[int, ...] = ()  # push notifications written with it, to deliver
     style: str | None = None  # the job's style: the metrics' label (not on the snapshot, which
     # is what the app polls)
     processing_seconds: float | None = None  # a completed job's, for the expected-wait average
@@ -75,15 +78,16 @@ def record_change(db_session: Session, job: Job | JobRow,
     """Record that `job` just took `change` in this session's transaction (the ORM
     object, or the row a transition read back)."""
     event_ids: list[int] = []
+    push_ids: list[int] = []
     if change in SERVICE_EVENTS:
         record_event(db_session, SERVICE_EVENTS[change], user_id=job.user_id,
                      generation_id=job.id, properties=_event_properties(job))
     if change in JOB_ENDINGS:
-        event_ids = _record_ending(db_session, job, JOB_ENDINGS[change])
+        event_ids, push_ids = _record_ending(db_session, job, JOB_ENDINGS[change])
     elif change is Change.RETRIED and job.batch_id is not None:
         batches.reopen(db_session, job.batch_id)
     db_session.info.setdefault(PENDING, []).append(
-        JobChange(change, StatusSnapshot.of(job), tuple(event_ids), job.style,
+        JobChange(change, StatusSnapshot.of(job), tuple(event_ids), tuple(push_ids), job.style,
                   _processing_seconds(job) if change is Change.COMPLETED else None)
     )
 
@@ -101,20 +105,27 @@ def _event_properties(job: Job | JobRow) -> dict[str, str]:
 
 
 def _record_ending(db_session: Session, job: Job | JobRow,
-                   event: EventType) -> list[int]:
-    """The job ended: end its batch if it was the last; the webhooks, if they are on."""
+                   event: EventType) -> tuple[list[int], list[int]]:
+    """The job ended: end its batch if it was the last; the webhooks, if they are on; the
+    pushes, if push is on. A job of a batch is pushed only with its batch's end: one
+    notification per batch on the phone, not one per style."""
     notify = get_settings().notify_webhook_url is not None
-    event_ids = []
+    event_ids, push_ids = [], []
     if notify:
         event_ids.append(add_event(db_session, event, user_id=job.user_id,
                                    generation_id=job.id))
-    if job.batch_id is not None:
+    if job.batch_id is None:
+        push_ids = add_push_events(db_session, event, user_id=job.user_id, generation_id=job.id)
+    else:
         batch_ended = batches.end_if_finished(db_session, job.batch_id)
         if batch_ended is not None and notify:
             event_ids.append(add_event(db_session, BATCH_ENDINGS[batch_ended],
                                        user_id=job.user_id,
                                        batch_id=job.batch_id))
-    return event_ids
+        if batch_ended is not None:
+            push_ids = add_push_events(db_session, BATCH_ENDINGS[batch_ended],
+                                       user_id=job.user_id, batch_id=job.batch_id)
+    return event_ids, push_ids
 
 
 def take_changes(db_session: Session) -> list[JobChange]:

@@ -7,7 +7,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # What exists and holds Python files: mypy fails on an empty directory.
 mypy_targets() {
   local target
-  for target in api workers models config services media devstack tests bench fakes scripts; do
+  for target in api workers models config services media devstack tests bench fakes scripts deploy; do
     [[ -n "$(find "$target" -name '*.py' -print -quit 2>/dev/null)" ]] && echo "$target"
   done
   [[ -f celeryconfig.py ]] && echo celeryconfig.py

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.usefixtures("stack")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 PARAMETER_VALUES = {"generation_id": "1", "user_id": "1", "batch_id":
                     "00000000-0000-4000-8000-000000000001", "storage_key": "originals/1/x.jpg",
-                    "token": "x", "flag_name": "push"}
+                    "token": "x", "flag_name": "push", "device_id": "1"}
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from devstack.database import database_url
 from devstack.object_store import TEST_CREDENTIALS, TEST_REGION, endpoint_url
 from devstack.processes import WORKER_QUEUES, free_port
 from fakes.webhook_receiver import webhook_url
+from tests.support.push import PushCredentials, make_push_credentials, push_settings
 from tests.support.users import TEST_JWT_SECRET
 
 PORTS: dict[str, int] = {}
@@ -27,6 +28,7 @@ WEBHOOK_SECRET = "whsec_" + base64.b64encode(os.urandom(24)).decode()
 # moto server). CI runs the storage-heavy tests a second time with HEADSHOTS_TEST_STORAGE=s3.
 STORAGE_BACKEND = os.environ.get("HEADSHOTS_TEST_STORAGE", "local")
 TEST_BUCKET = "headshots-test"
+PUSH: list[PushCredentials] = []  # this run's, made by install_test_settings
 
 
 def install_test_settings() -> None:
@@ -35,7 +37,8 @@ def install_test_settings() -> None:
     from config import Settings, use_settings
 
     PORTS.update(redis=free_port(), getimg=free_port(), web=free_port(), webhooks=free_port(),
-                 worker_metrics=free_port(), s3=free_port())
+                 worker_metrics=free_port(), s3=free_port(), webpush=free_port(),
+                 fcm=free_port(), apns=free_port())
     if STORAGE_BACKEND not in ("local", "s3"):
         raise ValueError(f"HEADSHOTS_TEST_STORAGE must be local or s3, not {STORAGE_BACKEND!r}")
     object_store = {
@@ -46,6 +49,9 @@ def install_test_settings() -> None:
     os.environ.update(TEST_CREDENTIALS)
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
         os.environ.pop(name, None)
+    # Push on for every provider, each at its fake (the `push_providers` fixture starts them);
+    # only a user who registers a device gets notifications.
+    PUSH.append(make_push_credentials(RUN_DIR / "push", PORTS))
     settings = use_settings(Settings(
         database_url=database_url(DB_NAME),
         redis_url=f"redis://127.0.0.1:{PORTS['redis']}/0",
@@ -65,6 +71,7 @@ def install_test_settings() -> None:
         notify_webhook_secret=WEBHOOK_SECRET,
         webhook_retry_base_seconds=0.2,
         **object_store,  # type: ignore[arg-type]
+        **push_settings(PUSH[0], PORTS),
     ))
     os.environ.update(settings.as_environment())
 

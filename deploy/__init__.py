@@ -1,0 +1,1 @@
+"""Deployment files: the container entry point and the Kubernetes manifests."""

@@ -1,0 +1,1 @@
+"""The Kubernetes manifests, their renderer and their checks (docs/deploy.md)."""
