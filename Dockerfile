@@ -8,12 +8,51 @@
 # ---- python: what both stages need from Debian, fetched once ----------------------------------
 FROM debian:bookworm-slim AS python
 ARG DEBIAN_FRONTEND=noninteractive
-# fonts-dejavu-core: the export's watermark (media/export.py). ca-certificates: TLS to GetImg,
-# S3 and the webhook receivers. python3-venv: the build stage's `python3 -m venv` (a few MB,
-# kept in the final image so the two stages share this one layer).
-RUN apt-get update \
+# The export's watermark fonts (media/fonts.py): fonts-dejavu-core (Latin, Greek, Cyrillic),
+# fonts-wqy-microhei (Chinese, Japanese, Korean: 5 MB, where Noto Sans CJK is 91 MB) and of
+# fonts-noto-core (43 MB) only the 30 faces WATERMARK_FONTS names (4.7 MB): dpkg leaves the
+# others out (path-exclude, then path-include; tests/unit/test_watermark_scripts.py checks the
+# list against WATERMARK_FONTS). libfribidi0: Pillow's Raqm layout loads it at run time (right-
+# to-left text). ca-certificates: TLS to GetImg, S3 and the webhook receivers. python3-venv: the
+# build stage's `python3 -m venv` (a few MB, kept in the final image so the two stages share
+# this one layer).
+RUN noto=/usr/share/fonts/truetype/noto \
+ && printf '%s\n' "path-exclude=$noto/*" \
+      "path-include=$noto/NotoSans-Regular.ttf" \
+      "path-include=$noto/NotoSansArabic-Regular.ttf" \
+      "path-include=$noto/NotoSansHebrew-Regular.ttf" \
+      "path-include=$noto/NotoSansDevanagari-Regular.ttf" \
+      "path-include=$noto/NotoSansBengali-Regular.ttf" \
+      "path-include=$noto/NotoSansGurmukhi-Regular.ttf" \
+      "path-include=$noto/NotoSansGujarati-Regular.ttf" \
+      "path-include=$noto/NotoSansOriya-Regular.ttf" \
+      "path-include=$noto/NotoSansTamil-Regular.ttf" \
+      "path-include=$noto/NotoSansTelugu-Regular.ttf" \
+      "path-include=$noto/NotoSansKannada-Regular.ttf" \
+      "path-include=$noto/NotoSansMalayalam-Regular.ttf" \
+      "path-include=$noto/NotoSansSinhala-Regular.ttf" \
+      "path-include=$noto/NotoSansThai-Regular.ttf" \
+      "path-include=$noto/NotoSansLao-Regular.ttf" \
+      "path-include=$noto/NotoSansKhmer-Regular.ttf" \
+      "path-include=$noto/NotoSansMyanmar-Regular.ttf" \
+      "path-include=$noto/NotoSansArmenian-Regular.ttf" \
+      "path-include=$noto/NotoSansGeorgian-Regular.ttf" \
+      "path-include=$noto/NotoSansEthiopic-Regular.ttf" \
+      "path-include=$noto/NotoSansThaana-Regular.ttf" \
+      "path-include=$noto/NotoSansSyriac-Regular.ttf" \
+      "path-include=$noto/NotoSerifTibetan-Regular.ttf" \
+      "path-include=$noto/NotoSansCherokee-Regular.ttf" \
+      "path-include=$noto/NotoSansTifinagh-Regular.ttf" \
+      "path-include=$noto/NotoSansYi-Regular.ttf" \
+      "path-include=$noto/NotoSansAdlam-Regular.ttf" \
+      "path-include=$noto/NotoSansNKo-Regular.ttf" \
+      "path-include=$noto/NotoSansOlChiki-Regular.ttf" \
+      "path-include=$noto/NotoSansJavanese-Regular.ttf" \
+      >/etc/dpkg/dpkg.cfg.d/watermark-fonts \
+ && apt-get update \
  && apt-get install -y --no-install-recommends \
-      python3 python3-venv fonts-dejavu-core ca-certificates \
+      python3 python3-venv ca-certificates libfribidi0 \
+      fonts-dejavu-core fonts-noto-core fonts-wqy-microhei \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log
 
 # ---- build: the virtualenv, from the lock's run-time pins, hash-checked -----------------------

@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from api.cors import init_cors
     from api.credits import credits
     from api.dashboard import dashboard
-    from api.devices import device_routes, push_key
+    from api.devices import device_routes
     from api.docs import docs
     from api.errors import register_error_handlers
     from api.events import events
@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.url_map.merge_slashes = False
     app.json.sort_keys = False  # type: ignore[attr-defined]
     for blueprint in (health, docs, media, public_links, uploads, headshots, batches,
-                      sharing_routes, status, credits, device_routes, push_key, events, admin,
+                      sharing_routes, status, credits, device_routes, events, admin,
                       dashboard, web_client, metrics):
         app.register_blueprint(blueprint)
     app.cli.add_command(backfill_command)

@@ -97,7 +97,9 @@ def analytics() -> Response:
             tag="admin", auth="admin", query=FailuresQuery,
             responses={200: Reply("one page, by when each failed, with its error code; a "
                                   "user's own cancels left out unless code=cancelled",
-                                  Failures)})
+                                  Failures)},
+            errors={400: "invalid_request: `to` before `from`, or a cursor this list did not "
+                         "issue (it encodes a time)"})
 def failures() -> Response:
     query = query_args(FailuresQuery)
     page = admin_service.failures(
@@ -113,10 +115,12 @@ def failures() -> Response:
 @documented(operation_id="getUserFile", summary="One user's account, for support (audited)",
             tag="admin", auth="admin",
             responses={200: Reply("balance, ledger, headshots, events, share links, webhook "
-                                  "deliveries; the look is written to the audit log",
+                                  "deliveries, devices, push deliveries; the look is written "
+                                  "to the audit log",
                                   UserFile)},
-            errors={400: "userId: not a positive whole number of at most 18 digits",
-                    404: "no such user (the look is audited all the same)"})
+            errors={400: "invalid_request: userId is not a positive whole number of at most 18 "
+                         "digits",
+                    404: "not_found: no such user (the look is audited all the same)"})
 def user_file(user_id: str) -> Response:
     found = support.look_up_user(operator_id=current_principal().user_id,
                                  user_id=_user_id(user_id))
@@ -129,7 +133,7 @@ def user_file(user_id: str) -> Response:
             tag="admin", auth="admin", query=UserEmailQuery,
             responses={200: Reply("the newest user with the email (any case); the others "
                                   "with it in sameEmailUserIds; audited", UserFile)},
-            errors={404: "nobody has this email (the search is audited all the same)"})
+            errors={404: "not_found: nobody has this email (the search is audited all the same)"})
 def user_file_by_email() -> Response:
     query = query_args(UserEmailQuery)
     found = support.look_up_email(operator_id=current_principal().user_id, email=query.email)

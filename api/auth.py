@@ -74,8 +74,9 @@ def _signing_key(token: str) -> tuple[SigningKey | str, str | None, str | None]:
     keys = identity_provider_keys()
     if algorithm == HS256 and settings.hs256_accepted:
         key: SigningKey | str = settings.jwt_secret
-    elif keys is not None and algorithm in PROVIDER_ALGORITHMS and isinstance(kid, str) \
-            and 0 < len(kid) <= MAX_KID_LENGTH:
+    # `alg` is whatever JSON the header holds: a list or an object cannot be looked up in a set.
+    elif keys is not None and isinstance(algorithm, str) and algorithm in PROVIDER_ALGORITHMS \
+            and isinstance(kid, str) and 0 < len(kid) <= MAX_KID_LENGTH:
         key = _provider_key(keys, kid, algorithm)
     else:
         raise _unauthorized("the token is invalid")

@@ -11,6 +11,7 @@ from api.documented import ZIP_ARCHIVE, Reply, documented
 from api.limits import write_budget
 from api.parsing import idempotency, json_body
 from api.responses import Batch, BatchAccepted
+from api.revalidation import revalidated
 from api.schemas import BatchRequest
 from media import get_signer
 from services import batches as batch_service
@@ -30,8 +31,8 @@ batches.before_request(authenticate)
     errors={402: "insufficient_credits: nothing was charged, nothing created",
             403: "feature_disabled: batches, or one of the styles, are off for the caller "
                  "(§14); nothing was charged",
-            404: "the batch an earlier request with this Idempotency-Key created has been "
-                 "deleted since",
+            404: "not_found: the batch an earlier request with this Idempotency-Key created "
+                 "has been deleted since",
             409: "original_expired, or idempotency_key_reused"},
 )
 @write_budget
@@ -52,7 +53,8 @@ def create() -> tuple[Response, int, dict[str, str]]:
 
 @batches.get("/<uuid:batch_id>")
 @documented(operation_id="getBatch", summary="A batch: its status, progress and headshots",
-            tag="headshots", responses={200: Reply("the batch", Batch)})
+            tag="headshots", revalidated=True, responses={200: Reply("the batch", Batch)})
+@revalidated
 def read(batch_id: uuid.UUID) -> Response:
     view = batch_service.batch(user_id=current_principal().user_id, batch_id=batch_id)
     return jsonify(batch_json(view, get_signer()))
@@ -61,12 +63,14 @@ def read(batch_id: uuid.UUID) -> Response:
 @batches.get("/<uuid:batch_id>/download")
 @documented(operation_id="downloadBatch", summary="A ZIP of the batch's completed headshots",
             tag="headshots",
-            responses={200: Reply("streamed; one file per result, named by its style",
-                                  content=ZIP_ARCHIVE)},
+            responses={200: Reply("streamed; one file per result, named by its style; "
+                                  "Content-Disposition names the archive",
+                                  content=ZIP_ARCHIVE, headers=("Content-Disposition",))},
             errors={409: "nothing_completed: no headshot of the batch has completed yet"})
 def download(batch_id: uuid.UUID) -> Response:
     view = batch_service.batch(user_id=current_principal().user_id, batch_id=batch_id)
-    entries = batch_service.archive_entries(view)  # a 409 before any byte is sent
+    entries = batch_service.archive_entries(  # a 409 before any byte is sent
+        view, user_id=current_principal().user_id)
     return Response(
         stream_with_context(batch_service.stream_archive(entries)), mimetype="application/zip",
         headers={"Content-Disposition": f'attachment; filename="headshots-{batch_id}.zip"',

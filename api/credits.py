@@ -9,6 +9,7 @@ from api.documented import Reply, documented
 from api.limits import write_budget
 from api.parsing import query_args
 from api.responses import CreditHistoryPage, Me
+from api.revalidation import revalidated
 from api.schemas import CreditHistoryQuery
 from services import accounts, library
 from services.representations import account_json, credit_entry_json, page_json
@@ -19,7 +20,8 @@ credits.before_request(authenticate)
 
 @credits.get("/me")
 @documented(operation_id="getMe", summary="The caller's account, balance and features",
-            tag="credits", responses={200: Reply("the account", Me)})
+            tag="credits", revalidated=True, responses={200: Reply("the account", Me)})
+@revalidated
 def me() -> Response:
     principal = current_principal()
     return jsonify(account_json(accounts.account(user_id=principal.user_id,
@@ -28,8 +30,9 @@ def me() -> Response:
 
 @credits.get("/credits/history")
 @documented(operation_id="listCreditHistory", summary="The caller's credit ledger, newest first",
-            tag="credits", query=CreditHistoryQuery,
+            tag="credits", query=CreditHistoryQuery, revalidated=True,
             responses={200: Reply("one page", CreditHistoryPage)})
+@revalidated
 def history() -> Response:
     query = query_args(CreditHistoryQuery)
     page = accounts.credit_history(user_id=current_principal().user_id, entry_type=query.type,

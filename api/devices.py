@@ -9,15 +9,13 @@ from api.auth import authenticate, current_principal
 from api.documented import Reply, documented
 from api.limits import write_budget
 from api.parsing import json_body
-from api.responses import Device, PushPublicKey
+from api.responses import Device
 from api.schemas import DeviceRequest
 from services import devices
 from services.representations import device_json
 
 device_routes = Blueprint("devices", __name__, url_prefix="/api/me/devices")
 device_routes.before_request(authenticate)
-push_key = Blueprint("push_key", __name__, url_prefix="/api/push")
-push_key.before_request(authenticate)
 
 
 @device_routes.post("")
@@ -51,14 +49,3 @@ def register() -> tuple[Response, int]:
 def forget(device_id: int) -> tuple[str, int]:
     devices.forget(user_id=current_principal().user_id, device_id=device_id)
     return "", 204
-
-
-@push_key.get("/vapid-public-key")
-@documented(operation_id="getVapidPublicKey", summary="The key a browser subscribes to push with",
-            tag="devices",
-            responses={200: Reply("`publicKey`: base64url of the VAPID public key, the "
-                                  "`applicationServerKey` of `PushManager.subscribe`",
-                                  PushPublicKey)},
-            errors={404: "not_found: Web Push is off on this service (no VAPID_PRIVATE_KEY)"})
-def vapid_public_key() -> Response:
-    return jsonify({"publicKey": devices.web_push_public_key()})

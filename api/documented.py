@@ -42,22 +42,10 @@ OPERATION_ATTRIBUTE = "openapi_operation"
 IMAGE_BYTES = {media_type: {"type": "string", "format": "binary"} for media_type in CONTENT_TYPES}
 HTML_PAGE = {HTML: {"type": "string"}}
 ZIP_ARCHIVE = {"application/zip": {"type": "string", "format": "binary"}}
-STATUS_EVENTS = {  # one event of the stream (OpenAPI 3.1: the `schema` of a stream is per event)
-    EVENT_STREAM: {
-        "type": "object",
-        "required": ["event", "data"],
-        "properties": {
-            "event": {"const": "status"},
-            "data": {"type": "string", "contentMediaType": JSON,
-                     "contentSchema": {"$ref": REF.format(model="HeadshotStatus")}},
-        },
-    },
-}
-
 
 class MediaQuery(BaseModel):
-    """What `api/media.py` reads from a signed media URL (it checks them by hand: any wrong,
-    missing or expired value is the same 404)."""
+    """The query of a signed media URL (checked by hand: any wrong, missing or expired value
+    is the same 404)."""
 
     exp: str = Field(description="expiry, unix seconds")
     sig: str = Field(description="signature over the key and the expiry")
@@ -89,6 +77,7 @@ class Operation:
     idempotency_key: bool = False  # accepts an `Idempotency-Key` header
     rate_limited: bool = False  # 429 with Retry-After past the caller's limit
     byte_ranges: bool = False  # answers `Range`: 206 (Content-Range), or 416 if unsatisfiable
+    revalidated: bool = False  # `@revalidated`: an ETag on its 200, 304 on `If-None-Match`
     errors: Mapping[int, str] = field(default_factory=dict)  # the route's own error statuses
     bad_input_status: int = 400  # what invalid parameters or bodies get
     description: str | None = None
@@ -101,7 +90,7 @@ def documented(*, operation_id: str, summary: str, tag: str, responses: Mapping[
                auth: Auth = "user", query: type[BaseModel] | None = None,
                body: type[BaseModel] | None = None, upload: bool = False,
                idempotency_key: bool = False, rate_limited: bool = False,
-               byte_ranges: bool = False,
+               byte_ranges: bool = False, revalidated: bool = False,
                errors: Mapping[int, str] | None = None, bad_input_status: int = 400,
                description: str | None = None,
                max_body_bytes: int | None = None) -> Callable[[View], View]:
@@ -109,7 +98,8 @@ def documented(*, operation_id: str, summary: str, tag: str, responses: Mapping[
     operation = Operation(
         operation_id=operation_id, summary=summary, tag=tag, responses=responses, auth=auth,
         query=query, body=body, upload=upload, idempotency_key=idempotency_key,
-        rate_limited=rate_limited, byte_ranges=byte_ranges, errors=errors or {},
+        rate_limited=rate_limited, byte_ranges=byte_ranges, revalidated=revalidated,
+        errors=errors or {},
         bad_input_status=bad_input_status,
         description=description, max_body_bytes=max_body_bytes,
     )

@@ -88,11 +88,16 @@ def error_response(status: int, code: str, message: str,
 def validation_message(error: ValidationError) -> str:
     """Name the offending field first, as the app shows the message next to it."""
     first = error.errors()[0]
-    if not first["loc"] and first["type"] == "value_error":
-        # A rule across fields (a model validator): its message starts with the field it blames.
-        return str(first["msg"]).removeprefix("Value error, ")
+    message = str(first["msg"])
+    if first["type"] == "value_error":
+        # Our own validators' words, without pydantic's "Value error, " before them.
+        message = str(first.get("ctx", {}).get("error", message))
+        if not first["loc"]:
+            # A rule across fields (a model validator): its message starts with the field it
+            # blames.
+            return message
     field = ".".join(str(part) for part in first["loc"]) or "body"
-    return f"{field}: {first['msg']}"
+    return f"{field}: {message}"
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -22,7 +22,7 @@ events.before_request(authenticate)
             tag="events", body=EventRequest, rate_limited=True,
             responses={202: Reply("kept; the funnel counts it only when generationId names one "
                                   "of the caller's own completed headshots", EventAccepted)},
-            errors={404: "generationId is not one of the caller's headshots"})
+            errors={404: "not_found: generationId is not one of the caller's headshots"})
 @limiter.limit(event_limit)
 def record() -> tuple[Response, int]:
     body = json_body(EventRequest)

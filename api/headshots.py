@@ -9,6 +9,7 @@ from api.documented import Reply, documented
 from api.limits import write_budget
 from api.parsing import idempotency, json_body, query_args
 from api.responses import Headshot, HeadshotPage, StyleList
+from api.revalidation import revalidated
 from api.schemas import FavoritesQuery, GenerateRequest, HistoryQuery
 from media import get_signer
 from models.job.table import Job
@@ -19,13 +20,19 @@ from services.submissions import resubmit_job, submit_job
 headshots = Blueprint("headshots", __name__, url_prefix="/api/headshots")
 headshots.before_request(authenticate)
 
+# Styles change only when operators edit them: the app may reuse the list for a few minutes
+# without asking (what it is charged is the price at generate time, whatever it showed).
+STYLES_CACHE_CONTROL = "private, max-age=300"
+
 
 @headshots.get("/styles")
 @documented(operation_id="listStyles", summary="The styles on offer and what each costs",
-            tag="headshots",
+            tag="headshots", revalidated=True,
             responses={200: Reply("the active styles on offer to the caller: a style whose "
-                                  "flag `style:<id>` is off for the caller is left out (§14)",
-                                  StyleList)})
+                                  "flag `style:<id>` is off for the caller is left out (§14); "
+                                  "`Cache-Control: private, max-age=300`: a price, a new style "
+                                  "or a flag's change shows within five minutes", StyleList)})
+@revalidated(cache_control=STYLES_CACHE_CONTROL)
 def styles() -> Response:
     offered = library.styles(user_id=current_principal().user_id)
     return jsonify({"data": [style_json(style) for style in offered]})
@@ -44,8 +51,8 @@ def _accepted(job: Job) -> tuple[Response, int, dict[str, str]]:
                           headers=("Location",))},
     errors={402: "insufficient_credits",
             403: "feature_disabled: the style is off for the caller (§14); nothing was charged",
-            404: "the headshot an earlier request with this Idempotency-Key created has been "
-                 "deleted since",
+            404: "not_found: the headshot an earlier request with this Idempotency-Key created "
+                 "has been deleted since",
             409: "idempotency_key_reused: the key was used with a different request"},
 )
 @write_budget
@@ -82,7 +89,9 @@ def retry(generation_id: int) -> tuple[Response, int, dict[str, str]]:
 
 @headshots.get("/history")
 @documented(operation_id="listHeadshots", summary="The caller's headshots, newest first",
-            tag="headshots", query=HistoryQuery, responses={200: Reply("one page", HeadshotPage)})
+            tag="headshots", query=HistoryQuery, revalidated=True,
+            responses={200: Reply("one page", HeadshotPage)})
+@revalidated
 def history() -> Response:
     query = query_args(HistoryQuery)
     page = library.history(
@@ -95,7 +104,8 @@ def history() -> Response:
 
 @headshots.get("/history/<id:generation_id>")
 @documented(operation_id="getHeadshot", summary="One headshot", tag="headshots",
-            responses={200: Reply("the headshot", Headshot)})
+            revalidated=True, responses={200: Reply("the headshot", Headshot)})
+@revalidated
 def history_item(generation_id: int) -> Response:
     job = library.job(user_id=current_principal().user_id, job_id=generation_id)
     return jsonify(headshot_json(job, get_signer()))
@@ -114,8 +124,9 @@ def delete(generation_id: int) -> tuple[str, int]:
 
 @headshots.get("/favorites")
 @documented(operation_id="listFavorites", summary="The caller's favorite headshots, newest first",
-            tag="headshots", query=FavoritesQuery,
+            tag="headshots", query=FavoritesQuery, revalidated=True,
             responses={200: Reply("one page", HeadshotPage)})
+@revalidated
 def favorites() -> Response:
     query = query_args(FavoritesQuery)
     page = library.history(user_id=current_principal().user_id, limit=query.limit,

@@ -22,7 +22,8 @@ def healthz() -> Response:
 @documented(operation_id="readyz", summary="Readiness: 200 only when PostgreSQL and Redis (and "
                                              "an object store, if configured) answer",
             tag="operations", auth="public",
-            responses={200: Reply("ready", Ready), 503: Reply("a dependency is down", NotReady)})
+            responses={200: Reply("ready", Ready),
+                       503: Reply("not_ready: a dependency is down", NotReady)})
 def readyz() -> tuple[Response, int]:
     checks = dependency_checks()
     warnings = configuration_warnings()

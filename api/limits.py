@@ -11,6 +11,11 @@
   real actions) and exports (`RATE_LIMIT_EXPORTS`: each decodes and re-encodes a whole image).
 - Status reads count in the same Redis round trip that serves them: see `api/status.py`.
 
+Every answer of a budgeted route (the 429 too) tells the caller where it stands (§12):
+`RateLimit-Limit` (the budget per window), `RateLimit-Remaining` (left after this request) and
+`RateLimit-Reset` (seconds until the window ends), from the budget Flask-Limiter reports as the
+request's most relevant one.
+
 Limits are counted per user id from the bearer token (per address for requests without a valid
 one). If Redis is down the limits are not enforced rather than failing the request.
 """
@@ -19,11 +24,12 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from flask import Blueprint, Flask, Response, request
 from flask_limiter import Limiter, RateLimitExceeded
+from werkzeug.datastructures import Headers
 
 from api.auth import request_principal
 from api.errors import ApiError, error_response
@@ -93,6 +99,9 @@ def init_limits(app: Flask) -> None:
     app.config["RATELIMIT_ENABLED"] = settings.rate_limit_enabled
     app.config["RATELIMIT_STORAGE_URI"] = settings.redis_url
     app.config["RATELIMIT_STORAGE_OPTIONS"] = {"socket_connect_timeout": 1, "socket_timeout": 1}
+    # Ours, registered before Flask-Limiter's so it is not wrapped below (it skips the
+    # unbudgeted blueprints itself).
+    app.after_request(_rate_limit_headers)
     hooks: tuple[dict[Any, list[Any]], ...] = (
         app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs)
     registered = [list(funcs.get(None, [])) for funcs in hooks]
@@ -121,6 +130,32 @@ def _where_budgeted(hook: Callable[..., Any]) -> Callable[..., Any]:
         return hook(*args)
 
     return run
+
+
+def rate_limit_headers(headers: MutableMapping[str, str] | Headers, *, limit: int,
+                       remaining: int, reset_seconds: int) -> None:
+    """Write a budget's standing: what every rate-limited answer carries (the status reads'
+    budget, counted in api/status.py, writes the same three)."""
+    headers["RateLimit-Limit"] = str(limit)
+    headers["RateLimit-Remaining"] = str(max(0, remaining))
+    headers["RateLimit-Reset"] = str(max(0, reset_seconds))
+
+
+def _rate_limit_headers(response: Response) -> Response:
+    if request.blueprint in UNBUDGETED_BLUEPRINTS:
+        return response
+    budget = limiter.current_limit  # None: no budget applied to this request
+    if budget is None:
+        return response
+    try:  # the window's figures: one more Redis read, on budgeted routes only
+        remaining, reset_at = budget.remaining, budget.reset_at
+    except Exception:  # noqa: BLE001 - Redis gone: the limits are not enforced, say nothing
+        return response
+    # `reset_at` is rounded up a second past the window's end: no more than the window.
+    reset = min(reset_at - int(time.time()), budget.limit.get_expiry())
+    rate_limit_headers(response.headers, limit=budget.limit.amount, remaining=remaining,
+                       reset_seconds=reset)
+    return response
 
 
 def _limited(error: RateLimitExceeded) -> Response:

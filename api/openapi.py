@@ -15,6 +15,12 @@ Every operation also lists the refusals any request can get before a route sees 
 valid HTTP), 405 (another method, with `Allow`), 408 (a body that did not arrive in time) and
 413 (a body longer than the operation's `x-max-body-bytes`): `api/request_arrival.py`; 414,
 417 and 431 (gunicorn's, in the same error shape: `config/gunicorn.py`).
+
+For generated clients (§12) the document also carries: `servers` (PUBLIC_BASE_URL), the
+completion webhooks' payloads under `webhooks` (`api/webhook_payloads.py`), each enum's member
+names (`x-enum-varnames`, `NamedEnums`), the `code`s of each shared error answer, and no
+component that nothing refers to (query models become parameters).
+`tests/integration/test_openapi_rules.py` holds the whole document to these rules.
 """
 
 from __future__ import annotations
@@ -27,12 +33,15 @@ from typing import Any
 
 from flask import Flask
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_json_schema
+from pydantic_core import core_schema
 
 from api import responses as r
 from api.body_limits import max_body_bytes
 from api.documented import JSON, REF, Operation, Reply, operation_of
 from api.parsing import IDEMPOTENCY_KEY_PATTERN, body_required
+from api.webhook_payloads import WEBHOOKS
+from config import get_settings
 from models.idempotency import MAX_KEY_LENGTH
 
 OPENAPI_VERSION = "3.1.0"
@@ -51,13 +60,37 @@ class UndocumentedRoutes(LookupError):
 HEADERS: dict[str, dict[str, Any]] = {
     "Allow": {"description": "the methods the path answers", "required": True,
               "schema": {"type": "string"}},
+    "Content-Disposition": {
+        "description": "`attachment` (or `inline` for a share link's image) with the file's "
+                       "`filename`",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^(?:attachment|inline); filename="},
+    },
     "Content-Range": {"description": "the bytes sent (206), or `bytes */<length>` (416)",
                       "required": True, "schema": {"type": "string"}},
     "Location": {"description": "where what was queued can be read: a headshot's status, a "
                                 "batch", "required": True,
                  "schema": {"type": "string"}},
+    "X-Image-Width": {"description": "the exported image's width in pixels (a `size` above "
+                                     "the headshot's own long side gives its own size)",
+                      "required": True, "schema": {"type": "integer", "minimum": 1}},
+    "X-Image-Height": {"description": "the exported image's height in pixels",
+                       "required": True, "schema": {"type": "integer", "minimum": 1}},
     "Retry-After": {"description": "seconds to wait before trying again", "required": True,
                     "schema": {"type": "integer", "minimum": 0}},
+    "ETag": {"description": "a hash of the body: send it back as `If-None-Match` for a 304 "
+                            "while the resource is unchanged", "required": True,
+             "schema": {"type": "string"}},
+    "Cache-Control": {"description": "`private, no-cache` (keep it, but revalidate), or a "
+                                     "`max-age` where the answer may be reused unasked",
+                      "required": True, "schema": {"type": "string"}},
+    "RateLimit-Limit": {"description": "the requests the caller's budget allows per window "
+                                       "(a minute)", "schema": {"type": "integer", "minimum": 0}},
+    "RateLimit-Remaining": {"description": "the requests left in the current window",
+                            "schema": {"type": "integer", "minimum": 0}},
+    "RateLimit-Reset": {"description": "seconds until the current window ends and the budget "
+                                       "is whole again",
+                        "schema": {"type": "integer", "minimum": 0}},
     "WWW-Authenticate": {"description": "the bearer challenge",
                          "schema": {"type": "string"}},
 }
@@ -92,8 +125,30 @@ ERRORS: dict[int, tuple[str, str]] = {  # status -> (component name, description
           "identity_provider_unavailable: the token names a signing key the service does not "
           "hold and cannot look up now (`Retry-After` says when to try again)"),
 }
+# status -> the `code`s its shared answer may carry (docs/api.md §3), named in its description
+ERROR_CODES: dict[int, tuple[str, ...]] = {
+    400: ("invalid_request", "invalid_image_url", "invalid_style", "bad_request"),
+    401: ("unauthorized",),
+    402: ("insufficient_credits",),
+    403: ("forbidden", "feature_disabled"),
+    404: ("not_found",),
+    405: ("method_not_allowed",),
+    408: ("request_timeout",),
+    409: ("conflict",),
+    412: ("precondition_failed",),
+    413: ("payload_too_large", "body_too_large", "image_too_large"),
+    414: ("uri_too_long",),
+    415: ("unsupported_media_type",),
+    416: ("range_not_satisfiable",),
+    417: ("expectation_failed",),
+    429: ("rate_limited", "too_many_streams"),
+    431: ("headers_too_large",),
+    503: ("service_unavailable", "storage_unavailable", "identity_provider_unavailable"),
+}
+RATE_LIMIT_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
 ERROR_HEADERS = {401: ("WWW-Authenticate",), 405: ("Allow",), 416: ("Content-Range",),
-                 429: ("Retry-After",)}
+                 429: ("Retry-After", *RATE_LIMIT_HEADERS)}
+REVALIDATION_HEADERS = ("ETag", "Cache-Control")
 # What any request may get before a route sees it, whatever the operation.
 REFUSED_BEFORE_ROUTING = (400, 405, 408, 413, 414, 417, 431)
 
@@ -115,6 +170,14 @@ IDEMPOTENCY_KEY_PARAMETER = {
                    "instead of charging again; the same key with another body is a 409.",
     "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH,
                "pattern": f"^(?:{IDEMPOTENCY_KEY_PATTERN.pattern})$"},
+}
+IF_NONE_MATCH_PARAMETER = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": "The `ETag` of an earlier answer: while the resource is unchanged the "
+                   "answer is a 304 without a body.",
+    "schema": {"type": "string"},
 }
 
 
@@ -170,16 +233,27 @@ def _headers(names: tuple[str, ...]) -> dict[str, Any]:
     return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
 
 
-def _reply(reply: Reply) -> dict[str, Any]:
+def _reply(reply: Reply, *, limited: bool = False) -> dict[str, Any]:
+    """A success response; on a rate-limited route it carries the budget's RateLimit-*."""
     answer: dict[str, Any] = {"description": reply.description}
     if reply.model is not None:
         answer["content"] = {JSON: {"schema": _ref(reply.model)}}
     elif reply.content is not None:
         answer["content"] = {media: {"schema": dict(schema)}
                              for media, schema in reply.content.items()}
-    if reply.headers:
-        answer["headers"] = _headers(reply.headers)
+    headers = (*reply.headers, *(RATE_LIMIT_HEADERS if limited else ()))
+    if headers:
+        answer["headers"] = _headers(headers)
     return answer
+
+
+def _revalidated(replies: dict[int, Reply]) -> dict[int, Reply]:
+    """A `@revalidated` route's 200 with its ETag and Cache-Control, and its 304."""
+    whole = replies[200]
+    return {200: Reply(whole.description, whole.model, whole.content,
+                       headers=(*whole.headers, *REVALIDATION_HEADERS)),
+            304: Reply("not modified: the `If-None-Match` sent names the current `ETag`; "
+                       "no body", headers=REVALIDATION_HEADERS)}
 
 
 def error_statuses(rule: str, op: Operation) -> dict[int, str | None]:
@@ -212,7 +286,7 @@ def _ranged(op: Operation) -> dict[int, Reply]:
     """A route that answers `Range` requests: its 206 is part of its 200's body."""
     whole = op.responses[200]
     return {206: Reply("one byte range of the body (a `Range` request)", whole.model,
-                       whole.content, headers=("Content-Range",))}
+                       whole.content, headers=(*whole.headers, "Content-Range"))}
 
 
 def _operation(rule: str, op: Operation, components: dict[str, Any]) -> dict[str, Any]:
@@ -221,6 +295,8 @@ def _operation(rule: str, op: Operation, components: dict[str, Any]) -> dict[str
         parameters += query_parameters(op.query, components)
     if op.idempotency_key:
         parameters.append(copy.deepcopy(IDEMPOTENCY_KEY_PARAMETER))
+    if op.revalidated:
+        parameters.append(copy.deepcopy(IF_NONE_MATCH_PARAMETER))
     document: dict[str, Any] = {
         "operationId": op.operation_id,
         "summary": op.summary,
@@ -253,7 +329,10 @@ def _operation(rule: str, op: Operation, components: dict[str, Any]) -> dict[str
             }},
         }
     replies = {**(_ranged(op) if op.byte_ranges else {}), **op.responses}
-    answers: dict[str, Any] = {str(status): _reply(reply) for status, reply in
+    if op.revalidated:
+        replies = {**replies, **_revalidated(replies)}
+    limited = op.rate_limited or rule.startswith("/api/admin/")
+    answers: dict[str, Any] = {str(status): _reply(reply, limited=limited) for status, reply in
                                sorted(replies.items())}
     for status, own in error_statuses(rule, op).items():
         if str(status) in answers:
@@ -298,22 +377,68 @@ def app_operations(app: Flask) -> dict[tuple[str, str], Operation]:
     return operations
 
 
+class NamedEnums(GenerateJsonSchema):
+    """pydantic's JSON Schema, each enum carrying its members' Python names as
+    `x-enum-varnames`: client generators (openapi-python-client among them) name their
+    constants by it, so `AspectRatio.RATIO_4_5`, not `VALUE_1`."""
+
+    def enum_schema(self, schema: core_schema.EnumSchema) -> JsonSchemaValue:
+        json_schema = super().enum_schema(schema)
+        json_schema["x-enum-varnames"] = [member.name for member in schema["members"]]
+        return json_schema
+
+
 def _schemas(operations: list[Operation]) -> dict[str, Any]:
-    """Every model the operations name, in one `components/schemas` (pydantic's `$defs`,
-    hoisted)."""
+    """Every model the operations and the webhooks name, in one `components/schemas`
+    (pydantic's `$defs`, hoisted). The query models are there too, for `query_parameters` to
+    read; `build_document` drops them once their fields are parameters."""
     inputs: set[type[BaseModel]] = set()
-    outputs: set[type[BaseModel]] = {r.ErrorBody}
+    outputs: set[type[BaseModel]] = {r.ErrorBody, *(model for _, model in WEBHOOKS.values())}
     for op in operations:
         inputs.update(model for model in (op.query, op.body) if model is not None)
         outputs.update(reply.model for reply in op.responses.values() if reply.model)
     entries = [(model, "validation") for model in sorted(inputs, key=lambda m: m.__name__)]
     entries += [(model, "serialization") for model in sorted(outputs, key=lambda m: m.__name__)]
-    refs, top = models_json_schema(entries, ref_template=REF)  # type: ignore[arg-type]
+    refs, top = models_json_schema(entries, ref_template=REF,  # type: ignore[arg-type]
+                                   schema_generator=NamedEnums)
     for (model, _), ref in refs.items():  # `_ref` names a model by its class name
         if ref != {"$ref": REF.format(model=model.__name__)}:
             raise ValueError(f"two models named {model.__name__}: rename one")
     schemas: dict[str, Any] = top.get("$defs", {})
     return dict(sorted(schemas.items()))
+
+
+WEBHOOK_HEADERS = (
+    ("webhook-id", "the event's id, the same at every attempt: drop duplicates by it"),
+    ("webhook-timestamp", "unix seconds of this attempt"),
+    ("webhook-signature", "`v1,<base64 HMAC-SHA256>` over `id.timestamp.body` (Standard "
+                          "Webhooks), keyed by the secret shared with the receiver"),
+)
+
+
+def _webhooks() -> dict[str, Any]:
+    """The completion webhooks (contract §11): what the service POSTs to NOTIFY_WEBHOOK_URL."""
+    parameters = [{"name": name, "in": "header", "required": True, "description": description,
+                   "schema": {"type": "string", "minLength": 1}}
+                  for name, description in WEBHOOK_HEADERS]
+    return {
+        event_type: {"post": {
+            "operationId": "on" + "".join(part.title() for part in event_type.split(".")),
+            "summary": summary,
+            "tags": ["webhooks"],
+            "parameters": copy.deepcopy(parameters),
+            "requestBody": {"required": True, "content": {JSON: {"schema": _ref(model)}}},
+            "responses": {"2XX": {"description": "delivered; anything else, or no answer, "
+                                                 "is tried again with backoff for a day"}},
+        }}
+        for event_type, (summary, model) in WEBHOOKS.items()
+    }
+
+
+def _response_refs(paths: dict[str, Any]) -> set[str]:
+    """The shared error answers the operations refer to: only those are components."""
+    return {answer["$ref"] for item in paths.values() for operation in item.values()
+            for answer in operation["responses"].values() if "$ref" in answer}
 
 
 def build_document(app: Flask) -> dict[str, Any]:
@@ -323,13 +448,19 @@ def build_document(app: Flask) -> dict[str, Any]:
     for (method, rule), op in operations.items():
         paths.setdefault(openapi_path(rule), {})[method.lower()] = \
             _operation(rule, op, schemas)
+    for op in operations.values():  # its fields are the operation's parameters now
+        if op.query is not None:
+            schemas.pop(op.query.__name__, None)
+    referred = _response_refs(paths)
     responses = {
         name: {
-            "description": description,
+            "description": f"{description}. Codes: "
+                           + ", ".join(f"`{code}`" for code in ERROR_CODES[status]),
             "content": {JSON: {"schema": _ref(r.ErrorBody)}},
             **({"headers": _headers(ERROR_HEADERS[status])} if status in ERROR_HEADERS else {}),
         }
         for status, (name, description) in ERRORS.items()
+        if f"#/components/responses/{name}" in referred
     }
     tags = dict.fromkeys(op.tag for op in operations.values())  # in the order of the routes
     return {
@@ -340,9 +471,12 @@ def build_document(app: Flask) -> dict[str, Any]:
             "description": "The backend of the AI professional-headshot feature. Every error is "
                            '`{"error": {"code", "message"}}`; times are ISO 8601 in UTC.',
         },
+        "servers": [{"url": get_settings().public_base_url,
+                     "description": "this deployment (PUBLIC_BASE_URL)"}],
         "security": [{"bearerAuth": []}],
-        "tags": [{"name": name} for name in tags],
+        "tags": [{"name": name} for name in [*tags, "webhooks"]],
         "paths": dict(sorted(paths.items())),
+        "webhooks": _webhooks(),
         "components": {
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",

@@ -26,6 +26,9 @@ from models.job.table import AspectRatio, JobStatus
 NonNegative = Annotated[int, Field(ge=0)]
 Progress = Annotated[int, Field(ge=0, le=100)]
 SignedUrl = Annotated[str, Field(description="a signed media URL that expires")]
+StatusStreamUrl = Annotated[str, Field(
+    description="the headshot's status stream (Server-Sent Events), signed: it needs no "
+                "`Authorization` header (a browser's `EventSource`); valid for an hour (§12)")]
 Timestamp = Annotated[datetime, Field(description="ISO 8601 in UTC")]
 
 
@@ -50,6 +53,16 @@ class ErrorBody(Body):
 # ---- headshots (contract §6) -------------------------------------------------------------------
 
 
+class SizedImage(Body):
+    """An image URL with the image's size in pixels (§12): an app can lay the image out before
+    it arrives. The size is as recorded when the image was written; null for images stored
+    before sizes were recorded."""
+
+    url: SignedUrl
+    width: int | None = Field(ge=1, description="pixels; null if not recorded")
+    height: int | None = Field(ge=1, description="pixels; null if not recorded")
+
+
 class LastError(Body):
     code: str
     message: str
@@ -61,11 +74,18 @@ class HeadshotMetadata(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     attempts: NonNegative
-    quality: str | None = None
-    getimgCost: float | None = None
+    quality: str | None = Field(default=None, description="headshots made before 2026-12-08 "
+                                "only: a constant, not what GetImg was asked for")
+    resolution: str | None = Field(default=None, description="as sent to GetImg, e.g. 1K")
+    outputFormat: str | None = Field(default=None, description="as sent to GetImg, e.g. jpeg")
+    getimgCost: float | None = Field(default=None, description="USD, the completing call's")
     getimgRequestId: str | None = None
     modelUsed: str | None = None
-    processingTime: float | None = None
+    processingTime: float | None = Field(
+        default=None, description="seconds: the completing attempt, claim to results stored")
+    queueTime: float | None = Field(
+        default=None, description="seconds: the round's request (or retry) to that claim")
+    totalTime: float | None = Field(default=None, description="queueTime + processingTime")
     lastError: LastError | None = None
 
 
@@ -81,6 +101,10 @@ class Headshot(Body):
     beforeImageUrl: SignedUrl | None = Field(
         description="a small copy of the selfie (long side <= 512 px, no metadata), kept as "
                     "long as the headshot: the app's before/after")
+    results: list[SizedImage] = Field(description="`resultUrls`, each with its size")
+    thumbnail: SizedImage | None = Field(description="`thumbnailUrl` with its size")
+    originalImage: SizedImage | None = Field(description="`originalImageUrl` with its size")
+    beforeImage: SizedImage | None = Field(description="`beforeImageUrl` with its size")
     isFavorite: bool
     error: ErrorDetail | None
     retryCount: NonNegative
@@ -90,6 +114,7 @@ class Headshot(Body):
     startedAt: Timestamp | None
     completedAt: Timestamp | None
     metadata: HeadshotMetadata
+    statusStreamUrl: StatusStreamUrl
 
 
 class BatchAccepted(Body):
@@ -117,9 +142,12 @@ class HeadshotStatus(Body):
     progress: Progress
     resultUrls: list[SignedUrl]
     thumbnailUrl: SignedUrl | None
+    results: list[SizedImage] = Field(description="`resultUrls`, each with its size")
+    thumbnail: SizedImage | None = Field(description="`thumbnailUrl` with its size")
     error: ErrorDetail | None
     queuePosition: NonNegative | None = Field(description="jobs ahead of this one, when queued")
     etaSeconds: NonNegative | None = Field(description="an estimate, while queued or processing")
+    statusStreamUrl: StatusStreamUrl
 
 
 class HeadshotPage(Body):
@@ -159,8 +187,19 @@ class Device(Body):
     createdAt: Timestamp
 
 
-class PushPublicKey(Body):
-    publicKey: str = Field(pattern=r"^[A-Za-z0-9_-]{87}$")  # base64url of a 65-byte point
+class WebPushSetup(Body):
+    publicKey: str = Field(
+        pattern=r"^[A-Za-z0-9_-]{87}$",
+        description="the server's VAPID public key: base64url (unpadded) of the uncompressed "
+                    "P-256 point, 65 bytes; `PushManager.subscribe`'s `applicationServerKey`")
+
+
+class PushSetup(Body):
+    """How a client subscribes a device to push notifications (§13)."""
+
+    platforms: list[Platform] = Field(description="the platforms whose provider is set up: "
+                                                  "a device on another is never notified")
+    webPush: WebPushSetup | None = Field(description="null while Web Push is off")
 
 
 class Me(Body):
@@ -174,6 +213,7 @@ class Me(Body):
                     "`share`, `push`, `style:<styleId>`")
     devices: list[Device] = Field(description="where push notifications go (§13); never "
                                               "their tokens or keys")
+    push: PushSetup
 
 
 class CreditEntryItem(Body):
@@ -220,12 +260,14 @@ class EventAccepted(Body):
 
 class StyleFigures(Body):
     style: str
-    totalGenerations: NonNegative
-    completed: NonNegative
-    failed: NonNegative = Field(description="failed by the generator; cancels are not counted")
-    successRate: float | None = Field(description="percent of the ended ones that completed")
+    totalGenerations: NonNegative = Field(description="headshots asked for")
+    completed: NonNegative = Field(description="rounds that ended completed")
+    failed: NonNegative = Field(description="rounds the generator failed (a retried one too)")
+    cancelled: NonNegative = Field(description="rounds cancelled by their owner")
+    successRate: float | None = Field(
+        ge=0, le=1, description="completed / (completed + failed): a fraction, 0 to 1")
     avgProcessingTime: int | None = Field(description="seconds")
-    getimgCost: float = Field(description="USD")
+    getimgCost: float = Field(description="USD, every billed GetImg call (failed ones too)")
     creditsCharged: NonNegative
     creditsRefunded: NonNegative
 
@@ -249,15 +291,46 @@ class Funnel(Body):
     shared: NonNegative
 
 
+class TrendDay(Body):
+    date: str = Field(description="UTC day, YYYY-MM-DD")
+    headshots: NonNegative = Field(description="headshots asked for that day")
+    activeUsers: NonNegative
+
+
+class ProcessingTimes(Body):
+    average: float | None = Field(description="seconds")
+    p50: float | None = Field(description="seconds")
+    p95: float | None = Field(description="seconds")
+
+
+class StyleChoice(Body):
+    style: str
+    selections: NonNegative = Field(description="the app's style_selected reports")
+    selectingUsers: NonNegative
+    generated: NonNegative = Field(description="headshots asked for in the style")
+    generatingUsers: NonNegative
+
+
+Share = Annotated[float | None, Field(ge=0, le=1)]
+
+
 class Analytics(Body):
     styles: list[StyleFigures]
     daily: list[DailyFigures]
+    trend: list[TrendDay] = Field(description="every day of the range")
     peakHours: list[PeakHour]
-    repeatUserRate: float | None = Field(description="share of the range's users with 2+")
+    users: NonNegative = Field(description="users who asked for a headshot in the range")
+    activeUsers: NonNegative = Field(description="users with an activity event in the range")
+    requests: NonNegative = Field(description="batches and single generates in the range")
+    headshots: NonNegative
+    repeatUserRate: Share = Field(description="users with 2+ requests / users")
     averageHeadshotsPerUser: float | None
-    favoriteUsageRate: float | None = Field(description="share of users with a favorite")
-    historyViewRate: float | None = Field(
-        description="share of the range's users who opened their history in the range")
+    averageRequestsPerUser: float | None
+    favoriteUsageRate: Share = Field(description="users with a favorite / users")
+    historyViewRate: Share = Field(description="users who opened their history / active users")
+    processingTime: ProcessingTimes = Field(description="rounds completed in the range")
+    failuresByCode: dict[str, int] = Field(description="failed rounds, cancels too")
+    styleChoice: list[StyleChoice]
     funnel: Funnel = Field(description="headshots started, completed, downloaded, shared")
 
 
@@ -350,6 +423,16 @@ class WebhookDelivery(Body):
     lastError: str | None
 
 
+class PushDelivery(WebhookDelivery):
+    deviceId: int | None = Field(description="the device it went to; it may be gone since "
+                                             "(not in `devices`)")
+
+
+class SupportDevice(Device):
+    lastSeenAt: Timestamp = Field(description="when it was last registered (registering it "
+                                              "again refreshes it)")
+
+
 class LatestLedger(Body):
     data: list[LedgerLine]
     truncated: bool = Field(description="older rows exist beyond these 100, the latest")
@@ -375,6 +458,16 @@ class LatestDeliveries(Body):
     truncated: bool
 
 
+class LatestDevices(Body):
+    data: list[SupportDevice]
+    truncated: bool
+
+
+class LatestPushDeliveries(Body):
+    data: list[PushDelivery]
+    truncated: bool
+
+
 class UserFile(Body):
     """One user as support sees them; each list the latest 100 rows, newest first."""
 
@@ -391,6 +484,9 @@ class UserFile(Body):
     events: LatestEvents
     shareLinks: LatestShareLinks = Field(description="live ones: neither revoked nor expired")
     webhookDeliveries: LatestDeliveries
+    devices: LatestDevices = Field(description="where push notifications go (§13); never "
+                                               "their endpoints, tokens or keys")
+    pushDeliveries: LatestPushDeliveries = Field(description="one per device and ending (§13)")
 
 
 class FlagItem(Body):

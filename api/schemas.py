@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -12,19 +11,24 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from config import get_settings
 from media.export import MAX_LONG_SIDE, MAX_WATERMARK_CHARS, MIN_LONG_SIDE
+from media.signed_urls import MAX_URL_LENGTH, SIGNED_URL_PATTERN
 from models import devices
 from models.credits import EntryType
 from models.job.table import AspectRatio, JobStatus
 from models.shares import DEFAULT_LIFETIME_HOURS, MAX_LIFETIME_HOURS
-from services.pagination import decode_cursor, decode_time_cursor
+from services.pagination import CURSOR_REGEX, decode_cursor, decode_time_cursor
 
 StyleId = Annotated[str, StringConstraints(min_length=1, max_length=50)]
+ImageUrl = Annotated[str, StringConstraints(min_length=1, max_length=MAX_URL_LENGTH,
+                                            pattern=SIGNED_URL_PATTERN),
+                     Field(description="the `imageUrl` of an upload of the caller's, unexpired")]
 MAX_PAGE = 100
 MAX_FLAG_USERS = 1000  # an allow-list names testers and staff, not a segment
 MAX_USER_ID = 2**63 - 1  # a BIGINT
@@ -52,16 +56,19 @@ class Request(BaseModel):
 class GenerateRequest(Request):
     max_body_bytes: ClassVar[int] = 16 * KIB  # a 2048-character URL, escaped
 
-    imageUrl: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+    imageUrl: ImageUrl
     style: StyleId
-    aspectRatio: AspectRatio = "1:1"
+    aspectRatio: AspectRatio = AspectRatio.RATIO_1_1
 
 
 MAX_BATCH_STYLES = 10
 
 
 def _whole_number(value: object) -> object:
-    """A JSON integer: not `true`, not `1.0`, not `"1"`."""
+    """A JSON integer: not `true`, not `"1"`, not `1.5`. `5.0` is one: JSON Schema's `integer`
+    (the document's) is any number without a fraction, and a client may well send it so."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError("must be a whole number")
     return value
@@ -81,10 +88,10 @@ def _query_digits(value: object) -> object:
 class BatchRequest(Request):
     max_body_bytes: ClassVar[int] = 16 * KIB  # a 2048-character URL and ten styles, escaped
 
-    imageUrl: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+    imageUrl: ImageUrl
     styles: list[StyleId] = Field(min_length=1, max_length=MAX_BATCH_STYLES,
                                   json_schema_extra={"uniqueItems": True})
-    aspectRatio: AspectRatio = "1:1"
+    aspectRatio: AspectRatio = AspectRatio.RATIO_1_1
 
     @field_validator("styles")
     @classmethod
@@ -104,7 +111,9 @@ class ShareRequest(Request):
 class ExportQuery(Request):
     format: Literal["jpeg", "png", "webp"] = "jpeg"
     size: int | None = Field(default=None, ge=MIN_LONG_SIDE, le=MAX_LONG_SIDE,
-                             description="the long side in pixels; never above the result's")
+                             description="the longest the long side may be, in pixels; capped at "
+                             "the headshot's own (never upscaled): X-Image-Width and "
+                             "X-Image-Height say the size returned")
     watermark: Annotated[str, StringConstraints(max_length=MAX_WATERMARK_CHARS)] | None = None
 
     _digits = field_validator("size", mode="before")(_query_digits)
@@ -116,7 +125,21 @@ class RefundRequest(Request):
     reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
 
 
-MAX_EVENT_PROPERTIES_BYTES = 2048
+# A flat object, bounded by its shape (which the document can state) rather than by its
+# serialized size (which it cannot): at most 20 x (40 + 100) characters.
+MAX_EVENT_PROPERTIES = 20
+MAX_PROPERTY_NAME = 40
+MAX_PROPERTY_TEXT = 100
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL
+EVENT_PROPERTIES_SCHEMA = {
+    "type": "object", "maxProperties": MAX_EVENT_PROPERTIES,
+    "propertyNames": {"maxLength": MAX_PROPERTY_NAME, "pattern": NO_NUL},
+    "additionalProperties": {"anyOf": [
+        {"type": "string", "maxLength": MAX_PROPERTY_TEXT, "pattern": NO_NUL},
+        {"type": "number"}, {"type": "boolean"}, {"type": "null"}]},
+    "description": f"a flat object: strings (at most {MAX_PROPERTY_TEXT} characters), numbers, "
+                   f"booleans or null, under names of at most {MAX_PROPERTY_NAME} characters",
+}
 
 
 class EventRequest(Request):
@@ -124,27 +147,40 @@ class EventRequest(Request):
 
     event: Literal["headshot_downloaded", "user_shared", "style_selected"]
     generationId: int | None = Field(default=None, ge=1, le=999_999_999_999_999_999)
-    properties: dict[str, Any] = Field(
-        default_factory=dict,
-        description=f"a flat JSON object of at most {MAX_EVENT_PROPERTIES_BYTES} bytes")
+    # Checked by `_flat` (one message naming the property, not one per type it could have
+    # been); the document states the same rules as EVENT_PROPERTIES_SCHEMA.
+    properties: Annotated[dict[str, Any], WithJsonSchema(EVENT_PROPERTIES_SCHEMA)] = Field(
+        default_factory=dict)
 
     _whole = field_validator("generationId", mode="before")(_whole_number_or_none)
 
     @field_validator("properties")
     @classmethod
-    def _small_and_flat(cls, properties: dict[str, Any]) -> dict[str, Any]:
-        if len(json.dumps(properties)) > MAX_EVENT_PROPERTIES_BYTES:
-            raise ValueError(f"at most {MAX_EVENT_PROPERTIES_BYTES} bytes of JSON")
+    def _flat(cls, properties: dict[str, Any]) -> dict[str, Any]:
+        if len(properties) > MAX_EVENT_PROPERTIES:
+            raise ValueError(f"at most {MAX_EVENT_PROPERTIES} properties")
         for key, value in properties.items():
+            if len(key) > MAX_PROPERTY_NAME:
+                raise ValueError(f"names of at most {MAX_PROPERTY_NAME} characters")
             if not isinstance(value, str | int | float | bool) and value is not None:
                 raise ValueError(f"{key!r}: values are strings, numbers, booleans or null")
+            if isinstance(value, str) and len(value) > MAX_PROPERTY_TEXT:
+                raise ValueError(f"{key!r}: strings of at most {MAX_PROPERTY_TEXT} characters")
             if "\x00" in key or (isinstance(value, str) and "\x00" in value):
                 raise ValueError("must not contain NUL (0x00) characters")
         return properties
 
 
 MAX_ANALYTICS_DAYS = 366
-IsoDate = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+# A calendar day, YYYY-MM-DD, as a pattern (so the document says which days exist): years
+# 0001-9999, each month's days, 29 February of leap years only.
+_YEAR = "(?:[0-9]{3}[1-9]|[0-9]{2}[1-9]0|[0-9][1-9]00|[1-9]000)"
+_LEAP_YEAR = ("(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])"
+              "|(?:0[48]|[2468][048]|[13579][26])00)")
+_MONTH_DAY = ("(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"
+              "|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)")
+CALENDAR_DAY = f"^(?:{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)$"
+IsoDate = Annotated[str, StringConstraints(pattern=CALENDAR_DAY)]
 
 
 class AnalyticsQuery(Request):
@@ -280,7 +316,10 @@ class UserEmailQuery(Request):
 
 class PageQuery(Request):
     limit: int = Field(default=20, ge=1, le=MAX_PAGE)
-    cursor: Annotated[str, StringConstraints(max_length=64)] | None = None
+    # Empty is the first page, as is no cursor at all.
+    cursor: Annotated[str, StringConstraints(max_length=64, pattern=f"^(?:{CURSOR_REGEX})?$")
+                      ] | None = Field(default=None,
+                                       description="the `nextCursor` of the page before")
 
     _digits = field_validator("limit", mode="before")(_query_digits)
 

@@ -69,8 +69,12 @@ def unshare(generation_id: int) -> tuple[str, int]:
 @sharing_routes.get("/<id:generation_id>/export")
 @documented(operation_id="exportHeadshot", summary="The headshot as PNG, JPEG or WebP",
             tag="headshots", query=ExportQuery, rate_limited=True, byte_ranges=True,
-            responses={200: Reply("the image, without metadata; Content-Disposition names it",
-                                  content=IMAGE_BYTES)},
+            responses={200: Reply("the image, without metadata; Content-Disposition names it "
+                                  "and X-Image-Width/X-Image-Height give its size (never "
+                                  "upscaled: `size` is capped at the headshot's own)",
+                                  content=IMAGE_BYTES,
+                                  headers=("Content-Disposition", "X-Image-Width",
+                                           "X-Image-Height"))},
             errors={403: "feature_disabled: exports are off for the caller (§14)",
                     409: "not_completed: only a completed headshot can be exported"})
 @limiter.limit(export_limit)
@@ -86,6 +90,9 @@ def export(generation_id: int) -> Response:
     response = send_file(BytesIO(exported.data), mimetype=exported.format.content_type,
                          as_attachment=True, download_name=filename)
     response.headers["Cache-Control"] = "private, no-store"
+    # The size asked is a maximum: a client asking 4096 of a 1024 px headshot learns what came.
+    response.headers["X-Image-Width"] = str(exported.width)
+    response.headers["X-Image-Height"] = str(exported.height)
     return response
 
 
@@ -116,7 +123,8 @@ def page(token: str) -> tuple[str, int, dict[str, str]]:
 @public_links.get("/<token>/image")
 @documented(operation_id="getSharedImage", summary="The image of a share link",
             tag="sharing", auth="public", bad_input_status=404, byte_ranges=True,
-            responses={200: Reply("the headshot", content=IMAGE_BYTES),
+            responses={200: Reply("the headshot; Content-Disposition names it",
+                                  content=IMAGE_BYTES, headers=("Content-Disposition",)),
                        302: Reply("with an object store (`STORAGE_BACKEND=s3`): the headshot is "
                                   "at `Location`, the store's presigned URL, which lives a few "
                                   "minutes"),
@@ -131,7 +139,10 @@ def image(token: str) -> Response | tuple[str, int, dict[str, str]]:
                                                  "Cache-Control": "no-store"})
     else:
         assert found.data is not None
-        response = send_file(BytesIO(found.data), mimetype=found.content_type)
+        # `inline` (a browser shows it); saved, it is named after its style, not `image`.
+        extension = BY_CONTENT_TYPE[found.content_type].extension
+        response = send_file(BytesIO(found.data), mimetype=found.content_type,
+                             download_name=f"headshot-{link.style}.{extension}")
         response.headers.update(PAGE_SECURITY)
     return response
 

@@ -18,6 +18,7 @@ from api.errors import NOT_FOUND_MESSAGE, ApiError
 from config import get_settings
 from media import get_signer, get_storage
 from media.storage import InvalidKey, StorageNotFound, content_type_for_key, is_valid_key
+from services.events import record_result_download
 
 media = Blueprint("media", __name__)
 
@@ -48,7 +49,8 @@ def serve(storage_key: str) -> Response:
             # A HEAD first: a deleted image is our 404, not the store's XML error.
             if not storage.exists(storage_key):
                 raise StorageNotFound(storage_key)
-            return _redirect_to_store(presigned, cache_seconds=min(remaining, presign_ttl // 2))
+            return _noted(storage_key, _redirect_to_store(
+                presigned, cache_seconds=min(remaining, presign_ttl // 2)))
         path = storage.local_path(storage_key)
         if path is None:
             raise StorageNotFound(storage_key)
@@ -59,8 +61,19 @@ def serve(storage_key: str) -> Response:
         response.close()
         raise ApiError(412, "precondition_failed",
                        "the image does not meet the request's If-Match or If-Unmodified-Since")
-    response.headers["Cache-Control"] = f"private, max-age={remaining}"
+    # A stored image never changes under its key (a new image gets a new key), so a cache may
+    # keep it, unasked, for as long as the URL lives.
+    response.headers["Cache-Control"] = f"private, max-age={remaining}, immutable"
     response.headers["X-Content-Type-Options"] = "nosniff"
+    return _noted(storage_key, response)
+
+
+def _noted(storage_key: str, response: Response) -> Response:
+    """A result image served is its owner's download (§7): noted once a headshot and day. A
+    HEAD fetches no image."""
+    if request.method == "GET":
+        record_result_download(storage_key, status=response.status_code,
+                               range_header=request.headers.get("Range"))
     return response
 
 

@@ -20,11 +20,12 @@ uploads.before_request(authenticate)
 
 @uploads.post("")
 @documented(
-    operation_id="createUpload", summary="Upload a selfie (JPEG, PNG or WebP, at most 10 MiB)",
+    operation_id="createUpload",
+    summary="Upload a selfie (JPEG, PNG, WebP, HEIC or AVIF, at most 10 MiB)",
     tag="uploads", upload=True, rate_limited=True,
     responses={201: Reply("stored without metadata; a signed URL of the clean copy",
                           UploadCreated)},
-    errors={415: "not a JPEG, PNG or WebP image"},
+    errors={415: "unsupported_media_type: not a JPEG, PNG, WebP, HEIC or AVIF image"},
 )
 @write_budget
 def create() -> tuple[Response, int]:

@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from config.vapid import vapid_public_key
+
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret"
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
@@ -99,6 +101,9 @@ class Settings(BaseSettings):
     getimg_retry_max_seconds: float = 60.0
     # What a GetImg call usually takes: drives the progress shown while we wait on it.
     getimg_expected_seconds: float = Field(default=20.0, gt=0)
+    # What a GetImg call that is billed without a reported price (abandoned on a cancel, timed
+    # out) is taken to cost when no call of its model and resolution was invoiced yet (USD).
+    getimg_assumed_call_cost_usd: float = Field(default=0.03, ge=0)
     job_queue_timeout_seconds: int = 300
     # The longest one attempt may hold a job, alive or hung; a dead worker's jobs go back
     # sooner, when their lease runs out.
@@ -217,6 +222,14 @@ class Settings(BaseSettings):
                 raise ValueError(f"{missing} required with {given[0].upper()}")
         if self.vapid_subject and not self.vapid_subject.startswith(("mailto:", "https://")):
             raise ValueError("VAPID_SUBJECT must be a mailto: or https: URL")
+        if self.vapid_private_key:
+            vapid_public_key(self.vapid_private_key)  # a key that cannot sign refuses to start
+
+    @property
+    def vapid_public_key(self) -> str | None:
+        """The applicationServerKey web clients subscribe with (§13); None while Web Push is
+        off."""
+        return vapid_public_key(self.vapid_private_key) if self.vapid_private_key else None
 
     @property
     def push_platforms(self) -> frozenset[str]:

@@ -2,22 +2,20 @@
 
 The stored result is opened the way uploads are (media/images.py: content-sniffed, dimensions
 checked before decoding), and re-encoded from pixels, so no metadata leaves with the export.
-The watermark uses DejaVu Sans from Debian's `fonts-dejavu-core`; which characters it can draw
-is read from the font's own character map (fontTools), because Pillow silently draws a
-"missing glyph" box for the others.
+The watermark is drawn in the fonts media/fonts.py picks per script (Latin, Greek, Cyrillic,
+Arabic, Hebrew, Devanagari and the other Indic scripts, Chinese, Japanese, Korean and more),
+shaped by Pillow's Raqm layout; a character no installed font has is refused, never drawn as
+a "missing glyph" box.
 """
 
 from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
-from functools import cache, lru_cache
-from io import BytesIO
-from pathlib import Path
 
-from fontTools.ttLib import TTFont
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
+from media.fonts import Run, font_for, pillow_font, visual_runs
 from media.formats import FORMATS, JPEG, ImageFormat
 from media.images import (
     DEFAULT_MAX_PIXELS,
@@ -32,8 +30,6 @@ MIN_LONG_SIDE = 64
 MAX_LONG_SIDE = 4096
 MAX_WATERMARK_CHARS = 64
 
-FONT_PACKAGE = "fonts-dejavu-core"  # the Debian package that ships FONT_PATH
-FONT_PATH = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 FONT_SCALE = 0.04  # the watermark's font size, as a share of the image's short side
 MIN_FONT_PX = 12  # below this DejaVu Sans stops being legible
 MARGIN_SCALE = 0.025  # distance from the image's edges, as a share of the short side
@@ -42,6 +38,10 @@ TEXT_RGB = (255, 255, 255)
 
 # Cc/Cf/Co/Cs/Cn and line/paragraph separators: invisible, or (U+202E) reorder the text shown.
 _REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"})
+# Except the zero-width non-joiner and joiner: part of how some names are spelled (Persian
+# "علی‌زاده" keeps its parts unjoined; Indic scripts choose half forms with them). They only
+# steer the shaping of the letters around them.
+_JOINER_CONTROLS = frozenset({"\u200c", "\u200d"})
 
 
 @dataclass(frozen=True)
@@ -104,44 +104,20 @@ def _check_watermark(watermark: str | None) -> str:
             f"watermark: at most {MAX_WATERMARK_CHARS} characters, not {len(text)}."
         )
     for char in text:
-        if unicodedata.category(char) in _REFUSED_CATEGORIES:
+        if unicodedata.category(char) in _REFUSED_CATEGORIES and char not in _JOINER_CONTROLS:
             raise InvalidRequest(
                 f"watermark: control and invisible characters are not allowed "
                 f"(U+{ord(char):04X})."
             )
     if not text:
         return ""
-    covered = _font_cmap()
     for char in text:
-        if ord(char) not in covered:
+        if font_for(char) is None:
             raise InvalidRequest(
-                f"watermark: the character '{char}' (U+{ord(char):04X}) is not available."
+                f"watermark: the character '{char}' (U+{ord(char):04X}) is not available "
+                f"in any installed font."
             )
     return text
-
-
-@cache
-def _font_bytes() -> bytes:
-    # Read once per process; a missing font is a deployment error, never a quiet fallback to
-    # Pillow's bitmap font (unreadable at photo sizes and without most of Unicode).
-    try:
-        return FONT_PATH.read_bytes()
-    except OSError as exc:
-        raise RuntimeError(
-            f"The watermark font {FONT_PATH} is missing: install the Debian package "
-            f"{FONT_PACKAGE}."
-        ) from exc
-
-
-@cache
-def _font_cmap() -> frozenset[int]:
-    """The code points the font has a glyph for."""
-    return frozenset(TTFont(BytesIO(_font_bytes()), lazy=True).getBestCmap())
-
-
-@lru_cache(maxsize=16)  # one per size in use; parsing the 760 KB font per export is waste
-def _font(size: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(BytesIO(_font_bytes()), size)
 
 
 def _resize(image: Image.Image, long_side: int | None) -> Image.Image:
@@ -161,11 +137,12 @@ def _draw_watermark(image: Image.Image, text: str) -> Image.Image:
     short = min(width, height)
     margin = max(2, round(short * MARGIN_SCALE))
     size = max(MIN_FONT_PX, round(short * FONT_SCALE))
+    runs = visual_runs(text)
     while True:
-        font = _font(size)
+        placed = _placed(runs, size)
         pad = max(2, round(size * 0.35))
         # The ink box at the baseline, so the backdrop hugs what is drawn (not the ascent).
-        left, top, right, bottom = font.getbbox(text, anchor="ls")
+        left, top, right, bottom = _ink_box(placed)
         box_w, box_h = right - left + 2 * pad, bottom - top + 2 * pad
         if box_w <= width - 2 * margin and box_h <= height - 2 * margin:
             break
@@ -189,7 +166,33 @@ def _draw_watermark(image: Image.Image, text: str) -> Image.Image:
     marked = Image.alpha_composite(image.convert("RGBA"), overlay)
     if image.mode != "RGBA":
         marked = marked.convert("RGB")
-    ImageDraw.Draw(marked).text(
-        (x0 + pad - left, y0 + pad - top), text, font=font, fill=TEXT_RGB, anchor="ls"
-    )
+    draw = ImageDraw.Draw(marked)
+    origin_x, baseline = x0 + pad - left, y0 + pad - top
+    for run, x, _ in placed:
+        draw.text((origin_x + x, baseline), run.text, font=pillow_font(run.font, size),
+                  fill=TEXT_RGB, anchor="ls", direction=run.direction)
     return marked
+
+
+_Placed = list[tuple[Run, float, tuple[float, float, float, float]]]
+
+
+def _placed(runs: list[Run], size: int) -> _Placed:
+    """Each run (in display order), the pen position it starts at on the baseline, and its
+    ink box relative to that position."""
+    placed: _Placed = []
+    x = 0.0
+    for run in runs:
+        font = pillow_font(run.font, size)
+        placed.append((run, x, font.getbbox(run.text, anchor="ls", direction=run.direction)))
+        x += font.getlength(run.text, direction=run.direction)
+    return placed
+
+
+def _ink_box(placed: _Placed) -> tuple[int, int, int, int]:
+    """The box around every run's ink, relative to the first run's pen position."""
+    left = min(x + box[0] for _, x, box in placed)
+    right = max(x + box[2] for _, x, box in placed)
+    top = min(box[1] for _, _, box in placed)
+    bottom = max(box[3] for _, _, box in placed)
+    return int(left), int(top), round(right + 0.5), round(bottom + 0.5)

@@ -1,4 +1,9 @@
-"""The image formats the service accepts and produces: JPEG, PNG and WebP, each fact once."""
+"""The image formats the service accepts and produces, each fact once.
+
+It stores and serves JPEG, PNG and WebP. Uploads may also be HEIC (the iPhone camera's format)
+or AVIF: those are decoded and stored as JPEG, since browsers, GetImg and the exports do not all
+read them.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from typing import Literal, get_args
 ContentType = Literal["image/jpeg", "image/png", "image/webp"]
 CONTENT_TYPES: tuple[str, ...] = get_args(ContentType)
 SUPPORTED_TYPES_TEXT = "JPEG, PNG or WebP"
+UPLOAD_TYPES_TEXT = "JPEG, PNG, WebP, HEIC or AVIF"
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,11 @@ FORMATS = (JPEG, PNG, WEBP)
 BY_CONTENT_TYPE = {f.content_type: f for f in FORMATS}
 BY_EXTENSION = {f.extension: f for f in FORMATS}
 EXTENSIONS = tuple(BY_EXTENSION)
+# Accepted as uploads only (sniffed by media/heif.py), and stored as JPEG. Pillow's own AVIF
+# plugin reads AVIF; pillow-heif's plugin, registered by media/images.py, reads HEIC.
+HEIC = ImageFormat("image/heic", "heic", ("HEIF",))
+AVIF = ImageFormat("image/avif", "avif", ("AVIF",))
+UPLOAD_FORMATS = (*FORMATS, HEIC, AVIF)
 
 
 def sniff(data: bytes) -> ImageFormat | None:

@@ -3,7 +3,7 @@
 Everything here treats its input as hostile: the format is decided by content (magic bytes
 plus Pillow restricted to that one format), declared dimensions are checked before any pixel
 is decoded, and uploads are re-encoded from pixels so no metadata (EXIF, GPS, XMP, ICC,
-comments, PNG text chunks) survives.
+comments, PNG text chunks) survives. HEIC and AVIF uploads are stored as JPEG.
 
 The `_`-prefixed helpers are private to the media package; media/export.py reuses them.
 """
@@ -14,10 +14,29 @@ import warnings
 from dataclasses import dataclass
 from io import BytesIO
 
+import pillow_heif
 from PIL import ExifTags, Image, ImageCms, ImageFile, ImageOps
 
-from media.formats import JPEG, PNG, SUPPORTED_TYPES_TEXT, WEBP, ImageFormat, sniff
+from media.formats import (
+    AVIF,
+    FORMATS,
+    HEIC,
+    JPEG,
+    PNG,
+    SUPPORTED_TYPES_TEXT,
+    UPLOAD_FORMATS,
+    UPLOAD_TYPES_TEXT,
+    WEBP,
+    ImageFormat,
+    sniff,
+)
+from media.heif import brand_format, largest_declared_size
 from models.errors import DomainError
+
+# pillow-heif's Pillow plugin reads HEIC (libheif, libde265). Only the primary image is wanted:
+# thumbnails, depth maps and auxiliary images are not read at all. libheif's own security limits
+# stay on (pillow_heif.options.DISABLE_SECURITY_LIMITS is never set).
+pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
 
 # A truncated upload must be refused, never padded with grey. This is Pillow's default; set it
 # explicitly so the intent is visible, and `_decode` refuses to run if anything re-enables it.
@@ -61,6 +80,25 @@ class SanitizedImage:
     height: int
 
 
+@dataclass(frozen=True)
+class Thumbnail:
+    """A JPEG made from an image's pixels, and its size (kept beside its URL, §12)."""
+
+    data: bytes
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class CheckedResult:
+    """A generator's result as checked: its type and size, and the thumbnail made from it."""
+
+    content_type: str
+    width: int
+    height: int
+    thumbnail: Thumbnail
+
+
 # Formats people commonly try, so the 415 message can say what was sent.
 _KNOWN_UNSUPPORTED: tuple[tuple[bytes, str], ...] = (
     (b"GIF87a", "GIF"),
@@ -74,22 +112,27 @@ _KNOWN_UNSUPPORTED: tuple[tuple[bytes, str], ...] = (
 )
 
 
-def _sniff(raw: bytes) -> ImageFormat:
-    """Decide the container from the leading bytes; refuse anything but JPEG, PNG and WebP."""
-    fmt = sniff(raw)
-    if fmt is not None:
+def _sniff(raw: bytes, accept: tuple[ImageFormat, ...]) -> ImageFormat:
+    """Decide the container from the leading bytes; refuse any format not in `accept`."""
+    fmt = sniff(raw) or brand_format(raw)
+    if fmt in accept:
         return fmt
-    head = raw[:64].lstrip()
-    fallback = "HEIC/AVIF" if raw[4:8] == b"ftyp" else "unrecognised content"
-    name = next((name for magic, name in _KNOWN_UNSUPPORTED if head.startswith(magic)), fallback)
-    raise UnsupportedImage(
-        f"Unsupported image type ({name}): upload a {SUPPORTED_TYPES_TEXT} image."
-    )
+    allowed = UPLOAD_TYPES_TEXT if accept == UPLOAD_FORMATS else SUPPORTED_TYPES_TEXT
+    if fmt is not None:
+        name = fmt.extension.upper()
+    else:
+        head = raw[:64].lstrip()
+        fallback = "an ISO media file" if raw[4:8] == b"ftyp" else "unrecognised content"
+        name = next((name for magic, name in _KNOWN_UNSUPPORTED if head.startswith(magic)),
+                    fallback)
+    raise UnsupportedImage(f"Unsupported image type ({name}): upload a {allowed} image.")
 
 
-def open_checked(raw: bytes, *, max_bytes: int, max_pixels: int
-                  ) -> tuple[Image.Image, ImageFormat]:
-    """Open (header only) and check size, format and declared dimensions. No pixels decoded."""
+def open_checked(raw: bytes, *, max_bytes: int, max_pixels: int,
+                 accept: tuple[ImageFormat, ...] = FORMATS) -> tuple[Image.Image, ImageFormat]:
+    """Open (header only) and check size, format and declared dimensions. No pixels decoded.
+
+    `accept`: the formats the caller takes (uploads: UPLOAD_FORMATS; stored images: FORMATS)."""
     if not isinstance(raw, bytes | bytearray | memoryview):
         raise TypeError("image data must be bytes")
     raw = bytes(raw)
@@ -100,10 +143,18 @@ def open_checked(raw: bytes, *, max_bytes: int, max_pixels: int
             f"The image is {len(raw)} bytes; the limit is {max_bytes} bytes "
             f"({max_bytes / (1024 * 1024):.0f} MiB)."
         )
-    fmt = _sniff(raw)
+    fmt = _sniff(raw, accept)
     # Pillow's WebP reader runs libwebp's decoder setup at open, which sizes (and allocates)
     # the canvas: check the declared size from the header first, as for the other formats.
-    declared = _webp_canvas_size(raw) if fmt is WEBP else None
+    # libheif and libavif parse a whole HEIF container at open: its declared sizes are read
+    # first too, and a file whose boxes cannot be followed that far is not handed to them.
+    declared = None
+    if fmt is WEBP:
+        declared = _webp_canvas_size(raw)
+    elif fmt in (HEIC, AVIF):
+        declared = largest_declared_size(raw)
+        if declared is None:
+            raise InvalidImage(f"The file looks like {fmt.extension.upper()} but is corrupt.")
     if declared is not None and declared[0] * declared[1] > max_pixels:
         raise _too_many_pixels(declared, max_pixels)
     # Pillow warns (rather than raises) between MAX_IMAGE_PIXELS and twice that; both are bombs.
@@ -118,7 +169,7 @@ def open_checked(raw: bytes, *, max_bytes: int, max_pixels: int
         except Exception as exc:  # any parser failure on hostile input is bad input, not a 500
             raise InvalidImage(f"The file looks like {fmt.pillow_name} but is corrupt.") from exc
     if image.format not in fmt.pillow_names:
-        raise UnsupportedImage(f"Unsupported image type: upload a {SUPPORTED_TYPES_TEXT} image.")
+        raise UnsupportedImage(f"Unsupported image type: upload a {UPLOAD_TYPES_TEXT} image.")
     width, height = image.size
     if width <= 0 or height <= 0:
         raise InvalidImage("The image has no pixels.")
@@ -172,6 +223,17 @@ def _apply_orientation(image: Image.Image) -> Image.Image:
     except Exception:  # malformed EXIF: it is stripped anyway, keep the pixels as stored
         return image
     return transposed if transposed is not None else image
+
+
+def _shown_size(image: Image.Image) -> tuple[int, int]:
+    """The size the image shows at: its stored size, turned if its EXIF orientation turns it
+    a quarter (as a browser shows it)."""
+    try:
+        orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+    except Exception:  # malformed EXIF, as in _apply_orientation: shown as stored
+        orientation = 1
+    width, height = image.size
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
@@ -245,8 +307,9 @@ def sanitize_upload(
 ) -> SanitizedImage:
     """Validate an uploaded selfie and re-encode it upright and without metadata.
 
-    JPEG stays JPEG, PNG stays PNG, WebP stays WebP. Animated PNG/WebP and multi-picture JPEG
-    keep their first frame. Raises ImageRejected (415 / 413 / 400).
+    JPEG stays JPEG, PNG stays PNG, WebP stays WebP; HEIC and AVIF become JPEG (transparency
+    flattened on white). Animated PNG/WebP/AVIF and multi-picture JPEG/HEIC keep their first
+    (primary) frame. Raises ImageRejected (415 / 413 / 400).
     """
     return _sanitized(raw, max_bytes=max_bytes, max_pixels=max_pixels)[0]
 
@@ -257,7 +320,7 @@ def sanitize_upload_with_preview(
     preview_long_side: int,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
-) -> tuple[SanitizedImage, bytes]:
+) -> tuple[SanitizedImage, Thumbnail]:
     """`sanitize_upload`, and a JPEG preview of the same clean pixels whose longer side is at
     most `preview_long_side`: one decode for both (a 40-megapixel WebP takes seconds)."""
     if preview_long_side < 1:
@@ -269,18 +332,20 @@ def sanitize_upload_with_preview(
 def _sanitized(raw: bytes, *, max_bytes: int, max_pixels: int
                ) -> tuple[SanitizedImage, Image.Image]:
     """The upload re-encoded, and the clean pixels it was encoded from."""
-    image, fmt = open_checked(raw, max_bytes=max_bytes, max_pixels=max_pixels)
+    image, fmt = open_checked(raw, max_bytes=max_bytes, max_pixels=max_pixels,
+                              accept=UPLOAD_FORMATS)
+    stored = JPEG if fmt in (HEIC, AVIF) else fmt
     width, height = image.size
     if min(width, height) < MIN_SIDE:
         raise InvalidImage(
             f"The image is {width}x{height} pixels; each side must be at least {MIN_SIDE} pixels."
         )
-    clean = clean_pixels(image, keep_alpha=fmt is not JPEG)
-    data = encode_image(clean, fmt)
+    clean = clean_pixels(image, keep_alpha=stored is not JPEG)
+    data = encode_image(clean, stored)
     return SanitizedImage(
         data=data,
-        content_type=fmt.content_type,
-        extension=fmt.extension,
+        content_type=stored.content_type,
+        extension=stored.extension,
         width=clean.width,
         height=clean.height,
     ), clean
@@ -294,10 +359,10 @@ def make_thumbnail(data: bytes, *, long_side: int = 320) -> bytes:
     # Let the JPEG decoder downscale by a power of two while decoding (a no-op for PNG/WebP).
     image.draft(None, (long_side * 2, long_side * 2))
     _decode(image)
-    return _thumbnail_of(image, long_side)
+    return _thumbnail_of(image, long_side).data
 
 
-def _thumbnail_of(decoded: Image.Image, long_side: int) -> bytes:
+def _thumbnail_of(decoded: Image.Image, long_side: int) -> Thumbnail:
     upright = _apply_orientation(decoded)
     # BOX (an area average): the shrink left after the JPEG's scaled decode is less than 2x
     # (512 -> 320), where every filter averages all source pixels (Pillow widens its support
@@ -307,7 +372,8 @@ def _thumbnail_of(decoded: Image.Image, long_side: int) -> bytes:
     # is made in every job (the measurements: docs/performance.md).
     # Exports, which users see full size, keep LANCZOS.
     upright.thumbnail((long_side, long_side), Image.Resampling.BOX)
-    return encode_image(_normalise_mode(upright, keep_alpha=False), JPEG, quality=THUMBNAIL_QUALITY)
+    data = encode_image(_normalise_mode(upright, keep_alpha=False), JPEG, quality=THUMBNAIL_QUALITY)
+    return Thumbnail(data, upright.width, upright.height)
 
 
 def read_result_image(
@@ -316,10 +382,11 @@ def read_result_image(
     max_bytes: int = RESULT_MAX_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> tuple[str, int, int]:
-    """Check that generator output is a complete JPEG/PNG/WebP; return (content type, w, h)."""
+    """Check that generator output is a complete JPEG/PNG/WebP; return (content type, w, h),
+    the size it shows at (turned as its EXIF orientation says)."""
     image, fmt = open_checked(data, max_bytes=max_bytes, max_pixels=max_pixels)
     _decode(image)
-    return fmt.content_type, image.width, image.height
+    return (fmt.content_type, *_shown_size(image))
 
 
 def read_result_image_with_thumbnail(
@@ -328,8 +395,8 @@ def read_result_image_with_thumbnail(
     long_side: int = 320,
     max_bytes: int = RESULT_MAX_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
-) -> tuple[str, bytes]:
-    """`read_result_image` and `make_thumbnail` from one decode: (content type, thumbnail).
+) -> CheckedResult:
+    """`read_result_image` and `make_thumbnail` from one decode.
 
     Only the thumbnail uses the pixels (the result is stored as GetImg sent it), so a JPEG is
     decoded at the smallest power-of-two scale still at least `long_side` (1024 -> 512): the
@@ -339,6 +406,7 @@ def read_result_image_with_thumbnail(
     if long_side < 1:
         raise ValueError("long_side must be positive")
     image, fmt = open_checked(data, max_bytes=max_bytes, max_pixels=max_pixels)
+    width, height = _shown_size(image)  # before the scaled decode shrinks it
     image.draft(None, (long_side, long_side))  # a no-op for PNG and WebP
     _decode(image)
-    return fmt.content_type, _thumbnail_of(image, long_side)
+    return CheckedResult(fmt.content_type, width, height, _thumbnail_of(image, long_side))

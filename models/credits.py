@@ -46,6 +46,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base
+from models.clock import utcnow
 from models.errors import Conflict, InsufficientCredits, NotFound
 from models.users import User
 
@@ -63,6 +64,7 @@ class CreditEntry(Base):
     __tablename__ = "credit_histories"
     __table_args__ = (
         Index("ix_credit_histories_user_id_id", "user_id", text("id DESC")),
+        Index("ix_credit_histories_created_at", "created_at"),  # analytics: a day's movements
         # One charge and one refund per generation per round (a user retry opens a new round):
         # the database itself refuses a double charge or double refund.
         Index(
@@ -111,6 +113,7 @@ def _move(
         amount=amount,
         balance_after=balance,
         description=description,
+        created_at=utcnow(),  # the domain's clock, like the rows it pays for (analytics' days)
     )
     db_session.add(entry)
     db_session.flush()  # a refused row (the unique index) raises here and is not noted

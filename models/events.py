@@ -12,6 +12,7 @@ headshot once per event whoever reported it, however often (`models/analytics._F
 from __future__ import annotations
 
 import enum
+import json
 from datetime import datetime
 from typing import Any, cast
 
@@ -26,6 +27,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    text,
     true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -46,6 +48,10 @@ class EventName(enum.StrEnum):
 
 
 CLIENT_EVENTS = (EventName.HEADSHOT_DOWNLOADED, EventName.USER_SHARED, EventName.STYLE_SELECTED)
+# What a user does, as opposed to what the service does to their headshots (a completion, a
+# failure): a user with one of these in a range is an active user of it (§8's figures).
+ACTIVITY_EVENTS = (EventName.HEADSHOT_STARTED, EventName.HEADSHOT_DOWNLOADED,
+                   EventName.USER_SHARED, EventName.STYLE_SELECTED, EventName.HISTORY_VIEWED)
 
 
 class Source(enum.StrEnum):
@@ -84,6 +90,33 @@ def record_history_view(db_session: Session, *, user_id: int) -> None:
             .where(~exists().where(Event.name == EventName.HISTORY_VIEWED.value,
                                    Event.user_id == user_id, Event.created_at >= today)),
         ))
+
+
+# A result's image fetched through its signed media URL: the owner's completed headshot holding
+# that key gets the service's `headshot_downloaded`, at most once a UTC day (an <img> refetch,
+# a range request or a second result of the same headshot is not another download).
+_RECORD_RESULT_DOWNLOAD = text("""
+INSERT INTO events (name, source, user_id, generation_id, properties, created_at, vouched)
+SELECT 'headshot_downloaded', 'service', g.user_id, g.id,
+       jsonb_build_object('via', 'media', 'style', g.style), :now, true
+FROM headshot_generations g
+WHERE g.user_id = :user_id AND g.deleted_at IS NULL AND g.status = 'completed'
+  AND g.result_keys @> CAST(:keys AS jsonb)
+  AND NOT EXISTS (SELECT FROM events e
+                  WHERE e.user_id = :user_id AND e.generation_id = g.id
+                    AND e.name = 'headshot_downloaded' AND e.source = 'service'
+                    AND e.properties ->> 'via' = 'media' AND e.created_at >= :today)
+LIMIT 1
+""")
+
+
+def record_result_download(db_session: Session, *, user_id: int, result_key: str) -> bool:
+    """Note the download of the user's result image, unless noted today; whether it was."""
+    now = utcnow()
+    result = db_session.execute(_RECORD_RESULT_DOWNLOAD, {
+        "user_id": user_id, "keys": json.dumps([result_key]), "now": now,
+        "today": now.replace(hour=0, minute=0, second=0, microsecond=0)})
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def record_event(db_session: Session, name: EventName, *, user_id: int,

@@ -1,5 +1,6 @@
 """What support reads about one user (§14): the account, the ledger with what each entry paid
-for, the headshots, the behaviour events, the live share links and the webhook deliveries.
+for, the headshots, the behaviour events, the live share links, the webhook deliveries, the
+devices and their push deliveries (§13).
 
 Each list is the latest `limit` rows, newest first; one more is read to tell whether older ones
 exist (`Latest.truncated`). Every read is served by an index on the user's id.
@@ -16,9 +17,10 @@ from sqlalchemy.orm import Session
 
 from models.clock import utcnow
 from models.credits import CreditEntry, EntryType
+from models.devices import Device, list_devices
 from models.events import Event
 from models.job.table import Job
-from models.outbox import OutboxEvent
+from models.outbox import Channel, OutboxEvent, push_deliveries
 from models.shares import HeadshotShare
 from models.users import User
 
@@ -120,6 +122,22 @@ def live_shares_of(db_session: Session, user_id: int, *, limit: int) -> Latest[L
 
 
 def deliveries_of(db_session: Session, user_id: int, *, limit: int) -> Latest[OutboxEvent]:
-    query = (select(OutboxEvent).where(OutboxEvent.user_id == user_id)
+    """The webhook's rows only: the outbox holds the push deliveries too (push_deliveries_of)."""
+    query = (select(OutboxEvent)
+             .where(OutboxEvent.user_id == user_id,
+                    OutboxEvent.channel == Channel.WEBHOOK.value)
              .order_by(OutboxEvent.id.desc()))
     return latest(db_session, query, limit=limit, row_of=lambda row: row[0])
+
+
+def devices_of(db_session: Session, user_id: int, *, limit: int) -> Latest[Device]:
+    """The user's devices, newest first (a user keeps at most MAX_DEVICES, fewer than a list
+    holds, so this is all of them)."""
+    newest = list_devices(db_session, user_id=user_id)[::-1]
+    return Latest(newest[:limit], len(newest) > limit)
+
+
+def push_deliveries_of(db_session: Session, user_id: int, *,
+                       limit: int) -> Latest[OutboxEvent]:
+    rows = push_deliveries(db_session, user_id=user_id, limit=limit + 1)
+    return Latest(rows[:limit], len(rows) > limit)

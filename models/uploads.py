@@ -24,6 +24,10 @@ class Upload(Base):
     # A small copy (long side <= 512 px, no metadata) kept while a headshot made from the
     # upload is: the app's before/after after the original itself is gone.
     preview_key: Mapped[str | None] = mapped_column(String(200))
+    # The preview's size in pixels, recorded when it is written (NULL for uploads older than
+    # the column: their size is not known without reading the file).
+    preview_width: Mapped[int | None] = mapped_column(Integer)
+    preview_height: Mapped[int | None] = mapped_column(Integer)
     content_type: Mapped[str] = mapped_column(String(50))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     width: Mapped[int] = mapped_column(Integer)
@@ -43,6 +47,7 @@ def record_upload(
     user_id: int,
     storage_key: str,
     preview_key: str | None = None,
+    preview_size: tuple[int, int] | None = None,
     content_type: str,
     size_bytes: int,
     width: int,
@@ -53,6 +58,8 @@ def record_upload(
         user_id=user_id,
         storage_key=storage_key,
         preview_key=preview_key,
+        preview_width=preview_size[0] if preview_size else None,
+        preview_height=preview_size[1] if preview_size else None,
         content_type=content_type,
         size_bytes=size_bytes,
         width=width,

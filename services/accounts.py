@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from config import get_settings
 from models.audit import Action, AuditEntry, list_actions, record_action
 from models.credits import CreditEntry, EntryType, grant_credits, list_entries
-from models.devices import Device, list_devices
+from models.devices import Device, Platform, list_devices, push_platforms
 from models.refunds import refund_by_operator
 from models.users import User, ensure_user
 from services import flags
@@ -16,20 +17,30 @@ from services.unit_of_work import read_only, unit_of_work
 
 
 @dataclass(frozen=True)
+class PushSetup:
+    """What a client needs to subscribe a device to push notifications (§13)."""
+
+    platforms: frozenset[Platform]  # the ones whose provider is set up
+    web_push_key: str | None  # the VAPID public key (applicationServerKey); None: Web Push off
+
+
+@dataclass(frozen=True)
 class Account:
     user: User
     devices: list[Device]  # where its push notifications go (§13)
     features: dict[str, bool]  # every feature flag's answer for the user (§14)
+    push: PushSetup
 
 
 def account(*, user_id: int, email: str | None) -> Account:
-    """The caller's account, created with 0 credits the first time it is seen, its devices
-    and the features on for them."""
+    """The caller's account, created with 0 credits the first time it is seen, its devices,
+    the features on for them and how to subscribe a device."""
     with unit_of_work() as db_session:
         user = ensure_user(db_session, user_id=user_id, email=email)
         devices = list_devices(db_session, user_id=user_id)
         db_session.commit()
-    return Account(user, devices, flags.features(user_id))
+    push = PushSetup(push_platforms(), get_settings().vapid_public_key)
+    return Account(user, devices, flags.features(user_id), push)
 
 
 def credit_history(*, user_id: int, entry_type: EntryType | None, limit: int,

@@ -14,6 +14,7 @@ from models.batches import BatchStatus, batch_status, get_batch_jobs
 from models.errors import Conflict
 from models.job.snapshot import StatusSnapshot
 from models.job.table import Job, JobStatus
+from services.events import record_downloads
 from services.status import shown_progress
 from services.unit_of_work import read_only
 
@@ -36,8 +37,9 @@ def batch(*, user_id: int, batch_id: uuid.UUID, include_deleted: bool = False) -
                      round(sum(progress) / len(progress)), jobs)
 
 
-def archive_entries(view: BatchView) -> list[tuple[str, str]]:
-    """(file name in the ZIP, storage key) of each completed result, named by its style."""
+def archive_entries(view: BatchView, *, user_id: int) -> list[tuple[str, str]]:
+    """(file name in the ZIP, storage key) of each completed result, named by its style; each
+    completed headshot in it is a download by its owner (`headshot_downloaded`, via `zip`)."""
     entries = []
     for job in view.jobs:
         if job.status != JobStatus.COMPLETED:
@@ -47,6 +49,8 @@ def archive_entries(view: BatchView) -> list[tuple[str, str]]:
             entries.append((f"{job.style}{suffix}.{key.rsplit('.', 1)[1]}", key))
     if not entries:
         raise Conflict("no headshot of this batch has completed yet", code="nothing_completed")
+    record_downloads(user_id=user_id, via="zip", job_ids=[
+        job.id for job in view.jobs if job.status == JobStatus.COMPLETED and job.result_keys])
     return entries
 
 

@@ -68,8 +68,9 @@ class FlagTable:
         self._read_at = -REREAD_SECONDS
 
     def _check(self) -> None:
+        # `_checked_at` moves only once the check is over: a reader arriving meanwhile waits
+        # for it on the lock, instead of taking the copy this check is about to replace.
         now = time.monotonic()
-        self._checked_at = now
         try:
             version: bytes | None = get_redis().get(VERSION_KEY)  # type: ignore[assignment]
             redis_read = True
@@ -77,6 +78,7 @@ class FlagTable:
             log.warning("feature flags: version unreadable, reading the table: %s", error)
             version, redis_read = None, False
         if redis_read and version == self._version and now - self._read_at < REREAD_SECONDS:
+            self._checked_at = now
             return
         try:
             with read_only() as db_session:
@@ -84,8 +86,10 @@ class FlagTable:
                                         tuple(known_flag_names(db_session)))
         except SQLAlchemyError as error:
             log.warning("feature flags: table unreadable, keeping the last copy: %s", error)
+            self._checked_at = now
             return
         self._snapshot, self._version, self._read_at = snapshot, version, now
+        self._checked_at = now
 
 
 @per_settings

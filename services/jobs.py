@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from models.getimg_calls import CallRow
 from models.job import JobStatus, claim_job, complete_job, fail_job, give_attempt_back, requeue_job
 from models.job.attempts import is_claimable
 from models.job.leases import renew_leases
+from services.getimg_calls import record_call_in
 from services.unit_of_work import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -32,6 +35,9 @@ class Claimed:
     original_content_type: str
     model: str
     prompt: str
+    style: str
+    claimed_at: datetime  # the database's clock, like round_asked_at
+    round_asked_at: datetime  # this round's request (or retry): where its queue time starts
 
 
 def claimable(job_id: int) -> bool:
@@ -65,6 +71,9 @@ def claim(job_id: int) -> Claimed | None:
         original_content_type=claimed.original_content_type,
         model=claimed.model,
         prompt=claimed.prompt,
+        style=claimed.style,
+        claimed_at=claimed.progress_at,
+        round_asked_at=claimed.round_asked_at,
     )
 
 
@@ -104,13 +113,20 @@ def give_back(job: Claimed, *, retry_in_seconds: float, code: str, message: str)
 
 
 def complete(job: Claimed, *, result_keys: list[str], thumbnail_key: str,
-             metadata: dict[str, Any]) -> bool:
-    """Record the results; False if the job was deleted or taken over meanwhile (the caller's
-    files then belong to nobody)."""
+             metadata: dict[str, Any], result_sizes: list[tuple[int, int]] | None = None,
+             thumbnail_size: tuple[int, int] | None = None, call: CallRow | None = None
+             ) -> bool:
+    """Record the results and their sizes in pixels; False if the job was deleted or taken
+    over meanwhile (the caller's files then belong to nobody). `call`: the GetImg call that made
+    them, for the call ledger, in the same transaction (kept whether the job moved or not: the
+    call was made)."""
     with unit_of_work() as db_session:
+        if call is not None:
+            record_call_in(db_session, call)
         completed = complete_job(
             db_session, job.id, attempt=job.attempt, result_keys=result_keys,
-            thumbnail_key=thumbnail_key, metadata=metadata,
+            thumbnail_key=thumbnail_key, metadata=metadata, result_sizes=result_sizes,
+            thumbnail_size=thumbnail_size,
         )
         db_session.commit()
     return completed is not None

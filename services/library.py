@@ -110,5 +110,6 @@ def export(*, user_id: int, job_id: int, fmt: ImageFormat, long_side: int | None
     exported = off_the_event_loop(export_image, source, fmt=fmt, long_side=long_side,
                                   watermark=watermark)
     record_download(user_id=user_id, job_id=job_id,
-                    properties={"format": fmt.extension, "watermark": bool(watermark)})
+                    properties={"via": "export", "format": fmt.extension,
+                                "watermark": bool(watermark)})
     return exported

@@ -30,6 +30,16 @@ def one_page(fetch: Callable[[int], list[Row]], *, limit: int,
     return Page(rows, id_of(rows[-1]) if more and rows else None)
 
 
+# Exactly the cursors `encode_cursor` makes: unpadded base64url of `id:` and 1 to 18 digits,
+# so the document can state what the routes accept. "id:" is `aWQ6`; each three digits (bytes
+# 0x30-0x39) are four characters, the first two depending on each other; one or two left
+# over are two or three characters whose unused low bits are zero.
+_TWO_DIGIT_LEAD = "(?:[MN][DTjz]|O[DT])"
+_TRIPLE = _TWO_DIGIT_LEAD + "[AEIMQUYcgk][w-z0-5]"
+_REST = f"(?:[MN][AQgw]|O[AQ]|{_TWO_DIGIT_LEAD}[AEIMQUYcgk])"
+CURSOR_REGEX = f"aWQ6(?:(?:{_TRIPLE}){{1,6}}|(?:{_TRIPLE}){{0,5}}{_REST})"
+
+
 def encode_cursor(last_id: int) -> str:
     return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
 

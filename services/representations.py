@@ -24,6 +24,7 @@ from services.analytics import Report
 from services.batches import BatchView
 from services.pagination import Page, Row, encode_cursor, encode_time_cursor
 from services.status import PolledStatus, shown_progress
+from services.status_stream_urls import status_stream_url
 
 
 def iso(moment: datetime | float | None) -> str | None:
@@ -38,6 +39,26 @@ def _urls(signer: MediaUrlSigner, keys: list[str]) -> list[str]:
     return [signer.sign(key).url for key in keys]
 
 
+def _image(url: str, size: list[int] | tuple[int, int] | None) -> dict[str, Any]:
+    """An image as the contract shows it beside its URL (§12): where it is and its size in
+    pixels, from what was recorded when it was written (null: not recorded, older images)."""
+    width, height = size if size else (None, None)
+    return {"url": url, "width": width, "height": height}
+
+
+def _results(urls: list[str], sizes: list[list[int]] | None) -> list[dict[str, Any]]:
+    known = sizes if sizes and len(sizes) == len(urls) else [None] * len(urls)
+    return [_image(url, size) for url, size in zip(urls, known, strict=True)]
+
+
+def _sized(url: str | None, size: list[int] | tuple[int, int] | None) -> dict[str, Any] | None:
+    return _image(url, size) if url else None
+
+
+def _size(width: int | None, height: int | None) -> tuple[int, int] | None:
+    return (width, height) if width is not None and height is not None else None
+
+
 def _error(code: str | None, message: str | None) -> dict[str, str] | None:
     return {"code": code, "message": message or ""} if code else None
 
@@ -47,7 +68,9 @@ def signed_original(upload: Upload | None, signer: MediaUrlSigner) -> SignedUrl 
     if upload is None or not upload.available:
         return None
     now = time.time()
-    expires = min(upload.expires_at.timestamp(), now + signer.ttl_seconds)
+    # The window's expiry unless the original goes sooner: either way the same for every read
+    # within the window, so the URL (and the ETag of the answer carrying it) stays the same.
+    expires = min(upload.expires_at.timestamp(), signer.window_expiry(now))
     if expires - now < 1:
         return None
     return signer.sign(upload.storage_key, expires_at=datetime.fromtimestamp(expires, UTC))
@@ -67,19 +90,30 @@ def upload_json(upload: Upload, signer: MediaUrlSigner) -> dict[str, Any]:
 
 
 def headshot_json(job: Job, signer: MediaUrlSigner) -> dict[str, Any]:
-    original = signed_original(job.upload, signer)
+    upload = job.upload
+    original = signed_original(upload, signer)
+    result_urls = _urls(signer, job.result_keys or [])
+    thumbnail_url = signer.sign(job.thumbnail_key).url if job.thumbnail_key else None
+    original_url = original.url if original else None
+    before_url = (signer.sign(upload.preview_key).url
+                  if upload is not None and upload.preview_key else None)
     return {
         "id": job.id,
         "style": job.style,
         "aspectRatio": job.aspect_ratio,
         "status": job.status,
         "progress": shown_progress(StatusSnapshot.of(job)),
-        "resultUrls": _urls(signer, job.result_keys or []),
-        "thumbnailUrl": signer.sign(job.thumbnail_key).url
-        if job.thumbnail_key else None,
-        "originalImageUrl": original.url if original else None,
-        "beforeImageUrl": signer.sign(job.upload.preview_key).url
-        if job.upload is not None and job.upload.preview_key else None,
+        "resultUrls": result_urls,
+        "thumbnailUrl": thumbnail_url,
+        "originalImageUrl": original_url,
+        "beforeImageUrl": before_url,
+        # The same URLs, each with its size in pixels.
+        "results": _results(result_urls, job.result_sizes),
+        "thumbnail": _sized(thumbnail_url, _size(job.thumbnail_width, job.thumbnail_height)),
+        "originalImage": _sized(original_url, _size(upload.width, upload.height)
+                                if upload is not None else None),
+        "beforeImage": _sized(before_url, _size(upload.preview_width, upload.preview_height)
+                              if upload is not None else None),
         "isFavorite": job.is_favorite,
         "error": _error(job.error_code, job.error_message),
         "retryCount": job.retry_count,
@@ -89,22 +123,35 @@ def headshot_json(job: Job, signer: MediaUrlSigner) -> dict[str, Any]:
         "startedAt": iso(job.started_at),
         "completedAt": iso(job.completed_at),
         "metadata": {**(job.meta or {}), "attempts": job.attempts_this_round},
+        "statusStreamUrl": status_stream_url(job.user_id, job.id),
     }
 
 
-def status_json(job_status: PolledStatus, signer: MediaUrlSigner) -> dict[str, Any]:
+def status_json(job_status: PolledStatus, signer: MediaUrlSigner, *, stream_url: bool = True
+                ) -> dict[str, Any]:
+    """The status object; without `stream_url`, short of its last field, `statusStreamUrl`
+    (a stream compares bodies without it: its URL's expiry moves on)."""
     snapshot = job_status.snapshot
-    return {
+    result_urls = _urls(signer, snapshot.result_keys)
+    thumbnail_url = signer.sign(snapshot.thumbnail_key).url if snapshot.thumbnail_key else None
+    body = {
         "id": snapshot.id,
         "status": snapshot.status,
         "progress": job_status.progress,
-        "resultUrls": _urls(signer, snapshot.result_keys),
-        "thumbnailUrl": signer.sign(snapshot.thumbnail_key).url
-        if snapshot.thumbnail_key else None,
+        "resultUrls": result_urls,
+        "thumbnailUrl": thumbnail_url,
+        "results": _results(result_urls, snapshot.result_sizes),
+        "thumbnail": _sized(thumbnail_url, snapshot.thumbnail_size),
         "error": _error(snapshot.error_code, snapshot.error_message),
         "queuePosition": job_status.queue_position,
         "etaSeconds": job_status.eta_seconds,
     }
+    return with_stream_url(body, snapshot.user_id, snapshot.id) if stream_url else body
+
+
+def with_stream_url(status_body: dict[str, Any], user_id: int, job_id: int) -> dict[str, Any]:
+    """A status object built without its `statusStreamUrl`, completed."""
+    return {**status_body, "statusStreamUrl": status_stream_url(user_id, job_id)}
 
 
 def style_json(style: Style) -> dict[str, Any]:
@@ -126,6 +173,11 @@ def account_json(account: Account) -> dict[str, Any]:
         "totalCreditsSpent": user.total_credits_spent,
         "devices": [device_json(device) for device in account.devices],
         "features": account.features,
+        "push": {
+            "platforms": sorted(account.push.platforms),
+            "webPush": {"publicKey": account.push.web_push_key}
+            if account.push.web_push_key else None,
+        },
     }
 
 
@@ -206,26 +258,47 @@ def batch_json(view: BatchView, signer: MediaUrlSigner) -> dict[str, Any]:
 
 
 def analytics_json(report: Report) -> dict[str, Any]:
+    """The figures of docs/analytics.md (linked from §8); every rate a fraction from 0 to 1."""
     activity = report.activity
-    users = activity["users"]
+    users, active = activity["users"], activity["active_users"]
     funnel = activity["funnel"]
+    processing = activity["processing"]
     return {
         "styles": [_style_figures_json(style) for style in report.styles],
         "daily": [{**_style_figures_json(day), "date": day["date"].isoformat(),
                    "p50ProcessingTime": _number(day["p50_processing_time"]),
                    "p95ProcessingTime": _number(day["p95_processing_time"]),
                    "failuresByCode": day["failures_by_code"]} for day in report.daily],
+        "trend": [{"date": day["date"].isoformat(), "headshots": day["headshots"],
+                   "activeUsers": day["active_users"]} for day in report.trend],
         "peakHours": activity["peak_hours"],
-        "repeatUserRate": round(activity["repeat_users"] / users, 4) if users else None,
+        "users": users,
+        "activeUsers": active,
+        "requests": activity["requests"],
+        "headshots": activity["headshots"],
+        "repeatUserRate": _share(activity["repeat_users"], users),
         "averageHeadshotsPerUser": round(activity["headshots"] / users, 2) if users else None,
-        "favoriteUsageRate": round(activity["favoriting_users"] / users, 4) if users else None,
-        "historyViewRate": round(activity["history_viewing_users"] / users, 4) if users
-        else None,
+        "averageRequestsPerUser": round(activity["requests"] / users, 2) if users else None,
+        "favoriteUsageRate": _share(activity["favoriting_users"], users),
+        "historyViewRate": _share(activity["history_viewing_users"], active),
+        "processingTime": {"average": _number(processing["average"]),
+                           "p50": _number(processing["p50"]),
+                           "p95": _number(processing["p95"])},
+        "failuresByCode": report.failures_by_code,
+        "styleChoice": [{"style": row["style"], "selections": row["selections"],
+                         "selectingUsers": row["selecting_users"],
+                         "generated": row["generated"],
+                         "generatingUsers": row["generating_users"]}
+                        for row in activity["style_choice"]],
         "funnel": {"started": funnel.get("headshot_started", 0),
                    "completed": funnel.get("headshot_completed", 0),
                    "downloaded": funnel.get("headshot_downloaded", 0),
                    "shared": funnel.get("user_shared", 0)},
     }
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
 
 
 def _style_figures_json(figures: dict[str, Any]) -> dict[str, Any]:
@@ -234,6 +307,7 @@ def _style_figures_json(figures: dict[str, Any]) -> dict[str, Any]:
         "totalGenerations": figures["total_generations"],
         "completed": figures["completed"],
         "failed": figures["failed"],
+        "cancelled": figures["cancelled"],
         "successRate": _number(figures["success_rate"]),
         "avgProcessingTime": figures["avg_processing_time"],
         "getimgCost": float(figures["getimg_cost"] or 0),

@@ -21,7 +21,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from config import get_settings, per_settings
-from models.errors import DomainError
+from models.errors import RateLimited
 from services.redis_client import get_redis
 
 log = logging.getLogger(__name__)
@@ -67,14 +67,10 @@ return 0
 """
 
 
-class TooManyStreams(DomainError):
+class TooManyStreams(RateLimited):
     """429: the user, or the service, has as many status streams open as it allows."""
 
     code = "too_many_streams"
-
-    def __init__(self, message: str, retry_after_seconds: int) -> None:
-        super().__init__(message)
-        self.retry_after_seconds = retry_after_seconds
 
 
 @dataclass
@@ -112,10 +108,11 @@ class StreamSlots:
         retry_after = math.ceil(self.lease_seconds)
         if refused == USER_FULL:
             raise TooManyStreams(f"at most {settings.stream_max_per_user} status streams open "
-                                 "at once per user; poll the status instead", retry_after)
+                                 "at once per user; poll the status instead",
+                                 retry_after=retry_after)
         if refused == SERVICE_FULL:
             raise TooManyStreams("the service has as many status streams open as it allows; "
-                                 "poll the status instead", retry_after)
+                                 "poll the status instead", retry_after=retry_after)
         return slot
 
     def call(self, script: str, slot: StreamSlot, *args: float) -> int:

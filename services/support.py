@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from models.audit import record_lookup
+from models.devices import Device
 from models.errors import NotFound
 from models.events import Event
 from models.outbox import OutboxEvent
@@ -18,10 +19,12 @@ from models.support_reads import (
     LedgerLine,
     LiveShare,
     deliveries_of,
+    devices_of,
     events_of,
     jobs_of,
     ledger_of,
     live_shares_of,
+    push_deliveries_of,
     user_by_id,
     users_by_email,
 )
@@ -43,8 +46,8 @@ class UserFile:
     events: Latest[Event]
     share_links: Latest[LiveShare]
     webhook_deliveries: Latest[OutboxEvent]
-    # The user's devices and push deliveries (§13, models/devices.py) belong here too; they join
-    # when that module does.
+    devices: Latest[Device]  # where push notifications go (§13)
+    push_deliveries: Latest[OutboxEvent]  # one per device and ending, each tried on its own
 
 
 def look_up_user(*, operator_id: int, user_id: int) -> UserFile:
@@ -83,4 +86,6 @@ def _file_of(db_session: Session, user: User, same_email: list[int]) -> UserFile
         events=events_of(db_session, user.id, limit=LIST_LIMIT),
         share_links=live_shares_of(db_session, user.id, limit=LIST_LIMIT),
         webhook_deliveries=deliveries_of(db_session, user.id, limit=LIST_LIMIT),
+        devices=devices_of(db_session, user.id, limit=LIST_LIMIT),
+        push_deliveries=push_deliveries_of(db_session, user.id, limit=LIST_LIMIT),
     )

@@ -1,15 +1,17 @@
 """The JSON of a support lookup (§14): one user's file, camelCase, ISO 8601 UTC times. It
-carries no media URLs: support answers questions about credits and jobs, and needs no photo."""
+carries no media URLs: support answers questions about credits and jobs, and needs no photo;
+nor a device's push address or keys, which would let whoever reads it send to the device."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from models.devices import Device
 from models.events import Event
 from models.outbox import OutboxEvent
 from models.support_reads import JobCredits, Latest, LedgerLine, LiveShare, Row
-from services.representations import iso
+from services.representations import device_json, iso
 from services.support import UserFile
 
 
@@ -28,6 +30,8 @@ def user_file_json(found: UserFile) -> dict[str, Any]:
         "events": _latest(found.events, _event_json),
         "shareLinks": _latest(found.share_links, _share_json),
         "webhookDeliveries": _latest(found.webhook_deliveries, _delivery_json),
+        "devices": _latest(found.devices, _device_json),
+        "pushDeliveries": _latest(found.push_deliveries, _push_delivery_json),
     }
 
 
@@ -118,3 +122,12 @@ def _delivery_json(event: OutboxEvent) -> dict[str, Any]:
         "gaveUpAt": iso(event.gave_up_at),
         "lastError": event.last_error,
     }
+
+
+def _device_json(device: Device) -> dict[str, Any]:
+    return {**device_json(device), "lastSeenAt": iso(device.last_seen_at)}
+
+
+def _push_delivery_json(event: OutboxEvent) -> dict[str, Any]:
+    # The device may be gone (a provider said so, or the user removed it): its id stays.
+    return {**_delivery_json(event), "deviceId": event.device_id}

@@ -26,11 +26,12 @@ def accept_upload(*, user_id: int, email: str | None, raw: bytes) -> Upload:
     storage = get_storage()
     try:
         storage.put(key, image.data, image.content_type)
-        storage.put(preview_key, preview, "image/jpeg")
+        storage.put(preview_key, preview.data, "image/jpeg")
         with unit_of_work() as db_session:
             ensure_user(db_session, user_id=user_id, email=email)
             upload = record_upload(
                 db_session, user_id=user_id, storage_key=key, preview_key=preview_key,
+                preview_size=(preview.width, preview.height),
                 content_type=image.content_type, size_bytes=len(image.data),
                 width=image.width, height=image.height,
             )

@@ -20,14 +20,21 @@ from typing import Any
 from config import get_settings
 from media import get_storage
 from media.formats import BY_CONTENT_TYPE
-from media.images import ImageRejected, read_result_image, read_result_image_with_thumbnail
+from media.images import (
+    ImageRejected,
+    Thumbnail,
+    read_result_image,
+    read_result_image_with_thumbnail,
+)
 from media.storage import StorageNotFound, new_key
 from models.backoff import backoff_seconds
 from models.errors import OriginalExpired
+from models.getimg_calls import ABANDONED
 from models.job.endings import may_attempt_again
 from services import getimg_slots, jobs
 from services.jobs import Claimed
 from services.metrics import GETIMG_ABANDONED, GETIMG_ERRORS
+from workers.getimg_calls import CallRecord
 from workers.getimg_client import CallAbandoned, GenerationResponse, GetImgClient
 from workers.getimg_errors import (
     AUTH_FAILED,
@@ -40,8 +47,9 @@ from workers.leases import KEEPER, HeldJob
 
 log = logging.getLogger(__name__)
 
+# What every generation asks GetImg for; the job's metadata records both as sent.
 RESOLUTION = "1K"
-QUALITY = "high"
+OUTPUT_FORMAT = "jpeg"
 MAX_RETRY_AFTER_SECONDS = 300.0
 OUR_ACCOUNTS_PROBLEM = (QUOTA_EXCEEDED, AUTH_FAILED)  # not the user's: someone must act
 
@@ -135,28 +143,45 @@ def _requeue(job: Claimed, error: Exception, code: str, message: str, *,
     return AttemptOutcome(retry_in_seconds=delay)
 
 
+@dataclass(frozen=True)
+class StoredResults:
+    """What an attempt stored: the results' keys and sizes ([width, height] each), and the
+    thumbnail's key and size."""
+
+    result_keys: list[str]
+    result_sizes: list[tuple[int, int]]
+    thumbnail_key: str
+    thumbnail_size: tuple[int, int]
+
+
 def _store_results(job: Claimed, response: GenerationResponse, client: GetImgClient,
-                   stored: list[str]) -> tuple[list[str], str]:
+                   stored: list[str]) -> StoredResults:
     """Download and keep the results and a thumbnail; every key written goes into `stored`,
-    so a failure half-way can delete what was already written."""
+    so a failure half-way can delete what was already written. The sizes come from the check
+    each image gets anyway, so readers never open a file to learn them."""
     storage = get_storage()
     result_keys: list[str] = []
-    thumbnail: bytes | None = None
+    result_sizes: list[tuple[int, int]] = []
+    thumbnail: Thumbnail | None = None
     for index, image in enumerate(response.images):
         body, _ = client.download(image.url)
         if thumbnail is None:  # the first result's: checked and shrunk from one decode
-            content_type, thumbnail = read_result_image_with_thumbnail(body)
+            checked = read_result_image_with_thumbnail(body)
+            content_type, width, height = checked.content_type, checked.width, checked.height
+            thumbnail = checked.thumbnail
         else:
-            content_type, _, _ = read_result_image(body)
+            content_type, width, height = read_result_image(body)
         key = new_key("results", job.user_id, BY_CONTENT_TYPE[content_type].extension, index)
         stored.append(key)
         storage.put(key, body, content_type)
         result_keys.append(key)
+        result_sizes.append((width, height))
     assert thumbnail is not None  # the client refuses a response without images
     thumbnail_key = new_key("thumbnails", job.user_id, "jpg")
     stored.append(thumbnail_key)
-    storage.put(thumbnail_key, thumbnail, "image/jpeg")
-    return result_keys, thumbnail_key
+    storage.put(thumbnail_key, thumbnail.data, "image/jpeg")
+    return StoredResults(result_keys, result_sizes, thumbnail_key,
+                         (thumbnail.width, thumbnail.height))
 
 
 def run_attempt(generation_id: int) -> AttemptOutcome:
@@ -192,11 +217,13 @@ def run_attempt(generation_id: int) -> AttemptOutcome:
 def _attempt(held: HeldJob, slot: GetImgSlot) -> AttemptOutcome:
     job = held.job
     started = time.monotonic()
-    metadata: dict[str, Any] = {"attempts": job.attempt_in_round, "quality": QUALITY}
+    metadata: dict[str, Any] = {"attempts": job.attempt_in_round, "resolution": RESOLUTION,
+                                "outputFormat": OUTPUT_FORMAT}
     if job.original_key is None:
         jobs.fail(job, OriginalExpired.code, OriginalExpired.MESSAGE, metadata)
         return AttemptOutcome()
     stored: list[str] = []
+    call: CallRecord | None = None
     try:
         original = get_storage().get(job.original_key)
         # No milestone between the claim (which stored PROGRESS_WAITING: GetImg is called
@@ -204,36 +231,45 @@ def _attempt(held: HeldJob, slot: GetImgSlot) -> AttemptOutcome:
         # line, for a step the estimate already shows rising (models/job/progress.py).
         client = _getimg_client()
         _still_ours(held)
+        call = CallRecord(job, resolution=RESOLUTION, output_format=OUTPUT_FORMAT)
         try:
             # Abandoned the moment the lease keeper finds the job taken away (a cancel makes
             # it look at once): the slot is freed below and the job's GetImg call ends here.
             response = client.generate(
                 model=job.model, prompt=job.prompt, image=original,
                 mime_type=job.original_content_type, aspect_ratio=job.aspect_ratio,
-                resolution=RESOLUTION, abandon=held.lost,
+                resolution=RESOLUTION, output_format=OUTPUT_FORMAT, abandon=held.lost,
             )
         except CallAbandoned:
             GETIMG_ABANDONED.inc()
+            call.ended_without_images(ABANDONED)
             raise NoLongerOurs(job.id) from None
         except GetImgError as error:
+            call.ended_without_images(error.code)
             _slow_down_everyone(error, None)
             raise
         finally:
             slot.release()  # the download and the storing are not GetImg calls in flight
+        call.answered(response)
         _slow_down_everyone(None, response)
         _still_ours(held)
-        result_keys, thumbnail_key = _store_results(job, response, client, stored)
-        processing_time = round(time.monotonic() - started, 3)
+        results = _store_results(job, response, client, stored)
+        processing_time = time.monotonic() - started
+        queue_time = max(0.0, (job.claimed_at - job.round_asked_at).total_seconds())
         outcome = {
             "getimgCost": response.total_cost,
             "getimgRequestId": response.request_id,
             "modelUsed": response.model,
-            "processingTime": processing_time,
+            **timings(queue_time, processing_time),
         }
         # Inside the try: losing the database here is a crash of the attempt like any other
         # (its files deleted, the job requeued), as when a progress write followed GetImg.
-        completed = jobs.complete(job, result_keys=result_keys, thumbnail_key=thumbnail_key,
-                                  metadata=metadata | outcome)
+        completed = jobs.complete(job, result_keys=results.result_keys,
+                                  thumbnail_key=results.thumbnail_key,
+                                  metadata=metadata | outcome,
+                                  result_sizes=results.result_sizes,
+                                  thumbnail_size=results.thumbnail_size, call=call.pending)
+        call.pending = None  # written with the completion
     except NoLongerOurs:  # cancelled meanwhile: whatever it stored is nobody's
         _delete_quietly(stored)  # before the line: whoever reads it may look for the files
         log.info("job %s: no longer this attempt's; stopped", job.id)
@@ -266,11 +302,23 @@ def _attempt(held: HeldJob, slot: GetImgSlot) -> AttemptOutcome:
         jobs.fail(job, "internal_error", "Something went wrong on our side; you were refunded.",
                   metadata)
         return AttemptOutcome()
+    finally:
+        if call is not None:  # an answered call whose attempt did not complete: still billed
+            call.write_pending()
 
     if not completed:  # cancelled, deleted or taken over meanwhile: our copy is nobody's
         _delete_quietly(stored)
         log.info("job %s: no longer this attempt's; deleted what it stored", job.id)
     return AttemptOutcome()
+
+
+def timings(queue_seconds: float, processing_seconds: float) -> dict[str, float]:
+    """The metadata's times, in seconds (§6): `queueTime` from the round's request (or the
+    owner's retry) to the claim by the attempt that completed it, so the waits in the queue,
+    any earlier attempts of the round and their backoff; `processingTime` that attempt, from
+    its claim to its results stored; `totalTime` the two together."""
+    return {"queueTime": round(queue_seconds, 3), "processingTime": round(processing_seconds, 3),
+            "totalTime": round(queue_seconds + processing_seconds, 3)}
 
 
 def _delete_quietly(keys: list[str]) -> None:

@@ -15,6 +15,7 @@ from typing import Any, TypedDict, Unpack, cast
 
 from sqlalchemy import (
     DateTime,
+    Integer,
     String,
     Table,
     bindparam,
@@ -31,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from config import get_settings
 from models.clock import utcnow
+from models.credits import CreditEntry, EntryType
 from models.events import Event, EventName, Source
 from models.job._statements import (
     ENDED,
@@ -61,6 +63,7 @@ _UPLOADS = cast(Table, Upload.__table__)
 _STYLES = cast(Table, Style.__table__)
 _USERS = cast(Table, User.__table__)
 _EVENTS = cast(Table, Event.__table__)
+_CREDITS = cast(Table, CreditEntry.__table__)
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,9 @@ class ClaimedRow(JobRow):
     original_content_type: str
     model: str
     prompt: str
+    # When this round was asked for: its charge in the ledger (the request, or the owner's
+    # retry), the start of the metadata's queueTime and totalTime.
+    round_asked_at: datetime
 
 
 def _claimable() -> tuple[Any, ...]:
@@ -113,6 +119,12 @@ _CLAIM = update_job(
     .correlate(JOBS).scalar_subquery().label("model"),
     select(_STYLES.c.prompt).where(_STYLES.c.id == job.style)
     .correlate(JOBS).scalar_subquery().label("prompt"),
+    func.coalesce(
+        select(_CREDITS.c.created_at)
+        .where(_CREDITS.c.generation_id == job.id, _CREDITS.c.generation_round == job.retry_count,
+               _CREDITS.c.type == EntryType.HEADSHOT.value)
+        .correlate(JOBS).scalar_subquery(),
+        job.created_at).label("round_asked_at"),
 )
 
 
@@ -139,6 +151,9 @@ _COMPLETE = update_job(
     progress=PROGRESS_DONE,
     result_keys=bindparam("result_keys", type_=JSONB),
     thumbnail_key=bindparam("thumbnail_key", type_=String),
+    result_sizes=bindparam("result_sizes", type_=JSONB),
+    thumbnail_width=bindparam("thumbnail_width", type_=Integer),
+    thumbnail_height=bindparam("thumbnail_height", type_=Integer),
     error_code=null(),
     error_message=null(),
     **ENDED,
@@ -171,12 +186,18 @@ def complete_job(
     result_keys: list[str],
     thumbnail_key: str,
     metadata: dict[str, Any],
+    result_sizes: list[tuple[int, int]] | None = None,
+    thumbnail_size: tuple[int, int] | None = None,
 ) -> JobRow | None:
-    """Mark the attempt's job completed; None if the job is no longer this attempt's to finish."""
+    """Mark the attempt's job completed; None if the job is no longer this attempt's to finish.
+    The sizes are [width, height] per result and the thumbnail's (None: not known)."""
     completed: JobRow | None = run_transition(
         db_session, _COMPLETE_AND_COUNT, Change.COMPLETED,
         transition_params(job_id, utcnow(), attempt=attempt, result_keys=result_keys,
-                thumbnail_key=thumbnail_key, meta=metadata))
+                thumbnail_key=thumbnail_key, meta=metadata,
+                result_sizes=[list(size) for size in result_sizes] if result_sizes else None,
+                thumbnail_width=thumbnail_size[0] if thumbnail_size else None,
+                thumbnail_height=thumbnail_size[1] if thumbnail_size else None))
     return completed
 
 

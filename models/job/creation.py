@@ -133,11 +133,11 @@ WITH upload AS (
     RETURNING {_JOB_COLUMNS}
 ), ledger AS (
     INSERT INTO credit_histories (user_id, generation_id, generation_round, type, amount,
-        balance_after, description)
+        balance_after, description, created_at)
     SELECT jobs.user_id, jobs.id, jobs.retry_count, 'headshot', -jobs.credit_cost,
         charged.balance + COALESCE(SUM(jobs.credit_cost) OVER (
             ORDER BY jobs.id DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0),
-        asked.description
+        asked.description, :now
     FROM jobs JOIN asked ON asked.style = jobs.style CROSS JOIN charged
     ORDER BY jobs.id
 ), started AS (

@@ -39,6 +39,7 @@ def delete_job(db_session: Session, *, user_id: int, job_id: int) -> list[str]:
     job.deleted_at = utcnow()
     job.result_keys = []
     job.thumbnail_key = None
+    job.result_sizes = job.thumbnail_width = job.thumbnail_height = None
     db_session.flush()
     revoke_shares(db_session, job_id)
     if job.upload_id is not None:

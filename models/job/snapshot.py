@@ -20,6 +20,10 @@ class StatusSnapshot:
     started_at: float | None = None
     result_keys: list[str] = field(default_factory=list)
     thumbnail_key: str | None = None
+    # [width, height] per result and the thumbnail's; None where not known (older jobs, and
+    # snapshots cached before the sizes were)
+    result_sizes: list[list[int]] | None = None
+    thumbnail_size: list[int] | None = None
     error_code: str | None = None
     error_message: str | None = None
 
@@ -35,6 +39,9 @@ class StatusSnapshot:
             started_at=job.started_at.timestamp() if job.started_at else None,
             result_keys=list(job.result_keys or []),
             thumbnail_key=job.thumbnail_key,
+            result_sizes=job.result_sizes,
+            thumbnail_size=[job.thumbnail_width, job.thumbnail_height]
+            if job.thumbnail_width is not None and job.thumbnail_height is not None else None,
             error_code=job.error_code,
             error_message=job.error_message,
         )
@@ -43,6 +50,13 @@ class StatusSnapshot:
         # Not dataclasses.asdict, which deep-copies each value through a recursive walk, a
         # real part of publishing a change. The one mutable field is a list of str.
         return {**self.__dict__, "result_keys": list(self.result_keys)}
+
+    @property
+    def version(self) -> int:
+        """Which state of the job this is, growing with each change: `progress_at` (every
+        change moves it, and the status cache keeps only the newest by it) in microseconds,
+        as PostgreSQL stores it. A status stream's event ids (§6)."""
+        return round(self.progress_at * 1_000_000)
 
     @property
     def finished(self) -> bool:

@@ -10,7 +10,7 @@ import enum
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, get_args
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -35,8 +35,16 @@ from models.clock import utcnow
 from models.errors import NotFound
 from models.uploads import Upload
 
-AspectRatio = Literal["1:1", "4:5", "2:3", "3:4", "9:16"]
-ASPECT_RATIOS: tuple[str, ...] = get_args(AspectRatio)
+
+class AspectRatio(enum.StrEnum):
+    """The shapes on offer, width:height."""
+
+    # Named by their figures: a generated client reads `RATIO_4_5`, never a position.
+    RATIO_1_1 = "1:1"
+    RATIO_4_5 = "4:5"
+    RATIO_2_3 = "2:3"
+    RATIO_3_4 = "3:4"
+    RATIO_9_16 = "9:16"
 
 
 class JobStatus(enum.StrEnum):
@@ -97,6 +105,12 @@ class Job(Base):
     progress_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     result_keys: Mapped[list[str]] = mapped_column(JSONB, default=list)
     thumbnail_key: Mapped[str | None] = mapped_column(String(200))
+    # The images' sizes in pixels, recorded when they are written: [width, height] per result
+    # (in result_keys' order) and the thumbnail's. NULL for jobs completed before the columns
+    # (their sizes are not known without reading the files) and for jobs without results.
+    result_sizes: Mapped[list[list[int]] | None] = mapped_column(JSONB)
+    thumbnail_width: Mapped[int | None] = mapped_column(Integer)
+    thumbnail_height: Mapped[int | None] = mapped_column(Integer)
     is_favorite: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
@@ -147,6 +161,9 @@ class JobRow:
     progress_at: datetime
     result_keys: list[str]
     thumbnail_key: str | None
+    result_sizes: list[list[int]] | None
+    thumbnail_width: int | None
+    thumbnail_height: int | None
     is_favorite: bool
     error_code: str | None
     error_message: str | None

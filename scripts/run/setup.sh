@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# ./run setup: the Debian packages (postgresql, redis-server, python3-venv, fonts-dejavu-core,
-# chromium, prometheus for its promtool) when missing, and .venv installed from
+# ./run setup: the Debian packages (postgresql, redis-server, python3-venv, the watermark fonts
+# and libfribidi0, chromium, prometheus for its promtool) when missing, and .venv installed from
 # requirements.lock (hash-checked) plus the project itself (editable).
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -47,13 +47,18 @@ ensure_system_packages() {
   postgres_installed || missing+=(postgresql)
   redis_installed || missing+=(redis-server)
   python_can_make_venv || missing+=(python3-venv)
-  # The export's watermark font (media/export.py).
+  # The export's watermark fonts (media/fonts.py): Latin, Greek, Cyrillic; the other
+  # alphabetic and Indic scripts; Chinese, Japanese, Korean. libfribidi0: Pillow's Raqm layout
+  # (right-to-left text, Arabic joining) loads it at run time.
   [[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || missing+=(fonts-dejavu-core)
+  [[ -f /usr/share/fonts/truetype/noto/NotoSansArabic-Regular.ttf ]] || missing+=(fonts-noto-core)
+  [[ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]] || missing+=(fonts-wqy-microhei)
+  compgen -G '/usr/lib/*/libfribidi.so.0' >/dev/null || missing+=(libfribidi0)
   # The browser tests (tests/e2e/test_admin_dashboard.py, test_web_client.py) drive Debian's
   # chromium: Playwright's own browser download cannot reach its host from here.
   [[ -x "$CHROMIUM" ]] || missing+=(chromium)
   if ((${#missing[@]} == 0)); then
-    note "system packages present: postgresql, redis-server, fonts-dejavu-core, chromium"
+    note "system packages present: postgresql, redis-server, the watermark fonts, chromium"
     return
   fi
   say "apt-get update"

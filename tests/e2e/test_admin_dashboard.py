@@ -23,13 +23,14 @@ import requests
 from sqlalchemy import select
 
 from models.clock import frozen_clock
+from models.events import EventName
 from models.job.attempts import claim_job, complete_job
 from models.job.creation import create_job
 from models.job.endings import fail_job
 from models.styles import get_active_style
 from models.uploads import Upload
 from services import analytics
-from services.events import record_history_view
+from services.events import record_client_event, record_history_view
 from services.unit_of_work import unit_of_work
 from tests.support.domain import funded_user, stored_upload
 from tests.support.users import ADMIN, auth, make_token
@@ -41,7 +42,9 @@ REVIEW_COPY = Path("/tmp/dashboard-screens")
 DAYS = 14
 STYLES = {"corporate": 5, "creative": 3, "casual": 2, "model": 1}  # how often each is picked
 HOURS = [8, 9, 9, 10, 12, 13, 14, 14, 17, 19, 20, 20, 21]  # a working-hours and evening peak
-CANVASES = ("chart-styles", "chart-daily", "chart-hours", "chart-funnel", "chart-cost")
+CANVASES = ("chart-trend", "chart-styles", "chart-daily", "chart-hours", "chart-funnel",
+            "chart-cost")
+EXTRA_PICKS = 2  # `casual` picked on the last day by a user who does not generate it
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class Made:
     style: str
     cost: int  # credits
     seconds: int | None  # None: it failed
+    user: int
 
 
 # ---- the rows --------------------------------------------------------------------------------
@@ -59,7 +63,11 @@ class Made:
 
 def _headshot(user_id: int, upload_key: str, style: str, at: datetime, seconds: int | None,
               code: str = "getimg_timeout") -> Made:
-    """One headshot asked for, and ended, at `at` (the clock frozen there)."""
+    """One headshot, its style picked in the app first, asked for and ended at `at` (the clock
+    frozen there)."""
+    with frozen_clock(at):
+        record_client_event(user_id=user_id, name=EventName.STYLE_SELECTED, job_id=None,
+                            properties={"style": style})
     with frozen_clock(at), unit_of_work() as db_session:
         upload = db_session.scalars(select(Upload).where(Upload.storage_key == upload_key)).one()
         job = create_job(db_session, user_id=user_id, upload=upload,
@@ -77,7 +85,7 @@ def _headshot(user_id: int, upload_key: str, style: str, at: datetime, seconds: 
                 metadata={"processingTime": seconds, "getimgCost": 0.025})
         assert done is not None
         db_session.commit()
-        return Made(job.id, at.date(), at.hour, style, job.credit_cost, seconds)
+        return Made(job.id, at.date(), at.hour, style, job.credit_cost, seconds, user_id)
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +113,9 @@ def history() -> dict[str, Any]:
     made += [target, newest_failure]
     with frozen_clock(last_day.replace(hour=12)):  # one user of three opens the history
         record_history_view(user_id=users[0])
+        for _ in range(EXTRA_PICKS):
+            record_client_event(user_id=users[2], name=EventName.STYLE_SELECTED, job_id=None,
+                                properties={"style": "casual"})
     analytics.backfill(first, first + timedelta(days=DAYS - 1))
     return {"first": first, "last": first + timedelta(days=DAYS - 1), "made": made,
             "target": target, "target_user": users[0], "newest_failure": newest_failure}
@@ -168,6 +179,22 @@ def _chart(page: Any, canvas: str) -> dict[str, Any]:
                    return {labels: chart.data.labels,
                            datasets: chart.data.datasets.map(d => d.data)}; }""", canvas)
     return data
+
+
+def _percentile(values: list[int], fraction: float) -> float:
+    """PostgreSQL's percentile_cont: linear between the two nearest ranks."""
+    ordered = sorted(values)
+    position = fraction * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (position - low) * (ordered[high] - ordered[low])
+
+
+def _table(page: Any, table: str) -> list[list[str]]:
+    rows: list[list[str]] = page.evaluate(
+        """id => Array.from(document.getElementById(id).tBodies[0].rows,
+                            row => Array.from(row.cells, cell => cell.textContent))""", table)
+    return rows
 
 
 def _colored_pixels(page: Any, canvas: str) -> int:
@@ -238,6 +265,30 @@ def test_the_charts_draw_the_rows_and_a_refund_moves_the_balance(
         assert rate == pytest.approx(100 * len(done) / len(by_day[day]), abs=0.051), day
         # The rollup keeps a whole-second average per style; the page weighs those.
         assert seconds == pytest.approx(sum(done) / len(done), abs=1) if done else None, day
+
+    # The trend: headshots asked for and active users (here: who asked) per day.
+    trend = _chart(page, "chart-trend")
+    assert trend["labels"] == days
+    assert trend["datasets"] == [[len(by_day[day]) for day in days],
+                                 [len({row.user for row in by_day[day]}) for day in days]]
+    assert sum(trend["datasets"][0]) == len(made) > 0
+    users = len({row.user for row in made})
+    assert page.inner_text("#kpi-active") == str(users) == "3"
+    assert page.inner_text("#kpi-per-user") == f"{len(made) / users:.2f}"
+    assert page.inner_text("#kpi-requests") == str(len(made))  # each a single generate
+    seconds = [row.seconds for row in completed if row.seconds is not None]
+    p50, p95 = (float(part.removesuffix(" s"))
+                for part in page.inner_text("#kpi-percentiles").split(" / "))
+    assert (p50, p95) == (pytest.approx(_percentile(seconds, 0.5), abs=0.051),
+                          pytest.approx(_percentile(seconds, 0.95), abs=0.051))
+    assert 8 <= p50 <= p95 <= 40
+    failed_codes = Counter("getimg_rejected" if row is history["newest_failure"]
+                           else "getimg_timeout" for row in made if row.seconds is None)
+    assert {code: int(n) for code, n, _ in _table(page, "failure-codes")} == failed_codes
+    picks = Counter(row.style for row in made) + Counter({"casual": EXTRA_PICKS})
+    assert {style: (int(picked), int(generated)) for style, picked, _, generated, _
+            in _table(page, "style-choice")} == {
+        style: (picks[style], sum(row.style == style for row in made)) for style in picks}
 
     hours = _chart(page, "chart-hours")["datasets"][0]
     assert {hour: n for hour, n in enumerate(hours) if n} == dict(Counter(r.hour for r in made))

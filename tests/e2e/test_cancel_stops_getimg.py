@@ -12,19 +12,23 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import cast
 
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
+from sqlalchemy import select
 
 from config import get_settings
 from devstack.processes import free_port, wait_for_web, wait_for_worker, web_service, worker_service
 from devstack.waiting import wait_until
 from fakes.getimg.process import FakeGetImg
 from fakes.webhook_receiver import WebhookReceiver
+from models.getimg_calls import GetImgCall
 from services.getimg_slots import HOLDERS_KEY
+from services.unit_of_work import read_only
 from tests.support.domain import job_row
 from tests.support.ledger import ledger_of_job
 from tests.support.live import LiveServer
@@ -83,6 +87,12 @@ def slots_in_use(redis: Redis) -> int:
     return cast(int, redis.zcount(HOLDERS_KEY, seconds * 1000 + micros // 1000 + 1, "+inf"))
 
 
+def getimg_calls_of(job_id: int) -> list[tuple[str, bool, Decimal, str]]:
+    with read_only() as db_session:
+        return [(row.outcome, row.billed, row.cost, row.cost_basis) for row in
+                db_session.scalars(select(GetImgCall).where(GetImgCall.generation_id == job_id))]
+
+
 def abandoned_calls(fake: FakeGetImg) -> int:
     """Generations whose client hung up before the answer, as the fake saw them."""
     return int(fake.stats()["by_outcome"].get("abandoned", 0))
@@ -131,6 +141,11 @@ def test_a_cancel_stops_the_getimg_call_and_the_next_queued_job_starts(
     row = job_row(job_a)
     assert (row.result_keys, row.thumbnail_key) == ([], None)
     assert fake_getimg.stats()["downloads"] == 0
+    # The abandoned call is on the operator's bill: in the call ledger, billed, at an assumed
+    # price (GetImg never said one): the fake's $0.03 at 1K, invoiced or configured.
+    wait_until(lambda: len(getimg_calls_of(job_a)) == 1, timeout=10,
+               message="job A's abandoned call in the call ledger")
+    assert getimg_calls_of(job_a) == [("abandoned", True, Decimal("0.0300"), "assumed")]
 
     # B's cancel stops its call too, and the slot comes back.
     assert payer.call("POST", f"/api/headshots/{job_b}/cancel").status_code == 200

@@ -40,7 +40,12 @@ def test_happy_path_over_http(web: str, fake_getimg: FakeGetImg) -> None:
     assert item["status"] == "completed" and item["completedAt"] and item["startedAt"]
     meta = item["metadata"]
     assert meta["attempts"] == 1 and meta["modelUsed"] == "seedream-5-lite"
-    assert meta["getimgCost"] > 0 and meta["processingTime"] > 0 and meta["quality"]
+    assert meta["getimgCost"] > 0 and meta["processingTime"] > 0 and "quality" not in meta
+    # What GetImg was asked for, as sent; the times add up (§6).
+    assert (meta["resolution"], meta["outputFormat"]) == ("1K", "jpeg")
+    assert meta["queueTime"] >= 0
+    assert meta["totalTime"] == pytest.approx(meta["queueTime"] + meta["processingTime"],
+                                              abs=0.002)
     assert meta["getimgRequestId"].startswith("req-")
     history = user.call("GET", "/api/headshots/history").json()
     assert [h["id"] for h in history["data"]] == [job["id"]] and history["nextCursor"] is None

@@ -1,7 +1,8 @@
 """The dashboard's Support view (§14) in a real headless Chromium (Debian's `chromium`, driven by
 Playwright), answering a ticket from the page alone: "my credits went missing". The operator
 finds the user by email, sees the balance, the failed headshot with its error and its refund,
-and the ledger line that gave the credits back; a search that finds nobody says so. Every look
+the ledger line that gave the credits back, and the phone its notice went to with the push
+delivery's state; a search that finds nobody says so. Every look
 is in the audit log.
 
 As in test_admin_dashboard.py, a machine without the browser fails this test, never skips it.
@@ -10,26 +11,34 @@ Screenshots go to the run's temp folder and to /tmp/support-screens/ (printed; `
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
+from models.devices import Platform, register_device
+from models.outbox import Channel, EventType, OutboxEvent, add_event, mark_failed_attempt
 from models.users import ensure_user
 from services import sharing
 from services.unit_of_work import unit_of_work
 from tests.support.domain import funded_user, make_job, stored_upload
-from tests.support.users import ADMIN, make_token
+from tests.support.users import auth, make_token, new_user_id
 
 pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's package; scripts/run/lib.sh names it too
 REVIEW_COPY = Path("/tmp/support-screens")
-OPERATOR = 7001
+# Operators of this test's own: the admin budget (120 a minute) is per operator, and other
+# tests' admin traffic (schemathesis, the hostile walks) must not have spent it. The page's
+# operator is the one whose looks are audited; the test checks the page with another's reads.
+OPERATOR = new_user_id()
+CHECKER_HEADERS = auth(new_user_id(), role="admin")
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +53,20 @@ def ticket() -> dict[str, Any]:
     done = make_job(user_id, key, "completed")["id"]
     failed = make_job(user_id, key, "failed")["id"]
     sharing.share(user_id=user_id, job_id=done, lifetime_hours=48)
-    return {"email": email, "user_id": user_id, "done": done, "failed": failed}
+    token = secrets.token_hex(32)
+    with unit_of_work() as db_session:
+        # Her phone, and the failure's notice to it, which APNs refused for good.
+        phone = register_device(db_session, user_id=user_id, platform=Platform.IOS,
+                                address=token).device.id
+        notice = add_event(db_session, EventType.HEADSHOT_FAILED, user_id=user_id,
+                           generation_id=failed, channel=Channel.PUSH, device_id=phone)
+        row = db_session.get(OutboxEvent, notice)
+        assert row is not None
+        mark_failed_attempt(db_session, row, retry_in=timedelta(0),
+                            error="HTTP 400: BadDeviceToken", give_up=True)
+        db_session.commit()
+    return {"email": email, "user_id": user_id, "done": done, "failed": failed,
+            "phone": phone, "token": token, "notice": notice}
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +135,7 @@ def test_a_ticket_is_answered_from_the_support_view(
 
     assert page.get_attribute("#support", "data-state") == "ready"
     assert page.url == f"{web}/admin"  # the email went into no URL of the page
-    me = requests.get(f"{web}/api/admin/users/{ticket['user_id']}", headers=ADMIN,
+    me = requests.get(f"{web}/api/admin/users/{ticket['user_id']}", headers=CHECKER_HEADERS,
                       timeout=10).json()
     cost = me["headshots"]["data"][0]["creditCost"]
     assert page.inner_text("#support-user") == f"#{ticket['user_id']}"
@@ -145,6 +167,16 @@ def test_a_ticket_is_answered_from_the_support_view(
     assert f"#{ticket['done']}" in page.inner_text("#support-shares")
     assert "headshot_started" in page.inner_text("#support-events")
     assert "headshot.failed" in page.inner_text("#support-deliveries")
+
+    # Her phone, and the failed headshot's notice to it: refused by APNs, with its answer.
+    phone = page.locator(f"#support-devices tr[data-id='{ticket['phone']}'] td")
+    assert [phone.nth(n).inner_text() for n in (0, 1)] == [f"#{ticket['phone']}", "ios"]
+    assert page.inner_text("#support-devices-note") == "(1)"
+    notice = page.locator(f"#support-push tr[data-id='{ticket['notice']}'] td")
+    assert [notice.nth(n).inner_text() for n in range(1, 6)] == [
+        "headshot.failed", f"#{ticket['phone']} ios", "gave_up", "0",
+        "HTTP 400: BadDeviceToken"]
+    assert ticket["token"] not in page.content()  # the page never had the device's token
     _screenshot(page.locator("#support"), screens, "1-support-view")
     _screenshot(page, screens, "2-support-full-page")
 
@@ -161,7 +193,8 @@ def test_a_ticket_is_answered_from_the_support_view(
 
     # Two looks audited, newest first: the search that missed, the find; the refused ones read
     # nothing and are not there.
-    audit = requests.get(f"{web}/api/admin/audit?limit=10", headers=ADMIN, timeout=10).json()
+    audit = requests.get(f"{web}/api/admin/audit?limit=10", headers=CHECKER_HEADERS,
+                         timeout=10).json()
     looks = [(entry["action"], entry["userId"], entry["reason"].split("=")[0])
              for entry in audit["data"] if entry["operatorId"] == OPERATOR]
     assert looks == [("view_user", None, "support lookup: email"),

@@ -584,10 +584,10 @@ def test_after_the_first_generate_a_push_reaches_the_browser_and_opens_the_heads
     what it received, handed to the service worker as the browser's push service would, shows a
     notification that opens the headshot."""
     page = phone
-    key = requests.get(f"{web}/api/push/vapid-public-key", timeout=10,
-                       headers={"Authorization": f"Bearer {make_token(new_user_id())}"})
-    assert key.status_code == 200, key.text
-    assert key.json() == {"publicKey": push.webpush.application_server_key}
+    me = requests.get(f"{web}/api/me", timeout=10,
+                      headers={"Authorization": f"Bearer {make_token(new_user_id())}"})
+    assert me.status_code == 200, me.text
+    assert me.json()["push"]["webPush"] == {"publicKey": push.webpush.application_server_key}
     subscription = push.webpush.subscribe()
     page.context.grant_permissions(["notifications"], origin=web)
     page.add_init_script(_browser_push_service(subscription))

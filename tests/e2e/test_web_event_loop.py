@@ -73,6 +73,7 @@ import gevent
 from PIL import Image
 from media.images import ImageRejected, sanitize_upload
 from media.work_processes import WorkProcessLost, in_a_work_process
+from tests.support.camera_files import heic
 
 ticks = []
 
@@ -89,6 +90,8 @@ before = len(ticks)
 clean = in_a_work_process(sanitize_upload, buffer.getvalue())
 during = len(ticks) - before
 child = in_a_work_process(os.getpid)
+# The child, a fresh interpreter, reads HEIC too (media/images.py registers pillow-heif).
+from_heic = in_a_work_process(sanitize_upload, heic()).content_type
 try:
     in_a_work_process(sanitize_upload, b"GIF89a" + bytes(100))
     refused = "nothing"
@@ -100,7 +103,8 @@ try:
 except WorkProcessLost:
     lost = "lost"
 after = in_a_work_process(os.getpid)
-print(during, clean.width, child != os.getpid(), refused, lost, after not in (child, os.getpid()))
+print(during, clean.width, child != os.getpid(), refused, lost, after not in (child, os.getpid()),
+      from_heic)
 """
 
 
@@ -109,10 +113,11 @@ def test_uploads_are_checked_in_a_child_process_the_hub_keeps_serving() -> None:
     its exceptions come back as themselves, and a child that dies is replaced."""
     out = subprocess.run([sys.executable, "-c", WORK_PROCESS_SCRIPT], cwd=REPO_ROOT,
                          check=True, capture_output=True, text=True, timeout=120).stdout.split()
-    ticks, width, elsewhere, refused, lost, replaced = out
+    ticks, width, elsewhere, refused, lost, replaced, from_heic = out
     assert int(ticks) > 0
     assert width == "2000"
     assert elsewhere == "True"
     assert refused == "unsupported_media_type"
     assert lost == "lost"
     assert replaced == "True"
+    assert from_heic == "image/jpeg"

@@ -382,7 +382,7 @@ GRANT_FIELDS: dict[str, dict[str, Any]] = {
     "reason 2000 chars": {"amount": 1, "reason": "r" * 2000},
     "reason object": {"amount": 1, "reason": {"$ne": None}},
     "amount as a string of digits": {"amount": "5", "reason": "x"},
-    "amount 5.0": {"amount": 5.0, "reason": "x"},
+    "amount 5.5": {"amount": 5.5, "reason": "x"},
     "amount huge": {"amount": 2**63, "reason": "x"},
     "amount negative huge": {"amount": -(2**63), "reason": "x"},
     "amount list": {"amount": [5], "reason": "x"},

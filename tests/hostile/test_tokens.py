@@ -24,7 +24,8 @@ pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")
 
 # /api routes that need no token (the contract's public share link, once there is one).
 # A new public route must be added here on purpose; until then it is tested as protected.
-PUBLIC_API_RULES: set[str] = set()
+# The signed stream's signature is its authorization (tests/hostile/test_signed_streams.py).
+PUBLIC_API_RULES: set[str] = {"/api/headshots/status/<id:generation_id>/signed-stream"}
 SECRET = TEST_JWT_SECRET.encode()
 
 

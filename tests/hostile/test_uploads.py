@@ -20,6 +20,7 @@ from PIL import Image
 
 from media import get_storage
 from tests.support.assets import SELFIE
+from tests.support.camera_files import avif, declaring, heic
 from tests.support.errors import assert_error
 from tests.support.hostile import assert_unchanged, footprint, media_files, send, tried
 from tests.support.live import LiveServer
@@ -141,6 +142,25 @@ REFUSED_FILES: dict[str, tuple[Callable[[], bytes], int, str | None]] = {
     "TIFF": (lambda: encoded("TIFF"), 415, "unsupported_media_type"),
     "one byte": (lambda: b"\xff", 415, "unsupported_media_type"),
     "empty file": (lambda: b"", 400, None),
+    # HEIC and AVIF (media/heif.py reads their boxes before libheif/libavif see them).
+    "HEIC declaring 50000x50000": (lambda: declaring(heic(), 50_000, 50_000), 413,
+                                   "image_too_large"),
+    "AVIF declaring 50000x50000": (lambda: declaring(avif(), 50_000, 50_000), 413,
+                                   "image_too_large"),
+    "HEIC declaring 7000x7000 (over 40 Mpx)": (lambda: declaring(heic(), 7000, 7000), 413,
+                                               "image_too_large"),
+    "truncated HEIC": (lambda: heic()[:-30], 400, "invalid_image"),
+    "HEIC cut in half": (lambda: heic()[: len(heic()) // 2], 400, "invalid_image"),
+    "AVIF with garbage": (lambda: avif()[:40] + b"\xff" * 4000, 400, "invalid_image"),
+    "truncated AVIF": (lambda: avif()[:-30], 400, "invalid_image"),
+    "HEIC brand then a JPEG": (lambda: b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic"
+                               + SELFIE_BYTES, 400, "invalid_image"),
+    "HEIC/HTML polyglot": (lambda: heic() + HTML, 400, "invalid_image"),
+    "HEIC/ZIP polyglot": (lambda: heic() + tiny_zip(), 400, "invalid_image"),
+    "HEIF naming no codec": (lambda: b"\x00\x00\x00\x18ftypmif1\x00\x00\x00\x00miafMA1A"
+                             + b"\x00" * 64, 415, "unsupported_media_type"),
+    "MP4 video": (lambda: b"\x00\x00\x00\x14ftypisom\x00\x00\x00\x00" + b"\x00" * 64, 415,
+                  "unsupported_media_type"),
     "just over 10 MiB": (lambda: SELFIE_BYTES + b"\x00" * (10 * MiB), 413, None),
 }
 
@@ -200,6 +220,12 @@ CARRIERS: dict[str, tuple[Callable[[], bytes], str, str, bytes, str]] = {
     "dot-file filename": (lambda: encoded("PNG"), ".htaccess", "image/png", b"htaccess",
                           "image/png"),
     "empty filename": (lambda: encoded("JPEG"), "", "image/jpeg", b"\x00none", "image/jpeg"),
+    # The part's type never decides: a HEIC labelled a JPEG is read as HEIC, stored as JPEG.
+    "HEIC sent as image/jpeg": (lambda: heic(), "IMG_0001.jpg", "image/jpeg", b"iPhone",
+                                "image/jpeg"),
+    "AVIF sent as image/png": (lambda: avif(), "x.png", "image/png", b"iPhone", "image/jpeg"),
+    "JPEG sent as image/heic": (lambda: encoded("JPEG"), "IMG_0001.HEIC", "image/heic",
+                                b"ftyp", "image/jpeg"),
 }
 
 

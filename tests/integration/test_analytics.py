@@ -71,7 +71,7 @@ def test_a_day_rolls_up_per_style_and_twice_is_the_same() -> None:
     row = again["corporate"]
     assert set(again) == {"corporate"} and first["corporate"].id == row.id
     assert (row.total_generations, row.completed, row.failed) == (6, 3, 2)
-    assert row.success_rate == Decimal("60.00")  # 3 of the 5 that ended; the cancel is neither
+    assert row.success_rate == Decimal("0.6000")  # 3 of the 5 that ended; the cancel is neither
     assert row.avg_processing_time == 5  # (2 + 4 + 9) / 3
     assert row.p50_processing_time == Decimal("4.000")
     assert Decimal("8.4") <= (row.p95_processing_time or 0) <= Decimal("9")
@@ -109,7 +109,7 @@ def test_the_analytics_route_reports_rolled_up_days_and_today(client: Any) -> No
     assert live.get_json()["styles"] == body["styles"]  # live figures == the rollup's
     assert body["styles"] == [{
         "style": "corporate", "totalGenerations": 5, "completed": 4, "failed": 1,
-        "successRate": 80.0, "avgProcessingTime": 4, "getimgCost": 0.1,
+        "cancelled": 0, "successRate": 0.8, "avgProcessingTime": 4, "getimgCost": 0.1,
         "creditsCharged": 5, "creditsRefunded": 1}]
     assert [d["date"] for d in body["daily"]] == [iso]
     assert body["peakHours"] == [{"hour": 14, "generations": 5}]

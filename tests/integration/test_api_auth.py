@@ -62,6 +62,7 @@ def test_a_valid_token_for_a_new_user_creates_it_with_zero_credits(client: Any) 
     assert response.status_code == 200
     account = response.get_json()
     features = account.pop("features")  # every flag: none set, so all on (§14)
+    account.pop("push")  # the run's push setup (§13: tests/integration/test_push_setup.py)
     assert account == {
         "id": user_id, "email": "ada@example.com", "credits": 0,
         "totalHeadshotsGenerated": 0, "totalCreditsSpent": 0, "devices": [],

@@ -14,6 +14,7 @@ from models.uploads import Upload
 from services.unit_of_work import unit_of_work
 from tests.support.api_calls import upload
 from tests.support.assets import SELFIE, SELFIE_WITH_GPS
+from tests.support.camera_files import CAMERA_MODEL, avif, heic, marked_picture
 from tests.support.errors import assert_error
 from tests.support.media import fetch_media
 from tests.support.users import auth, new_user_id
@@ -49,6 +50,28 @@ def test_upload_returns_a_signed_expiring_url_of_a_clean_upright_copy(client: An
     assert image.size == (original.height, original.width)  # orientation applied
     assert not image.getexif()  # EXIF (and the GPS block in it) is gone
     assert b"GPS" not in served.data and b"Exif" not in served.data
+    assert _uploads_of(user_id) == 1
+
+
+@pytest.mark.parametrize("kind", ["heic", "avif"])
+def test_an_iphone_photo_in_heic_or_avif_is_served_as_an_upright_jpeg(client: Any,
+                                                                      kind: str) -> None:
+    raw = (heic if kind == "heic" else avif)(marked_picture((240, 160)), orientation=6)
+    user_id = new_user_id()
+    # Labelled as the iPhone labels it; the label is not what decides.
+    response = client.post(
+        "/api/uploads", headers=auth(user_id), content_type="multipart/form-data",
+        data={"image": (io.BytesIO(raw), f"IMG_0001.{kind.upper()}", f"image/{kind}")})
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert body["contentType"] == "image/jpeg"
+    served = _fetch(client, body["imageUrl"])
+    assert served.mimetype == "image/jpeg"
+    image = Image.open(io.BytesIO(served.data))
+    assert image.format == "JPEG" and image.size == (160, 240)  # turned upright
+    red, green, _ = image.getpixel((image.width - 5, 5))  # type: ignore[misc]
+    assert red > 200 and green < 60  # the red corner is top-right now
+    assert not image.getexif() and CAMERA_MODEL.encode() not in served.data
     assert _uploads_of(user_id) == 1
 
 

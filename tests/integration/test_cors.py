@@ -39,7 +39,8 @@ def listed(response: Any, header: str) -> set[str]:
 @pytest.mark.usefixtures("origins")
 @pytest.mark.parametrize(("path", "method"), [
     ("/api/headshots/generate", "POST"), ("/api/headshots/history/12", "DELETE"),
-    ("/api/headshots/status/12/stream", "GET"), ("/api/admin/users/5/credits", "POST"),
+    ("/api/headshots/status/12/stream", "GET"), ("/api/headshots/status/12/signed-stream", "GET"),
+    ("/api/admin/users/5/credits", "POST"),
 ])
 def test_a_preflight_is_answered_without_a_token(client: Any, path: str, method: str) -> None:
     response = preflight(client, path, method, origin=DEV_ORIGIN)
@@ -110,3 +111,13 @@ def test_preflights_spend_no_rate_budget(client: Any) -> None:
 def test_outside_the_api_nothing_changes(client: Any) -> None:
     response = client.get("/healthz", headers={"Origin": APP_ORIGIN})
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+@pytest.mark.usefixtures("origins")
+def test_the_signed_stream_answers_an_allowed_origin_without_a_token(client: Any) -> None:
+    """A browser's EventSource opens `statusStreamUrl` with no token: its refusal too must be
+    readable by the page's origin."""
+    refused = client.get("/api/headshots/status/12/signed-stream?user=5&exp=1&sig=x",
+                         headers={"Origin": APP_ORIGIN})
+    assert_error(refused, 404, "not_found")
+    assert refused.headers["Access-Control-Allow-Origin"] == APP_ORIGIN

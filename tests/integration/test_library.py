@@ -301,12 +301,29 @@ def test_export(client: Any, query: str, content_type: str, long_side: int) -> N
                      response.headers["Content-Disposition"])
     image = Image.open(io.BytesIO(response.data))
     assert max(image.size) == long_side and not image.getexif()
+    # Never upscaled (size=4096 of a 512 px headshot): the headers say what came back.
+    assert (int(response.headers["X-Image-Width"]),
+            int(response.headers["X-Image-Height"])) == image.size
+
+
+@pytest.mark.parametrize("watermark", ["山田 花子", "محمد علي", "अर्जुन शर्मा", "김민준 Kim"])
+def test_a_watermark_in_any_script_people_write_names_in_exports(client: Any,
+                                                                 watermark: str) -> None:
+    user_id = funded(client)
+    job_id = completed_job(client, user_id)
+    url = f"/api/headshots/{job_id}/export"
+    plain = client.get(url, query_string={"format": "png"}, headers=auth(user_id))
+    marked = client.get(url, query_string={"format": "png", "watermark": watermark},
+                        headers=auth(user_id))
+    assert marked.status_code == plain.status_code == 200, marked.data[:200]
+    assert marked.data != plain.data
 
 
 @pytest.mark.parametrize(("query", "field"), [
     ("?format=gif", "format"), ("?size=10", "size"), ("?size=1e3", "size"),
     ("?size=99999", "size"), ("?watermark=" + "w" * 65, "watermark"),
-    ("?watermark=%F0%9F%A6%84", "watermark"), ("?format=png&format=jpeg", "format"),
+    ("?watermark=%F0%9F%A6%84", "watermark"), ("?watermark=Jane%20%F0%93%80%80", "watermark"),
+    ("?format=png&format=jpeg", "format"),
 ])
 def test_bad_export_parameters_are_400(client: Any, query: str, field: str) -> None:
     user_id = funded(client)

@@ -16,6 +16,7 @@ from api.documented import Operation, Reply, documented
 from api.openapi import (
     ID_SCHEMA,
     REF,
+    NamedEnums,
     UndocumentedRoutes,
     app_operations,
     build_document,
@@ -198,7 +199,30 @@ def test_uploads_are_multipart_with_a_binary_image(document: dict[str, Any]) -> 
         "type": "string", "format": "binary", "description": "JPEG, PNG or WebP"}
 
 
+def test_the_status_streams_are_text_and_the_signed_one_needs_no_token(
+        document: dict[str, Any]) -> None:
+    """A generated client must not read the stream as one JSON object (from_dict on the event
+    text): the stream is a string, its events described in words."""
+    bearer = document["paths"]["/api/headshots/status/{generation_id}/stream"]["get"]
+    signed = document["paths"]["/api/headshots/status/{generation_id}/signed-stream"]["get"]
+    for operation in (bearer, signed):
+        schema = operation["responses"]["200"]["content"]["text/event-stream"]["schema"]
+        assert schema["type"] == "string" and "properties" not in schema
+        assert "`id:" in schema["description"] and "`retry:" in schema["description"]
+        assert "content" not in operation["responses"]["204"]
+        assert "Last-Event-ID" in operation["description"]
+    assert "security" not in bearer and signed["security"] == []
+    assert {(p["name"], p["in"], p["required"]) for p in signed["parameters"]} == {
+        ("generation_id", "path", True), ("user", "query", True), ("exp", "query", True),
+        ("sig", "query", True)}
+    assert "401" not in signed["responses"]
+    for model in ("Headshot", "HeadshotStatus"):
+        assert "statusStreamUrl" in document["components"]["schemas"][model]["required"]
+
+
 # ---- request models: the document says what the models accept ----------------------------
+
+URL = "https://x/media/originals/1/" + "a" * 32 + ".jpg?exp=1&sig=" + "A" * 43  # well shaped
 
 VALID: dict[str, list[dict[str, Any]]] = {
     "DeviceRequest": [
@@ -209,8 +233,8 @@ VALID: dict[str, list[dict[str, Any]]] = {
             "keys": {"p256dh": "BA" + "A" * 85, "auth": "A" * 22}}},
     ],
     "GenerateRequest": [
-        {"imageUrl": "http://x/media/originals/1/a.jpg", "style": "corporate"},
-        {"imageUrl": "u", "style": "model", "aspectRatio": "9:16", "extra": "ignored"},
+        {"imageUrl": URL, "style": "corporate"},
+        {"imageUrl": URL, "style": "model", "aspectRatio": "9:16", "extra": "ignored"},
     ],
     "GrantCreditsRequest": [{"amount": 1, "reason": "r"}, {"amount": 1_000_000, "reason": "x"}],
     "HistoryQuery": [{}, {"limit": 100, "status": "failed", "style": "corporate",
@@ -225,10 +249,11 @@ VALID: dict[str, list[dict[str, Any]]] = {
     "AnalyticsQuery": [{"from": "2026-01-01", "to": "2026-01-31"}],
     "RefundRequest": [{"reason": "the result was blurry"}],
     "EventRequest": [{"event": "style_selected", "properties": {"style": "model"}},
-                     {"event": "headshot_downloaded", "generationId": 5}],
+                     {"event": "headshot_downloaded", "generationId": 5},
+                     {"event": "user_shared", "generationId": 92836.0}],
     "BatchRequest": [
-        {"imageUrl": "u", "styles": ["corporate"]},
-        {"imageUrl": "u", "styles": ["corporate", "model", "creative"], "aspectRatio": "4:5"},
+        {"imageUrl": URL, "styles": ["corporate"]},
+        {"imageUrl": URL, "styles": ["corporate", "model", "creative"], "aspectRatio": "4:5"},
     ],
     "ShareRequest": [{}, {"expiresInHours": 1}, {"expiresInHours": 720}],
     "ExportQuery": [{}, {"format": "png", "size": 64, "watermark": "© Jane"},
@@ -247,6 +272,8 @@ INVALID: dict[str, list[dict[str, Any]]] = {
     "GenerateRequest": [
         {"style": "corporate"},
         {"imageUrl": "", "style": "corporate"},
+        {"imageUrl": "0", "style": "corporate"},
+        {"imageUrl": "http://x/media/originals/1/a.jpg", "style": "corporate"},
         {"imageUrl": "u", "style": "s" * 51},
         {"imageUrl": "u", "style": "model", "aspectRatio": "16:9"},
         {"imageUrl": "u" * 2049, "style": "model"},
@@ -254,7 +281,8 @@ INVALID: dict[str, list[dict[str, Any]]] = {
     "GrantCreditsRequest": [{"amount": 0, "reason": "r"}, {"amount": 1_000_001, "reason": "r"},
                             {"amount": 1, "reason": ""}, {"amount": "5", "reason": "r"},
                             {"reason": "r"}],
-    "HistoryQuery": [{"limit": 0}, {"limit": 101}, {"status": "lost"}, {"cursor": "c" * 65}],
+    "HistoryQuery": [{"limit": 0}, {"limit": 101}, {"status": "lost"}, {"cursor": "c" * 65},
+                     {"cursor": "0"}, {"cursor": "aWQ6MTA="}, {"cursor": "aWQ6YTA"}],
     "CreditHistoryQuery": [{"type": "gift"}, {"limit": -1}],
     "FavoritesQuery": [{"limit": 0}, {"limit": 101}, {"status": "lost"}],
     "PageQuery": [{"limit": 0}, {"limit": 101}],
@@ -264,7 +292,11 @@ INVALID: dict[str, list[dict[str, Any]]] = {
     "AnalyticsQuery": [{}, {"from": "2026-01-01"}, {"from": "20260101", "to": "2026-01-01"}],
     "RefundRequest": [{}, {"reason": ""}, {"reason": "r" * 501}],
     "EventRequest": [{"event": "headshot_started"}, {}, {"event": "user_shared",
-                                                       "generationId": 0}],
+                                                       "generationId": 0},
+                     {"event": "user_shared", "properties": {"nested": {"a": 1}}},
+                     {"event": "user_shared", "properties": {"s": "x" * 101}},
+                     {"event": "user_shared", "properties": {"n" * 41: 1}},
+                     {"event": "user_shared", "properties": {str(i): i for i in range(21)}}],
     "BatchRequest": [
         {"imageUrl": "u", "styles": []},
         {"imageUrl": "u"},
@@ -293,15 +325,20 @@ def test_request_models_round_trip_through_the_document(
     operations: dict[tuple[str, str], Operation], document: dict[str, Any]
 ) -> None:
     models = _request_models(operations)
+    queries = {op.query.__name__ for op in operations.values() if op.query is not None}
     assert set(models) == set(VALID) == set(INVALID)
+    schemas = document["components"]["schemas"]
     for name, model in models.items():
-        own = model.model_json_schema(ref_template=REF)
+        own = model.model_json_schema(ref_template=REF, schema_generator=NamedEnums)
         own_defs = own.pop("$defs", {})
-        schemas = document["components"]["schemas"]
-        assert schemas[name] == own, name  # the document carries the model's schema as is
         for def_name, definition in own_defs.items():
             assert schemas[def_name] == definition, def_name
-        validator = schema_validator(document, {"$ref": REF.format(model=name)})
+        if name in queries:  # its fields are the operation's parameters, not a component
+            assert name not in schemas, name
+            validator = schema_validator(document, own)
+        else:  # the document carries the model's schema as is
+            assert schemas[name] == own, name
+            validator = schema_validator(document, {"$ref": REF.format(model=name)})
         for payload in VALID[name]:
             parsed = model.model_validate(payload)
             assert validator.is_valid(payload), (name, payload)

@@ -1,10 +1,13 @@
 """`GET /api/admin/users/{userId}` and `GET /api/admin/users?email=` (§14): one user's file for
 support (balance, ledger with what each entry paid for, headshots, events, live share links,
-webhook deliveries), each list bounded, and every look written to the audit log, one that
-finds nobody included."""
+webhook deliveries, devices and push deliveries), each list bounded, and every look written
+to the audit log, one that finds nobody included."""
 
 from __future__ import annotations
 
+import base64
+import os
+import secrets
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -15,6 +18,7 @@ from sqlalchemy import update
 from models.credits import grant_credits
 from models.events import EventName
 from models.outbox import (
+    Channel,
     EventType,
     OutboxEvent,
     add_event,
@@ -180,3 +184,86 @@ def test_each_list_is_the_latest_rows_and_says_when_older_ones_exist(client: Any
     assert ledger["data"][-1]["description"] == "grant 1"  # the oldest left out
     assert found["credits"] == LIST_LIMIT + 1
     assert found["headshots"] == {"data": [], "truncated": False}
+
+
+def _push_deliveries(user_id: int, kept: int, gone: int) -> tuple[int, int]:
+    """Two push rows of the user: one delivered to the device it kept, one the provider ended
+    for the device it removed since."""
+    with unit_of_work() as db_session:
+        delivered = add_event(db_session, EventType.HEADSHOT_COMPLETED, user_id=user_id,
+                              channel=Channel.PUSH, device_id=kept)
+        gave_up = add_event(db_session, EventType.BATCH_FAILED, user_id=user_id,
+                            batch_id=uuid.uuid4(), channel=Channel.PUSH, device_id=gone)
+        mark_delivered(db_session, delivered)
+        ended = db_session.get(OutboxEvent, gave_up)
+        assert ended is not None
+        mark_failed_attempt(db_session, ended, retry_in=timedelta(0),
+                            error="HTTP 410: Unregistered", give_up=True)
+        db_session.commit()
+    return delivered, gave_up
+
+
+def test_the_file_shows_the_devices_and_their_push_deliveries_never_their_secrets(
+        client: Any) -> None:
+    user_id = funded_user(0)
+    token = secrets.token_hex(32)
+    endpoint = f"https://fcm.googleapis.com/fcm/send/{secrets.token_urlsafe(24)}"
+    auth_secret = base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode()
+    web = client.post("/api/me/devices", headers=auth(user_id), json={
+        "platform": "web", "subscription": {"endpoint": endpoint, "keys": {
+            "p256dh": base64.urlsafe_b64encode(b"\x04" + os.urandom(64)).decode(),
+            "auth": auth_secret}}}).get_json()
+    ios = client.post("/api/me/devices", headers=auth(user_id),
+                      json={"platform": "ios", "token": token}).get_json()
+    removed = client.post("/api/me/devices", headers=auth(user_id), json={
+        "platform": "android", "token": secrets.token_urlsafe(120)}).get_json()
+    delivered, gave_up = _push_deliveries(user_id, ios["id"], removed["id"])
+    assert client.delete(f"/api/me/devices/{removed['id']}",
+                         headers=auth(user_id)).status_code == 204
+
+    response = client.get(f"/api/admin/users/{user_id}", headers=ADMIN)
+
+    assert response.status_code == 200, response.get_json()
+    found = response.get_json()
+    devices = found["devices"]
+    assert devices["truncated"] is False
+    assert [(d["id"], d["platform"]) for d in devices["data"]] == \
+        [(ios["id"], "ios"), (web["id"], "web")]  # the newest first; the removed one gone
+    assert all(set(d) == {"id", "platform", "createdAt", "lastSeenAt"} for d in devices["data"])
+    assert devices["data"][0]["createdAt"] == ios["createdAt"]
+    assert devices["data"][0]["lastSeenAt"] >= ios["createdAt"]
+    text = response.get_data(as_text=True)
+    assert token not in text and endpoint not in text and auth_secret not in text
+
+    pushes = found["pushDeliveries"]
+    assert pushes["truncated"] is False
+    assert [(p["id"], p["deviceId"], p["state"], p["eventType"]) for p in pushes["data"]] == [
+        (gave_up, removed["id"], "gave_up", "batch.failed"),
+        (delivered, ios["id"], "delivered", "headshot.completed")]
+    assert pushes["data"][0]["lastError"] == "HTTP 410: Unregistered"
+    assert pushes["data"][0]["batchId"] and pushes["data"][0]["gaveUpAt"]
+    assert pushes["data"][1]["deliveredAt"] and pushes["data"][1]["nextAttemptAt"] is None
+    # The outbox holds both channels: each list has its own rows only.
+    assert not {delivered, gave_up} & {d["id"] for d in found["webhookDeliveries"]["data"]}
+
+
+def test_the_push_deliveries_are_the_latest_and_say_when_older_ones_exist(
+        client: Any) -> None:
+    user_id = funded_user(0)
+    device = client.post("/api/me/devices", headers=auth(user_id), json={
+        "platform": "ios", "token": secrets.token_hex(32)}).get_json()
+    with unit_of_work() as db_session:
+        ids = [add_event(db_session, EventType.HEADSHOT_CANCELLED, user_id=user_id,
+                         generation_id=n + 1, channel=Channel.PUSH, device_id=device["id"])
+               for n in range(LIST_LIMIT + 1)]
+        db_session.execute(update(OutboxEvent).where(OutboxEvent.id.in_(ids))
+                           .values(delivered_at=OutboxEvent.created_at))
+        db_session.commit()
+
+    found = client.get(f"/api/admin/users/{user_id}", headers=ADMIN).get_json()
+
+    pushes = found["pushDeliveries"]
+    assert pushes["truncated"] is True and len(pushes["data"]) == LIST_LIMIT
+    assert [p["id"] for p in pushes["data"]] == ids[:0:-1]  # the latest first; the oldest out
+    assert found["webhookDeliveries"] == {"data": [], "truncated": False}
+    assert [d["id"] for d in found["devices"]["data"]] == [device["id"]]

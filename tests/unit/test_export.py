@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageChops, ImageCms, ImageStat, PngImagePlugin
 
 from api.errors import http_status
-from media import export
+from media import fonts
 from media.export import (
     MAX_LONG_SIDE,
     MAX_WATERMARK_CHARS,
@@ -189,10 +189,12 @@ def test_unicode_the_font_has_is_drawn(text: str) -> None:
     assert changed_box(decoded(export_image(raw, fmt=PNG)), decoded(marked)) is not None
 
 
-@pytest.mark.parametrize(("char", "code"), [("東", "U+6771"), ("🦄", "U+1F984"), ("한", "U+D55C")])
-def test_a_character_the_font_lacks_is_refused(char: str, code: str) -> None:
+@pytest.mark.parametrize(("char", "code"), [("🦄", "U+1F984"), ("𐀀", "U+10000"),
+                                           ("𓀀", "U+13000")])
+def test_a_character_no_installed_font_has_is_refused(char: str, code: str) -> None:
     error = refused(watermark=f"Jane {char} Doe")
-    assert error.message == f"watermark: the character '{char}' ({code}) is not available."
+    assert error.message == (f"watermark: the character '{char}' ({code}) is not available "
+                             f"in any installed font.")
 
 
 @pytest.mark.parametrize("text", ["a\x00b", "tab\there", "two\nlines", "rtl\u202eoverride",
@@ -234,16 +236,16 @@ def test_text_that_cannot_fit_even_at_the_smallest_font_is_refused() -> None:
 
 
 def test_a_missing_font_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(export, "FONT_PATH", Path("/nonexistent/DejaVuSans.ttf"))
-    export._font_bytes.cache_clear()
-    export._font_cmap.cache_clear()
+    missing = fonts.WatermarkFont(Path("/nonexistent/DejaVuSans.ttf"), "fonts-dejavu-core",
+                                  frozenset({"Latn"}))
+    monkeypatch.setattr(fonts, "WATERMARK_FONTS", (missing,))
+    fonts._cmap.cache_clear()
     try:
         export_image(source(), fmt=PNG)  # no watermark: no font needed
         with pytest.raises(RuntimeError, match="fonts-dejavu-core"):
             export_image(source(), fmt=PNG, watermark="Jane")
     finally:
-        export._font_bytes.cache_clear()
-        export._font_cmap.cache_clear()
+        fonts._cmap.cache_clear()
 
 
 # --- what leaves -----------------------------------------------------------------------------

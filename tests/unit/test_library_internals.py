@@ -194,7 +194,7 @@ def test_flask_limiter_registers_one_app_wide_hook_of_each_kind() -> None:
 def test_init_limits_wraps_flask_limiters_hooks_and_no_other() -> None:
     from flask import Flask
 
-    from api.limits import init_limits
+    from api import limits
     from config import Settings, use_settings
 
     use_settings(Settings())
@@ -204,11 +204,15 @@ def test_init_limits_wraps_flask_limiters_hooks_and_no_other() -> None:
     def own_hook() -> None:
         return None
 
-    init_limits(app)
+    limits.init_limits(app)
     before = app.before_request_funcs[None]
     assert before[0] is own_hook and len(before) == 2
     assert not hasattr(own_hook, "__wrapped__")
-    added = [before[1], *app.after_request_funcs[None], *app.teardown_request_funcs[None]]
+    # Ours, the RateLimit-* headers, registered before Flask-Limiter's and left unwrapped (it
+    # skips the unbudgeted blueprints itself).
+    after = app.after_request_funcs[None]
+    assert after[0] is limits._rate_limit_headers and not hasattr(after[0], "__wrapped__")
+    added = [before[1], *after[1:], *app.teardown_request_funcs[None]]
     assert len(added) == 3
     # Each one Flask-Limiter added, wrapped so that for a status poll it does not run.
     assert all(getattr(hook, "__wrapped__", None) is not None for hook in added)

@@ -8,8 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from pydantic import ValidationError
 
 from config import Settings
+from fakes.push.credentials import b64url, vapid_keys
 from models.outbox import EventType, OutboxEvent
 
 OFF: dict[str, Any] = {"vapid_private_key": None, "vapid_subject": None,
@@ -23,7 +27,8 @@ def settings(**given: Any) -> Settings:
 
 def test_each_provider_is_on_when_its_settings_are_set() -> None:
     assert settings().push_platforms == frozenset()
-    assert settings(vapid_private_key="k", vapid_subject="mailto:a@b.c").push_platforms == {"web"}
+    assert settings(vapid_private_key=vapid_keys().private,
+                    vapid_subject="mailto:a@b.c").push_platforms == {"web"}
     assert settings(fcm_credentials_file=Path("sa.json")).push_platforms == {"android"}
     assert settings(apns_key_file=Path("k.p8"), apns_key_id="K", apns_team_id="T",
                     apns_topic="ai.app").push_platforms == {"ios"}
@@ -39,6 +44,36 @@ def test_each_provider_is_on_when_its_settings_are_set() -> None:
 def test_half_a_providers_settings_refuses_to_start(given: dict[str, Any], named: str) -> None:
     with pytest.raises(ValueError, match=named):
         settings(**given)
+
+
+def test_the_vapid_public_key_is_the_private_ones_as_browsers_take_it() -> None:
+    keys = vapid_keys()
+    assert settings(vapid_private_key=keys.private,
+                    vapid_subject="mailto:a@b.c").vapid_public_key == keys.public
+    assert settings().vapid_public_key is None
+    # A DER private key (py_vapid reads both, as pywebpush does to sign) gives the same point.
+    key = ec.generate_private_key(ec.SECP256R1())
+    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    point = key.public_key().public_bytes(serialization.Encoding.X962,
+                                          serialization.PublicFormat.UncompressedPoint)
+    assert settings(vapid_private_key=b64url(der),
+                    vapid_subject="mailto:a@b.c").vapid_public_key == b64url(point)
+
+
+@pytest.mark.parametrize("key", [
+    "xxxxx",  # not base64url of anything
+    b64url(b"\0" * 32),  # the zero scalar: no key
+    b64url(b"\xff" * 32),  # past the curve's order
+    b64url(b"not a DER key, nor 32 bytes"),
+    b64url(ec.generate_private_key(ec.SECP384R1()).private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption())),  # another curve: browsers take P-256 only
+])
+def test_a_vapid_key_that_cannot_sign_refuses_to_start(key: str) -> None:
+    with pytest.raises(ValidationError, match="VAPID_PRIVATE_KEY") as refused:
+        settings(vapid_private_key=key, vapid_subject="mailto:a@b.c")
+    assert key not in refused.value.errors()[0]["msg"]  # a secret: the reason only
 
 
 def event(event_type: EventType, **ids: Any) -> OutboxEvent:

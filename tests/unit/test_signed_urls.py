@@ -38,27 +38,37 @@ def test_round_trip(signer: MediaUrlSigner) -> None:
     signed = signer.sign(STORAGE_KEY, now=NOW)
     assert isinstance(signed, SignedUrl)
     assert signed.url.startswith(f"{BASE}/media/{STORAGE_KEY}?exp=")
-    whole_minute = 1_750_003_620  # NOW + 3600 is 1_750_003_600, 40 s into its minute
-    assert signed.expires_at == datetime.fromtimestamp(whole_minute, UTC)
+    whole_hour = 1_750_006_800  # NOW + 3600 is 1_750_003_600, 1 h 07 min before a whole hour
+    assert signed.expires_at == datetime.fromtimestamp(whole_hour, UTC)
     exp, sig = exp_and_sig(signed.url)
-    assert exp == str(whole_minute)
+    assert exp == str(whole_hour)
     assert len(sig) == 43 and "=" not in sig  # unpadded url-safe base64 of 32 bytes
     assert set(sig) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
     assert signer.verify(STORAGE_KEY, exp, sig, now=NOW)
     assert signer.storage_key_from_url(signed.url, now=NOW) == STORAGE_KEY
-    assert signer.storage_key_from_url(signed.url, now=NOW + 3599) == STORAGE_KEY
+    assert signer.storage_key_from_url(signed.url, now=whole_hour - 1) == STORAGE_KEY
+    assert signer.storage_key_from_url(signed.url, now=whole_hour) is None  # expired
 
 
-def test_urls_signed_within_a_minute_are_the_same(signer: MediaUrlSigner) -> None:
-    """The app's image cache keeps a URL: the status it polls must not change it each second."""
-    at_the_minute = 1_750_000_020.0  # its ttl later is a whole minute: 1_750_003_620
-    urls = {signer.sign(STORAGE_KEY, now=at_the_minute - second).url for second in range(60)}
+def test_urls_signed_within_an_hour_are_the_same(signer: MediaUrlSigner) -> None:
+    """The app's image cache keeps a URL: reads within the window must not change it."""
+    window_end = 1_750_003_200.0  # its ttl later is a whole hour: 1_750_006_800
+    seconds = [*range(0, 3600, 7), 3599]
+    urls = {signer.sign(STORAGE_KEY, now=window_end - second).url for second in seconds}
     assert len(urls) == 1
-    assert signer.sign(STORAGE_KEY, now=at_the_minute + 1).url not in urls
-    assert signer.sign(OTHER_KEY, now=at_the_minute).url not in urls
-    exp, sig = exp_and_sig(urls.pop())
-    assert int(exp) % 60 == 0
-    assert signer.verify(STORAGE_KEY, exp, sig, now=at_the_minute)
+    url = urls.pop()
+    assert signer.sign(STORAGE_KEY, now=window_end + 1).url != url  # the next window's
+    assert signer.sign(OTHER_KEY, now=window_end).url != url
+    exp, sig = exp_and_sig(url)
+    assert int(exp) % 3600 == 0 and int(exp) == signer.window_expiry(window_end)
+    # Handed out at the window's last second, it still lives its whole ttl; at its first, up
+    # to an hour more.
+    assert int(exp) - window_end == signer.ttl_seconds
+    assert signer.verify(STORAGE_KEY, exp, sig, now=window_end + signer.ttl_seconds - 1)
+    assert not signer.verify(STORAGE_KEY, exp, sig, now=window_end + signer.ttl_seconds)
+    # Still a signature over this key and this expiry: another expiry on the grid is refused.
+    assert not signer.verify(STORAGE_KEY, str(int(exp) + 3600), sig, now=window_end)
+    assert not signer.verify(OTHER_KEY, exp, sig, now=window_end)
 
 
 def test_real_clock_round_trip(signer: MediaUrlSigner) -> None:

@@ -157,10 +157,19 @@
     $("kpi-time").textContent = sum.completed ? Math.round(sum.seconds / sum.completed) + " s" : "–";
     $("kpi-cost").textContent = "$" + sum.cost.toFixed(2);
     $("kpi-credits").textContent = sum.charged + " / " + sum.refunded;
+    $("kpi-active").textContent = report.activeUsers.toLocaleString("en-US");
+    $("kpi-requests").textContent = report.requests.toLocaleString("en-US");
+    $("kpi-per-user").textContent = report.averageHeadshotsPerUser === null ? "–"
+      : report.averageHeadshotsPerUser.toFixed(2);
+    var times = report.processingTime;
+    $("kpi-percentiles").textContent = times.p50 === null ? "–"
+      : seconds(times.p50) + " / " + seconds(times.p95);
     $("kpi-repeat").textContent = percent(report.repeatUserRate);
     $("kpi-favorites").textContent = percent(report.favoriteUsageRate);
     $("kpi-history").textContent = percent(report.historyViewRate);
   }
+
+  function seconds(value) { return value.toFixed(1) + " s"; }
 
   function percent(rate) {
     return rate === null || rate === undefined ? "–" : (100 * rate).toFixed(1) + " %";
@@ -228,6 +237,23 @@
         rate: axis("success rate, %", { position: "left", max: 100, grace: 0 }),
         seconds: axis("processing time, s", { position: "right", grid: { drawOnChartArea: false } }),
       } },
+    });
+
+    var trend = report.trend;
+    draw("chart-trend", {
+      data: {
+        labels: trend.map(function (d) { return d.date; }),
+        datasets: [
+          { type: "bar", label: "Headshots asked for", yAxisID: "count", order: 1,
+            data: trend.map(function (d) { return d.headshots; }),
+            backgroundColor: COLORS.blue },
+          // order 0: drawn over the bars, not hidden behind them
+          { type: "line", label: "Active users", yAxisID: "count", order: 0,
+            data: trend.map(function (d) { return d.activeUsers; }),
+            borderColor: COLORS.amber, backgroundColor: COLORS.amber, borderWidth: 3 },
+        ],
+      },
+      options: { scales: { x: dayAxis(), count: axis("per day", { position: "left" }) } },
     });
 
     var hours = [];
@@ -319,6 +345,22 @@
     }, "No failed headshots.");
   }
 
+  // The range's failed rounds per code, `cancelled` included (docs/analytics.md).
+  function showFailureCodes(report) {
+    var codes = Object.keys(report.failuresByCode);
+    var all = codes.reduce(function (sum, code) { return sum + report.failuresByCode[code]; }, 0);
+    fillTable("failure-codes", codes, function (code) {
+      var rounds = report.failuresByCode[code];
+      return [badge(code, "code"), rounds, percent(rounds / all)];
+    }, "No failed rounds.");
+  }
+
+  function showStyleChoice(report) {
+    fillTable("style-choice", report.styleChoice, function (s) {
+      return [s.style, s.selections, s.selectingUsers, s.generated, s.generatingUsers];
+    }, "No style picked or generated.");
+  }
+
   function showAudit(page) {
     fillTable("audit", page.data, function (a) {
       return [when(a.createdAt), a.action, a.userId,
@@ -340,6 +382,8 @@
     ]).then(function (answers) {
       showTotals(answers[0]);
       drawCharts(answers[0], daysBetween(first, last));
+      showFailureCodes(answers[0]);
+      showStyleChoice(answers[0]);
       showFailures(answers[1]);
       showAudit(answers[2]);
       document.body.dataset.state = "ready";  // what a test waits for

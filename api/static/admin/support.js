@@ -1,6 +1,7 @@
 // The dashboard's Support view (§14): find one user by id or email and show what a ticket needs:
 // the balance, the headshots with their failures and refunds, the ledger with what each entry
-// paid for, the events, the live share links and the webhook deliveries. A file of its own (the
+// paid for, the events, the live share links, the webhook deliveries, the devices push
+// notifications go to and those notifications' deliveries. A file of its own (the
 // page's CSP refuses inline scripts); it uses the operator's token that dashboard.js keeps in
 // sessionStorage, and every lookup it makes is written to the audit log by the API.
 (function () {
@@ -106,9 +107,28 @@
     note("support-deliveries-note", file.webhookDeliveries);
     fillTable("support-deliveries", file.webhookDeliveries.data, function (d) {
       return [when(d.createdAt), d.eventType, d.generationId ? "#" + d.generationId : "–",
-        badge(d.state, d.state === "delivered" ? "ok" : d.state === "pending" ? "warn" : "code"),
+        badge(d.state, STATE_KIND[d.state] || "warn"),
         d.attempts, d.lastError || ""];
     }, "No webhook deliveries.");
+  }
+
+  var STATE_KIND = { delivered: "ok", pending: "warn", gave_up: "code" };
+
+  // Only what the API gives: a device's id, platform and times, never its address or keys.
+  function showPush(file) {
+    var platforms = {};
+    file.devices.data.forEach(function (d) { platforms[d.id] = d.platform; });
+    note("support-devices-note", file.devices);
+    fillTable("support-devices", file.devices.data, function (d) {
+      return ["#" + d.id, d.platform, when(d.createdAt), when(d.lastSeenAt)];
+    }, "No devices.");
+    note("support-push-note", file.pushDeliveries);
+    fillTable("support-push", file.pushDeliveries.data, function (p) {
+      var device = p.deviceId === null ? "–" : "#" + p.deviceId + " " +
+        (platforms[p.deviceId] || "(removed)");
+      return [when(p.createdAt), p.eventType, device, badge(p.state, STATE_KIND[p.state] || "warn"),
+        p.attempts, p.lastError || ""];
+    }, "No push deliveries.");
   }
 
   function showFile(file) {
@@ -130,6 +150,7 @@
     showHeadshots(file.headshots);
     showLedger(file.ledger);
     showRest(file);
+    showPush(file);
     $("support-file").hidden = false;
   }
 

@@ -11,9 +11,10 @@ let publicKey;  // undefined: not looked up yet; null: the service has none
 async function vapidPublicKey() {
   if (publicKey !== undefined) return publicKey;
   try {
-    publicKey = (await call("GET", "/api/push/vapid-public-key")).publicKey || null;
+    const me = await call("GET", "/api/me");
+    publicKey = me.push?.webPush?.publicKey || null;  // null: Web Push is off on this service
   } catch {
-    publicKey = null;  // 404: Web Push is off on this service (or an older one without it)
+    publicKey = null;
   }
   return publicKey;
 }
