@@ -1,4 +1,4 @@
-"""Operator routes (contract §4, §8, §14): admin tokens only."""
+"""Operator routes (API guide §4, §8, §14): admin tokens only."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Bearer JWT authentication (contract §2).
+"""Bearer JWT authentication (API guide §2).
 
 Two kinds of token, each with `exp` and `sub` (a user id, in decimal) required:
 - from the identity provider (JWT_JWKS_URL set): RS256 or ES256, signed by a key of its JWKS

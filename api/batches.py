@@ -1,4 +1,4 @@
-"""Batch routes (contract §6, roadmap 4.1): several styles of one selfie, side by side."""
+"""Batch routes (API guide §6, roadmap 4.1): several styles of one selfie, side by side."""
 
 from __future__ import annotations
 

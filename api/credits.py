@@ -1,4 +1,4 @@
-"""The caller's account (contract §4): `/api/me` and the credit ledger."""
+"""The caller's account (API guide §4): `/api/me` and the credit ledger."""
 
 from __future__ import annotations
 

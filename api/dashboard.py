@@ -1,4 +1,4 @@
-"""`GET /admin`: the operators' dashboard (contract §8), a page of charts over the admin API.
+"""`GET /admin`: the operators' dashboard (API guide §8), a page of charts over the admin API.
 
 The page is a shell with no data in it, so it is public: its script (`api/static/admin/`) asks
 for the operator's JWT, keeps it in sessionStorage (never in a URL) and calls `/api/admin/*` with

@@ -1,4 +1,4 @@
-"""The API's own documentation (contract §10): `GET /openapi.json`, the OpenAPI document, and
+"""The API's own documentation (API guide §10): `GET /openapi.json`, the OpenAPI document, and
 `GET /docs`, the same document browsable with Swagger UI. Both public.
 
 Swagger UI is vendored under `api/static/swagger-ui/` (`scripts/vendor-swagger-ui.sh`) and served

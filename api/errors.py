@@ -1,4 +1,4 @@
-"""Every error leaves as `{"error": {"code", "message"}}` (contract §3), 500s included."""
+"""Every error leaves as `{"error": {"code", "message"}}` (API guide §3), 500s included."""
 
 from __future__ import annotations
 

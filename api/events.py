@@ -1,4 +1,4 @@
-"""Behaviour events the app reports (contract §7, roadmap 2.2)."""
+"""Behaviour events the app reports (API guide §7, roadmap 2.2)."""
 
 from __future__ import annotations
 

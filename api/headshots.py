@@ -1,4 +1,4 @@
-"""Headshot routes (contract §6): styles, generate, retry, history, favorites, cancel, delete."""
+"""Headshot routes (API guide §6): styles, generate, retry, history, favorites, cancel, delete."""
 
 from __future__ import annotations
 

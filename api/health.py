@@ -1,4 +1,4 @@
-"""Liveness and readiness probes (contract §10)."""
+"""Liveness and readiness probes (API guide §10)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The OpenAPI 3.1 document of the whole API (contract §10), built from the app itself.
+"""The OpenAPI 3.1 document of the whole API (API guide §10), built from the app itself.
 
 Each route says what its code cannot (a summary, which statuses it answers, who may call it,
 its request and response models) with `@documented` beside it (`api/documented.py`). This module
@@ -417,7 +417,7 @@ WEBHOOK_HEADERS = (
 
 
 def _webhooks() -> dict[str, Any]:
-    """The completion webhooks (contract §11): what the service POSTs to NOTIFY_WEBHOOK_URL."""
+    """The completion webhooks (API guide §11): what the service POSTs to NOTIFY_WEBHOOK_URL."""
     parameters = [{"name": name, "in": "header", "required": True, "description": description,
                    "schema": {"type": "string", "minLength": 1}}
                   for name, description in WEBHOOK_HEADERS]

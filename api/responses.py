@@ -45,12 +45,12 @@ class ErrorDetail(Body):
 
 
 class ErrorBody(Body):
-    """Every error response (contract §3)."""
+    """Every error response (API guide §3)."""
 
     error: ErrorDetail
 
 
-# ---- headshots (contract §6) -------------------------------------------------------------------
+# ---- headshots (API guide §6) -------------------------------------------------------------------
 
 
 class SizedImage(Body):
@@ -166,7 +166,7 @@ class StyleList(Body):
     data: list[StyleItem]
 
 
-# ---- uploads (contract §5) ---------------------------------------------------------------------
+# ---- uploads (API guide §5) ---------------------------------------------------------------------
 
 
 class UploadCreated(Body):
@@ -178,7 +178,7 @@ class UploadCreated(Body):
     contentType: ContentType
 
 
-# ---- credits (contract §4) ---------------------------------------------------------------------
+# ---- credits (API guide §4) ---------------------------------------------------------------------
 
 
 class Device(Body):
@@ -349,7 +349,7 @@ class Failures(Body):
     nextCursor: str | None
 
 
-# ---- support (contract §14) --------------------------------------------------------------------
+# ---- support (API guide §14) --------------------------------------------------------------------
 
 
 class LedgerHeadshot(Body):
@@ -508,7 +508,7 @@ class CreditsGranted(Body):
     balance: NonNegative
 
 
-# ---- operations (contract §10) -----------------------------------------------------------------
+# ---- operations (API guide §10) -----------------------------------------------------------------
 
 
 class Health(Body):

@@ -1,4 +1,4 @@
-"""Share and export (contract §6, roadmap 4.3): the owner's routes, and the public link.
+"""Share and export (API guide §6, roadmap 4.3): the owner's routes, and the public link.
 
 The public page and its image need no token: the unguessable token in the path is the
 authorization, and it names no user or headshot. A link that expired or was revoked is a 410,

@@ -1,4 +1,4 @@
-"""Job status for the app (contract §6): a cheap poll, or a stream of Server-Sent Events,
+"""Job status for the app (API guide §6): a cheap poll, or a stream of Server-Sent Events,
 opened with the bearer token or, from a browser's `EventSource` (which sends no header), at the
 signed URL each status carries (`statusStreamUrl`, §12)."""
 

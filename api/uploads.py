@@ -1,4 +1,4 @@
-"""`POST /api/uploads` (contract §5): a selfie in, a signed URL of its clean copy out."""
+"""`POST /api/uploads` (API guide §5): a selfie in, a signed URL of its clean copy out."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The completion webhooks' payloads (contract §11), for the `webhooks` of the OpenAPI document.
+"""The completion webhooks' payloads (API guide §11), for the `webhooks` of the OpenAPI document.
 
 `services/webhooks.py` builds each payload from the headshot or batch as the API returns it;
 these models only describe it, as `api/responses.py` does for the routes' answers.

@@ -1,4 +1,4 @@
-"""Typed settings, parsed once from the environment (contract §1).
+"""Typed settings, parsed once from the environment (API guide §1).
 
 A `.env` file in the working directory may supply development defaults; real environment
 variables always win.
@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     # How long the store's presigned URL, that /media redirects to, lives.
     s3_presign_ttl_seconds: int = Field(default=300, ge=1, le=7 * 24 * 3600)
 
-    # Beyond the contract's list: tuning knobs with safe defaults.
+    # Beyond docs/api.md §1's list: tuning knobs with safe defaults.
     media_url_ttl_seconds: int = Field(default=3600, ge=60)
     getimg_connect_timeout_seconds: float = 5.0
     getimg_timeout_seconds: float = 120.0
@@ -112,7 +112,7 @@ class Settings(BaseSettings):
     # works: a worker that dies (SIGKILL, host lost) loses its jobs a lease later.
     job_lease_seconds: float = Field(default=30, gt=0)
     job_lease_renew_seconds: float = Field(default=10, gt=0)
-    # GetImg calls in flight at once across every worker (contract §1): a Redis semaphore.
+    # GetImg calls in flight at once across every worker (API guide §1): a Redis semaphore.
     getimg_max_concurrency: int = Field(default=8, ge=1)
     # How long a task waits for a free GetImg slot before it gives the job back to the queue
     # (the job stays queued; no attempt is spent).

@@ -1,4 +1,4 @@
-"""Operators' reads for the admin dashboard (contract §8) that the analytics rollup does not
+"""Operators' reads for the admin dashboard (API guide §8) that the analytics rollup does not
 hold: single rows, such as the failed headshots."""
 
 from __future__ import annotations

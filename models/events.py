@@ -1,4 +1,4 @@
-"""Behaviour events (contract §7, roadmap 2.2): what the app reports, and what the service
+"""Behaviour events (API guide §7, roadmap 2.2): what the app reports, and what the service
 records itself in the transaction of the change it describes.
 
 Every event is kept as it came (`source` says who reported it), for product analysis; the

@@ -1,4 +1,4 @@
-"""An operator's refund of a headshot (contract §8, roadmap 3.3): the credits of its current
+"""An operator's refund of a headshot (API guide §8, roadmap 3.3): the credits of its current
 round come back, once.
 
 Only a completed headshot can be refunded by hand: a failed one was refunded when it failed,

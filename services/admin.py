@@ -1,4 +1,4 @@
-"""What the admin dashboard reads besides the analytics report (contract §8, §14)."""
+"""What the admin dashboard reads besides the analytics report (API guide §8, §14)."""
 
 from __future__ import annotations
 

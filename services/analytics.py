@@ -1,5 +1,5 @@
-"""Analytics for operators: the nightly rollup, its backfill (contract §9), and the report the
-analytics route and the dashboard show (contract §8)."""
+"""Analytics for operators: the nightly rollup, its backfill (API guide §9), and the report the
+analytics route and the dashboard show (API guide §8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Behaviour events the app reports (contract §7); the service's own are recorded with the
+"""Behaviour events the app reports (API guide §7); the service's own are recorded with the
 changes they describe (`models/job/changes.py`, sharing, export)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Readiness (contract §10): whether PostgreSQL, Redis and the image store answer, each checked
+"""Readiness (API guide §10): whether PostgreSQL, Redis and the image store answer, each checked
 on its own; and what is configured dangerously without being down (`warnings`)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Scheduled upkeep (contract §9) as use cases; `workers/maintenance.py` schedules them.
+"""Scheduled upkeep (API guide §9) as use cases; `workers/maintenance.py` schedules them.
 
 PostgreSQL is the source of truth for jobs: the reaper finds every job whose deadline passed
 or whose running attempt's lease ran out, whatever happened to its message (Redis flushed,

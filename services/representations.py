@@ -1,4 +1,4 @@
-"""JSON shapes of the contract (§4, §6, §11): camelCase, ISO 8601 UTC times, freshly signed
+"""JSON shapes of the API guide (§4, §6, §11): camelCase, ISO 8601 UTC times, freshly signed
 URLs; for the API's responses and the webhooks' payloads alike."""
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def _urls(signer: MediaUrlSigner, keys: list[str]) -> list[str]:
 
 
 def _image(url: str, size: list[int] | tuple[int, int] | None) -> dict[str, Any]:
-    """An image as the contract shows it beside its URL (§12): where it is and its size in
+    """An image as the API shows it beside its URL (§12): where it is and its size in
     pixels, from what was recorded when it was written (null: not recorded, older images)."""
     width, height = size if size else (None, None)
     return {"url": url, "width": width, "height": height}

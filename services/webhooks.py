@@ -1,4 +1,4 @@
-"""Completion webhooks (contract §11): one signed POST per outbox event, at least once.
+"""Completion webhooks (API guide §11): one signed POST per outbox event, at least once.
 
 The event was written with the change that ended its job or batch (`models/job/changes.py`);
 here it is claimed, its payload built from the current state (so its image URLs are freshly

@@ -1,4 +1,4 @@
-"""Celery tasks of the scheduled upkeep (contract §9), each schedule declared with its task.
+"""Celery tasks of the scheduled upkeep (API guide §9), each schedule declared with its task.
 
 The work itself is `services/maintenance.py`'s.
 """

@@ -47,7 +47,7 @@ JOB_ENDINGS = {
     Change.FAILED: EventType.HEADSHOT_FAILED,
     Change.CANCELLED: EventType.HEADSHOT_CANCELLED,
 }
-# The behaviour events the service records itself (contract §7), with the change. A job's
+# The behaviour events the service records itself (API guide §7), with the change. A job's
 # `headshot_started` is written by the statement that creates it (creation.py), its
 # `headshot_completed` by the statement that completes it (attempts.py): one round
 # trip for the change and its event, on the two paths every job takes.

@@ -60,7 +60,7 @@ redis_installed() { command -v redis-server >/dev/null 2>&1 && command -v redis-
 # Runs another step, e.g. `step setup`; it exits this script if the step fails.
 step() { "$RUN_SCRIPTS/$1.sh" "${@:2}"; }
 
-# Development values for the contract §1 variables (JWT_SECRET: config.DEV_JWT_SECRET unless
+# Development values for the API guide §1 variables (JWT_SECRET: config.DEV_JWT_SECRET unless
 # set); anything already in the environment wins,
 # except the ports and the GetImg pair, which the demo fixes.
 export_demo_env() {

@@ -1,4 +1,4 @@
-"""A client generated from the live `/openapi.json` walks the whole journey (contract §12).
+"""A client generated from the live `/openapi.json` walks the whole journey (API guide §12).
 
 As a new mobile developer would: `openapi-python-client` makes a client from the document the
 running server (gunicorn, a real worker, the fake GetImg) serves, with the generator config of

@@ -1,4 +1,4 @@
-"""Schemathesis against the live server (contract §3, §10): whatever it derives from
+"""Schemathesis against the live server (API guide §3, §10): whatever it derives from
 `/openapi.json`, valid or not, no response is a 500 and every response conforms to the document
 (status code, content type, body schema, documented headers); and no request the document calls
 valid is refused with a 400 (`positive_data_acceptance`), save where a rule is beyond any schema

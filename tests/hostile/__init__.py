@@ -1,1 +1,1 @@
-"""Hostile-input suite: every bad request gets the contract's error (§3) and changes nothing."""
+"""Hostile-input suite: every bad request gets the API guide's error (§3) and changes nothing."""

@@ -1,4 +1,4 @@
-"""Another user's batch (contract §2): the same 404 as a batch that does not exist, for every
+"""Another user's batch (API guide §2): the same 404 as a batch that does not exist, for every
 batch route, and nothing changes; absurd batch ids never reach the database."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Another user's ids (contract §2): the same 404 as an id that does not exist, nothing changes.
+"""Another user's ids (API guide §2): the same 404 as an id that does not exist, nothing changes.
 
 Walks `app.url_map`: every /api route with an id in its path (retry, status, history item,
 delete, and whatever is added later), every method.

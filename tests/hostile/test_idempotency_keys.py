@@ -1,4 +1,4 @@
-"""`Idempotency-Key` on generate (contract §6): a malformed key is a 400, a reused key never
+"""`Idempotency-Key` on generate (API guide §6): a malformed key is a 400, a reused key never
 charges twice, and one user's key never hands back another user's job."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`imageUrl` of `POST /api/headshots/generate` (contract §5): only the service's own, valid,
+"""`imageUrl` of `POST /api/headshots/generate` (API guide §5): only the service's own, valid,
 signed upload URLs of the caller. Everything else is a 400 naming `imageUrl`, nothing charged,
 no job, no file."""
 

@@ -1,4 +1,4 @@
-"""Bearer tokens (contract §2): every bad one is a 401 on every protected route, walking
+"""Bearer tokens (API guide §2): every bad one is a 401 on every protected route, walking
 `app.url_map` so a route added later is covered without touching this file."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`POST /api/uploads` (contract §5) with hostile files and hostile multipart bodies.
+"""`POST /api/uploads` (API guide §5) with hostile files and hostile multipart bodies.
 
 A refused upload is the §3 error with 400/413/415 and leaves no row and no file. A valid image
 that carries something else (a trailing ZIP, a script in a comment, a traversal filename) is

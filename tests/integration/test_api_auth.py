@@ -1,4 +1,4 @@
-"""Authentication (contract §2) and the error shape (§3) on every kind of miss."""
+"""Authentication (API guide §2) and the error shape (§3) on every kind of miss."""
 
 from __future__ import annotations
 

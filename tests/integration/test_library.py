@@ -1,4 +1,4 @@
-"""The app's library (contract §6): favorites, batches, before/after, share links, export,
+"""The app's library (API guide §6): favorites, batches, before/after, share links, export,
 cancel, delete my data. In-process API against the run's PostgreSQL and Redis; jobs are moved
 through the domain's own transitions where a worker would."""
 

@@ -1,4 +1,4 @@
-"""`GET /openapi.json` (contract §10): a valid OpenAPI 3.1 document of every route, built from
+"""`GET /openapi.json` (API guide §10): a valid OpenAPI 3.1 document of every route, built from
 the `@documented` beside each route and the request models, with response schemas that the
 serializers' real output satisfies."""
 

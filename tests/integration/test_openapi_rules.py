@@ -1,4 +1,4 @@
-"""Rules over the WHOLE `/openapi.json` (contract §10, §12), so a route added later is held to
+"""Rules over the WHOLE `/openapi.json` (API guide §10, §12), so a route added later is held to
 them without a test of its own: what a generated client needs to take the document as is.
 
 - every parameter is typed, and no query model lingers as a component;

@@ -1,4 +1,4 @@
-"""Operators' refunds and the audit log (contract §8), and behaviour events (contract §7)."""
+"""Operators' refunds and the audit log (API guide §8), and behaviour events (API guide §7)."""
 
 from __future__ import annotations
 

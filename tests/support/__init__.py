@@ -4,7 +4,7 @@ by the top-level `devstack` package, which the benchmarks use too.
 
 - `session`: this run's ports, run directory, database name and installed settings;
 - `users`: fresh user ids, tokens (`make_token`, `auth`, `ADMIN`);
-- `errors`: `assert_error`, the contract's §3 error check for any kind of response;
+- `errors`: `assert_error`, the API guide's §3 error check for any kind of response;
 - `ledger`: `assert_ledger_consistent`, the money invariant behind the `ledger_invariant` fixture;
 - `assets`: the image files the tests send;
 - `api_calls`: calls against the in-process Flask app (`client`);

@@ -1,4 +1,4 @@
-"""The contract's §3 error: `{"error": {"code", "message"}}` and nothing else, on any response.
+"""The API guide's §3 error: `{"error": {"code", "message"}}` and nothing else, on any response.
 
 One check for every suite: in-process (werkzeug test responses), over HTTP (`requests`), and
 raw (`http.client`) for the requests no well-behaved client can send.
@@ -39,7 +39,7 @@ def assert_error(response: Any, status: int, code: str | None = None,
                  field: str | None = None, *, context: object = "") -> dict[str, Any]:
     """The response is exactly `{"error": {"code", "message"}}` with `status`; returns the body.
 
-    `field` must be named in the message (contract §3: 400 names the offending field); a 429
+    `field` must be named in the message (API guide §3: 400 names the offending field); a 429
     must say when to come back (`Retry-After`).
     """
     answer = reply_of(response)

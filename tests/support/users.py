@@ -1,4 +1,4 @@
-"""Test users: fresh ids, and the JWTs that sign them in (contract §2)."""
+"""Test users: fresh ids, and the JWTs that sign them in (API guide §2)."""
 
 from __future__ import annotations
 

@@ -51,7 +51,7 @@ class _KeepAlive:
 
 
 def is_error_body(body: Any) -> bool:
-    """The contract's §3 error shape: {"error": {"code": str, "message": str}}."""
+    """The API guide's §3 error shape: {"error": {"code": str, "message": str}}."""
     error = body.get("error") if isinstance(body, dict) else None
     return (isinstance(error, dict) and isinstance(error.get("code"), str)
             and isinstance(error.get("message"), str))
