@@ -18,6 +18,7 @@ from models.job.snapshot import StatusSnapshot
 from models.job.table import Job
 from models.styles import Style
 from models.uploads import Upload
+from models.users import User
 from services.accounts import Account
 from services.admin import FailurePage
 from services.analytics import Report
@@ -163,14 +164,21 @@ def style_json(style: Style) -> dict[str, Any]:
     }
 
 
-def account_json(account: Account) -> dict[str, Any]:
-    user = account.user
+def balance_json(user: User) -> dict[str, Any]:
+    """Who the user is and where their credits stand: the head of `/api/me` and of a support
+    lookup alike."""
     return {
         "id": user.id,
         "email": user.email,
         "credits": user.credits,
         "totalHeadshotsGenerated": user.total_headshots_generated,
         "totalCreditsSpent": user.total_credits_spent,
+    }
+
+
+def account_json(account: Account) -> dict[str, Any]:
+    return {
+        **balance_json(account.user),
         "devices": [device_json(device) for device in account.devices],
         "features": account.features,
         "push": {

@@ -11,19 +11,14 @@ from models.devices import Device
 from models.events import Event
 from models.outbox import OutboxEvent
 from models.support_reads import JobCredits, Latest, LedgerLine, LiveShare, Row
-from services.representations import device_json, iso
+from services.representations import balance_json, device_json, iso
 from services.support import UserFile
 
 
 def user_file_json(found: UserFile) -> dict[str, Any]:
-    user = found.user
     return {
-        "id": user.id,
-        "email": user.email,
-        "credits": user.credits,
-        "totalHeadshotsGenerated": user.total_headshots_generated,
-        "totalCreditsSpent": user.total_credits_spent,
-        "createdAt": iso(user.created_at),
+        **balance_json(found.user),
+        "createdAt": iso(found.user.created_at),
         "sameEmailUserIds": found.same_email_user_ids,
         "ledger": _latest(found.ledger, _ledger_line_json),
         "headshots": _latest(found.headshots, _headshot_json),

@@ -435,5 +435,7 @@
   Chart.defaults.font.family = "system-ui, -apple-system, 'Segoe UI', 'DejaVu Sans', sans-serif";
   Chart.defaults.color = "#475569";
   defaultRange();
+  // What the page's other views (support.js, flags.js, loaded after this file) share with it.
+  window.adminPage = { api: api, when: when, badge: badge };
   if (token()) signedIn(); else signOut("");
 })();

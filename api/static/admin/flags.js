@@ -1,30 +1,17 @@
 // The dashboard's "Flags" view (§14): every feature flag, a switch that turns it on or off at
 // once, and its rollout percentage and allow-list. A file of its own beside dashboard.js (the
-// page's CSP refuses inline scripts); it reads the operator's token where dashboard.js keeps it
+// page's CSP refuses inline scripts); it calls the API through dashboard.js (window.adminPage)
 // and loads the flags whenever the dashboard is shown.
 (function () {
   "use strict";
 
-  var TOKEN_KEY = "headshots.adminToken";  // dashboard.js keeps the token there
-
   function $(id) { return document.getElementById(id); }
 
+  // dashboard.js's request; a refusal said as "(status code) message" in the view's notes.
   function api(method, path, body) {
-    var options = {
-      method: method,
-      headers: { Authorization: "Bearer " + sessionStorage.getItem(TOKEN_KEY) },
-    };
-    if (body !== undefined) {
-      options.headers["Content-Type"] = "application/json";
-      options.body = JSON.stringify(body);
-    }
-    return fetch(path, options).then(function (response) {
-      return response.json().catch(function () { return {}; }).then(function (json) {
-        if (response.ok) return json;
-        var error = json.error || {};
-        throw new Error("(" + response.status + " " + (error.code || "") + ") " +
-          (error.message || response.statusText));
-      });
+    return window.adminPage.api(method, path, body).catch(function (error) {
+      if (!error.status) throw error;  // the network's, not the API's
+      throw new Error("(" + error.status + " " + error.code + ") " + error.message);
     });
   }
 

@@ -29,14 +29,8 @@
 
   // ---- drawing ------------------------------------------------------------------------------
 
-  function when(iso) { return iso ? iso.slice(0, 16).replace("T", " ") : "–"; }
-
-  function badge(text, kind) {
-    var span = document.createElement("span");
-    span.className = "badge " + kind;
-    span.textContent = text;
-    return span;
-  }
+  var when = window.adminPage.when;  // dashboard.js's, like badge
+  var badge = window.adminPage.badge;
 
   // Cells are set with textContent: emails, errors and descriptions are data, never markup.
   function fillTable(id, rows, cellsOf, empty, classOf) {
