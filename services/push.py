@@ -13,16 +13,9 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from models import outbox
 from models.devices import Device, Platform, forget_gone_device, get_device, push_platforms
-from models.outbox import (
-    Channel,
-    EventType,
-    OutboxEvent,
-    claim_event,
-    due_event_ids,
-    mark_delivered,
-    mark_failed_attempt,
-)
+from models.outbox import Channel, EventType, OutboxEvent
 from services import flags
 from services.metrics import PUSH_DELIVERIES
 from services.unit_of_work import read_only, unit_of_work
@@ -64,7 +57,7 @@ def deliver(event_id: int) -> Attempt:
     if not push_platforms():
         return Attempt(delivered=False)
     with unit_of_work() as db_session:
-        event = claim_event(db_session, event_id, Channel.PUSH)
+        event = outbox.claim_event(db_session, event_id, Channel.PUSH)
         device = get_device(db_session, event.device_id) \
             if event is not None and event.device_id is not None else None
         db_session.commit()
@@ -73,7 +66,7 @@ def deliver(event_id: int) -> Attempt:
     sent = _send(event, device)
     with unit_of_work() as db_session:
         if sent.outcome is Outcome.DELIVERED:
-            mark_delivered(db_session, event.id)
+            outbox.mark_delivered(db_session, event.id)
             db_session.commit()
             PUSH_DELIVERIES.labels("delivered").inc()
             log.info("push %s (%s) delivered to device %s", event.message_id, event.event_type,
@@ -84,9 +77,9 @@ def deliver(event_id: int) -> Attempt:
             log.info("push %s: device %s is gone (%s): forgotten", event.message_id,
                      event.device_id, sent.error)
         delay = retry_delay(event.attempts)
-        next_at = mark_failed_attempt(db_session, event, retry_in=timedelta(seconds=delay),
-                                      error=sent.error or "failed",
-                                      give_up=sent.outcome is not Outcome.FAILED)
+        next_at = outbox.mark_failed_attempt(
+            db_session, event, retry_in=timedelta(seconds=delay), error=sent.error or "failed",
+            give_up=sent.outcome is not Outcome.FAILED)
         db_session.commit()
     PUSH_DELIVERIES.labels(_label(sent.outcome, next_at is None)).inc()
     if next_at is None:
@@ -131,4 +124,4 @@ def due_events() -> list[int]:
     if not push_platforms():
         return []
     with read_only() as db_session:
-        return due_event_ids(db_session, channel=Channel.PUSH)
+        return outbox.due_event_ids(db_session, channel=Channel.PUSH)
