@@ -376,6 +376,35 @@ def _thumbnail_of(decoded: Image.Image, long_side: int) -> Thumbnail:
     return Thumbnail(data, upright.width, upright.height)
 
 
+def crop_to_aspect(data: bytes, ratio: str, *, long_side: int = 512) -> Thumbnail:
+    """A JPEG of the image's centre cut to `ratio` ("width:height"), its longer side at most
+    `long_side` (never upscaled): the "before" of a swipe-to-compare, so it lines up with a
+    result of that shape (§13). Re-encoded from pixels, so no metadata survives."""
+    if long_side < 1:
+        raise ValueError("long_side must be positive")
+    ratio_width, ratio_height = (int(part) for part in ratio.split(":"))
+    image, _ = open_checked(data, max_bytes=RESULT_MAX_BYTES, max_pixels=DEFAULT_MAX_PIXELS)
+    # A JPEG decodes scaled down while both sides stay at least `long_side`, so the crop's
+    # longer side (at least the image's shorter side) still needs no upscaling.
+    image.draft(None, (long_side, long_side))
+    _decode(image)
+    upright = _apply_orientation(image)
+    # The largest box of that shape inside the image, centred.
+    if upright.width * ratio_height > upright.height * ratio_width:  # wider: trim the sides
+        width, height = round(upright.height * ratio_width / ratio_height), upright.height
+    else:  # taller: trim top and bottom
+        width, height = upright.width, round(upright.width * ratio_height / ratio_width)
+    left, top = (upright.width - width) // 2, (upright.height - height) // 2
+    cropped = upright.crop((left, top, left + width, top + height))
+    if max(cropped.size) > long_side:
+        scale = long_side / max(cropped.size)
+        cropped = cropped.resize((max(1, round(width * scale)), max(1, round(height * scale))),
+                                 Image.Resampling.BOX)
+    data = encode_image(_normalise_mode(cropped, keep_alpha=False), JPEG,
+                        quality=THUMBNAIL_QUALITY)
+    return Thumbnail(data, cropped.width, cropped.height)
+
+
 def read_result_image(
     data: bytes,
     *,

@@ -114,7 +114,8 @@ def give_back(job: Claimed, *, retry_in_seconds: float, code: str, message: str)
 
 def complete(job: Claimed, *, result_keys: list[str], thumbnail_key: str,
              metadata: dict[str, Any], result_sizes: list[tuple[int, int]] | None = None,
-             thumbnail_size: tuple[int, int] | None = None, call: CallRow | None = None
+             thumbnail_size: tuple[int, int] | None = None, call: CallRow | None = None,
+             before_key: str | None = None, before_size: tuple[int, int] | None = None
              ) -> bool:
     """Record the results and their sizes in pixels; False if the job was deleted or taken
     over meanwhile (the caller's files then belong to nobody). `call`: the GetImg call that made
@@ -126,7 +127,7 @@ def complete(job: Claimed, *, result_keys: list[str], thumbnail_key: str,
         completed = complete_job(
             db_session, job.id, attempt=job.attempt, result_keys=result_keys,
             thumbnail_key=thumbnail_key, metadata=metadata, result_sizes=result_sizes,
-            thumbnail_size=thumbnail_size,
+            thumbnail_size=thumbnail_size, before_key=before_key, before_size=before_size,
         )
         db_session.commit()
     return completed is not None

@@ -96,8 +96,15 @@ def headshot_json(job: Job, signer: MediaUrlSigner) -> dict[str, Any]:
     result_urls = _urls(signer, job.result_keys or [])
     thumbnail_url = signer.sign(job.thumbnail_key).url if job.thumbnail_key else None
     original_url = original.url if original else None
-    before_url = (signer.sign(upload.preview_key).url
-                  if upload is not None and upload.preview_key else None)
+    # The job's own before image, cut to its shape (§13); older jobs show the upload's preview.
+    if job.before_key:
+        before_url: str | None = signer.sign(job.before_key).url
+        before_size = _size(job.before_width, job.before_height)
+    elif upload is not None and upload.preview_key:
+        before_url = signer.sign(upload.preview_key).url
+        before_size = _size(upload.preview_width, upload.preview_height)
+    else:
+        before_url, before_size = None, None
     return {
         "id": job.id,
         "style": job.style,
@@ -113,8 +120,7 @@ def headshot_json(job: Job, signer: MediaUrlSigner) -> dict[str, Any]:
         "thumbnail": _sized(thumbnail_url, _size(job.thumbnail_width, job.thumbnail_height)),
         "originalImage": _sized(original_url, _size(upload.width, upload.height)
                                 if upload is not None else None),
-        "beforeImage": _sized(before_url, _size(upload.preview_width, upload.preview_height)
-                              if upload is not None else None),
+        "beforeImage": _sized(before_url, before_size),
         "isFavorite": job.is_favorite,
         "error": _error(job.error_code, job.error_message),
         "retryCount": job.retry_count,

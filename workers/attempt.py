@@ -23,6 +23,7 @@ from media.formats import BY_CONTENT_TYPE
 from media.images import (
     ImageRejected,
     Thumbnail,
+    crop_to_aspect,
     read_result_image,
     read_result_image_with_thumbnail,
 )
@@ -145,17 +146,19 @@ def _requeue(job: Claimed, error: Exception, code: str, message: str, *,
 
 @dataclass(frozen=True)
 class StoredResults:
-    """What an attempt stored: the results' keys and sizes ([width, height] each), and the
-    thumbnail's key and size."""
+    """What an attempt stored: the results' keys and sizes ([width, height] each), the
+    thumbnail's key and size, and the before image's (the selfie cut to the job's shape)."""
 
     result_keys: list[str]
     result_sizes: list[tuple[int, int]]
     thumbnail_key: str
     thumbnail_size: tuple[int, int]
+    before_key: str
+    before_size: tuple[int, int]
 
 
 def _store_results(job: Claimed, response: GenerationResponse, client: GetImgClient,
-                   stored: list[str]) -> StoredResults:
+                   original: bytes, stored: list[str]) -> StoredResults:
     """Download and keep the results and a thumbnail; every key written goes into `stored`,
     so a failure half-way can delete what was already written. The sizes come from the check
     each image gets anyway, so readers never open a file to learn them."""
@@ -180,8 +183,15 @@ def _store_results(job: Claimed, response: GenerationResponse, client: GetImgCli
     thumbnail_key = new_key("thumbnails", job.user_id, "jpg")
     stored.append(thumbnail_key)
     storage.put(thumbnail_key, thumbnail.data, "image/jpeg")
+    # One per job, not shared between the jobs of an upload and shape: it goes with the job's
+    # other files, so no delete has to ask who else uses it.
+    before = crop_to_aspect(original, job.aspect_ratio)
+    before_key = new_key("previews", job.user_id, "jpg")
+    stored.append(before_key)
+    storage.put(before_key, before.data, "image/jpeg")
     return StoredResults(result_keys, result_sizes, thumbnail_key,
-                         (thumbnail.width, thumbnail.height))
+                         (thumbnail.width, thumbnail.height), before_key,
+                         (before.width, before.height))
 
 
 def run_attempt(generation_id: int) -> AttemptOutcome:
@@ -253,7 +263,7 @@ def _attempt(held: HeldJob, slot: GetImgSlot) -> AttemptOutcome:
         call.answered(response)
         _slow_down_everyone(None, response)
         _still_ours(held)
-        results = _store_results(job, response, client, stored)
+        results = _store_results(job, response, client, original, stored)
         processing_time = time.monotonic() - started
         queue_time = max(0.0, (job.claimed_at - job.round_asked_at).total_seconds())
         outcome = {
@@ -268,7 +278,9 @@ def _attempt(held: HeldJob, slot: GetImgSlot) -> AttemptOutcome:
                                   thumbnail_key=results.thumbnail_key,
                                   metadata=metadata | outcome,
                                   result_sizes=results.result_sizes,
-                                  thumbnail_size=results.thumbnail_size, call=call.pending)
+                                  thumbnail_size=results.thumbnail_size, call=call.pending,
+                                  before_key=results.before_key,
+                                  before_size=results.before_size)
         call.pending = None  # written with the completion
     except NoLongerOurs:  # cancelled meanwhile: whatever it stored is nobody's
         _delete_quietly(stored)  # before the line: whoever reads it may look for the files

@@ -154,6 +154,9 @@ _COMPLETE = update_job(
     result_sizes=bindparam("result_sizes", type_=JSONB),
     thumbnail_width=bindparam("thumbnail_width", type_=Integer),
     thumbnail_height=bindparam("thumbnail_height", type_=Integer),
+    before_key=bindparam("before_key", type_=String),
+    before_width=bindparam("before_width", type_=Integer),
+    before_height=bindparam("before_height", type_=Integer),
     error_code=null(),
     error_message=null(),
     **ENDED,
@@ -188,16 +191,22 @@ def complete_job(
     metadata: dict[str, Any],
     result_sizes: list[tuple[int, int]] | None = None,
     thumbnail_size: tuple[int, int] | None = None,
+    before_key: str | None = None,
+    before_size: tuple[int, int] | None = None,
 ) -> JobRow | None:
     """Mark the attempt's job completed; None if the job is no longer this attempt's to finish.
-    The sizes are [width, height] per result and the thumbnail's (None: not known)."""
+    The sizes are [width, height] per result, the thumbnail's and the before image's (None:
+    not known)."""
     completed: JobRow | None = run_transition(
         db_session, _COMPLETE_AND_COUNT, Change.COMPLETED,
         transition_params(job_id, utcnow(), attempt=attempt, result_keys=result_keys,
                 thumbnail_key=thumbnail_key, meta=metadata,
                 result_sizes=[list(size) for size in result_sizes] if result_sizes else None,
                 thumbnail_width=thumbnail_size[0] if thumbnail_size else None,
-                thumbnail_height=thumbnail_size[1] if thumbnail_size else None))
+                thumbnail_height=thumbnail_size[1] if thumbnail_size else None,
+                before_key=before_key,
+                before_width=before_size[0] if before_size else None,
+                before_height=before_size[1] if before_size else None))
     return completed
 
 

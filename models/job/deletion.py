@@ -38,8 +38,9 @@ def delete_job(db_session: Session, *, user_id: int, job_id: int) -> list[str]:
     keys = job.stored_keys
     job.deleted_at = utcnow()
     job.result_keys = []
-    job.thumbnail_key = None
+    job.thumbnail_key = job.before_key = None
     job.result_sizes = job.thumbnail_width = job.thumbnail_height = None
+    job.before_width = job.before_height = None
     db_session.flush()
     revoke_shares(db_session, job_id)
     if job.upload_id is not None:

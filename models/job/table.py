@@ -111,6 +111,12 @@ class Job(Base):
     result_sizes: Mapped[list[list[int]] | None] = mapped_column(JSONB)
     thumbnail_width: Mapped[int | None] = mapped_column(Integer)
     thumbnail_height: Mapped[int | None] = mapped_column(Integer)
+    # The "before" of a swipe-to-compare: the selfie's centre cut to the job's aspect ratio,
+    # written with the results (one file per job, deleted with them) and its size. NULL for
+    # jobs completed before the columns: their before image is the upload's preview.
+    before_key: Mapped[str | None] = mapped_column(String(200))
+    before_width: Mapped[int | None] = mapped_column(Integer)
+    before_height: Mapped[int | None] = mapped_column(Integer)
     is_favorite: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
@@ -141,7 +147,8 @@ class Job(Base):
 
     @property
     def stored_keys(self) -> list[str]:
-        return [*self.result_keys, *([self.thumbnail_key] if self.thumbnail_key else [])]
+        return [*self.result_keys,
+                *(key for key in (self.thumbnail_key, self.before_key) if key)]
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ def _stated(image: dict[str, Any]) -> tuple[int, int]:
     return image["width"], image["height"]
 
 
-@pytest.mark.parametrize("aspect_ratio", ["3:4", "9:16"])
+@pytest.mark.parametrize("aspect_ratio", ["4:5", "9:16"])
 def test_every_image_url_comes_with_the_size_it_is_served_at(
         web: str, fake_getimg: FakeGetImg, aspect_ratio: str) -> None:
     user = LiveServer(web).user(credits=1)
@@ -52,7 +52,16 @@ def test_every_image_url_comes_with_the_size_it_is_served_at(
     for shown in (status, item):
         assert [_stated(result) for result in shown["results"]] == [result_size]
         assert _stated(shown["thumbnail"]) == thumbnail_size
-    assert _stated(item["beforeImage"]) == _served_size(item["beforeImageUrl"])
+    # The before image takes the headshot's shape, so a swipe-to-compare lines up (§13).
+    before_size = _served_size(item["beforeImageUrl"])
+    assert _stated(item["beforeImage"]) == before_size
+    assert item["beforeImageUrl"] != job["beforeImageUrl"]
+    assert max(before_size) == 512
+    assert abs(before_size[0] / before_size[1] - width / height) < 0.01
+    # It is the headshot's own file, deleted with it (the upload's preview goes with the
+    # upload's last headshot, as before).
+    assert user.call("DELETE", f"/api/headshots/history/{job['id']}").status_code == 204
+    assert requests.get(item["beforeImageUrl"], timeout=10).status_code == 404
 
 
 def test_a_finished_headshot_read_again_is_a_304_over_http(web: str,
