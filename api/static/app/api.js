@@ -28,7 +28,7 @@ const IN_WORDS = {
   already_finished: "This headshot has already finished.",
   not_completed: "Only a finished headshot can be shared or exported.",
   nothing_completed: "No style of this batch has finished yet.",
-  unsupported_media_type: "That file is not a photo we can read (use JPEG, PNG or WebP).",
+  unsupported_media_type: "That file is not a photo we can read (use JPEG, PNG, WebP, HEIC or AVIF).",
   image_too_large: "That photo is too large (10 MB at most).",
   payload_too_large: "That photo is too large (10 MB at most).",
   service_unavailable: "The service is busy right now; nothing was charged. Try again shortly.",
