@@ -171,6 +171,9 @@ class JobRow:
     result_sizes: list[list[int]] | None
     thumbnail_width: int | None
     thumbnail_height: int | None
+    before_key: str | None
+    before_width: int | None
+    before_height: int | None
     is_favorite: bool
     error_code: str | None
     error_message: str | None

@@ -531,17 +531,8 @@ def test_a_push_shows_a_notification_that_opens_the_headshot(
     payload = json.dumps({"type": "headshot.completed", "headshotId": job["id"],
                           "title": "Your headshot is ready", "body": "Corporate, 1:1",
                           "url": "https://elsewhere.example/x"})
-    cdp.send("ServiceWorker.deliverPushMessage", {
-        "origin": web, "registrationId": registration["registrationId"], "data": payload})
-
-    def shown() -> list[dict[str, Any]] | None:
-        found: list[dict[str, Any]] = page.evaluate("""async () => {
-            const registration = await navigator.serviceWorker.ready;
-            return (await registration.getNotifications()).map(
-                n => ({title: n.title, body: n.body, url: n.data.url, tag: n.tag})); }""")
-        return found or None
-
-    notifications = wait_until(shown, timeout=10, interval=0.2, message="the notification")
+    notifications = _deliver_until_shown(page, cdp, web, str(registration["registrationId"]),
+                                         payload)
     assert notifications == [{"title": "Your headshot is ready", "body": "Corporate, 1:1",
                               "url": f"/app#/headshot/{job['id']}",
                               "tag": f"headshot-{job['id']}"}]  # never the payload's other URL
@@ -567,6 +558,32 @@ def _browser_push_service(subscription: dict[str, Any]) -> str:
             "  return {endpoint: json.endpoint, toJSON: () => json};\n"
             "};\n"
             "PushManager.prototype.getSubscription = async function () { return null; };\n")
+
+
+def _deliver_until_shown(page: Any, cdp: Any, origin: str, registration_id: str,
+                         data: str) -> list[dict[str, Any]]:
+    """Hand the service worker a push as the browser's push service would, until its
+    notification shows: a push service hands a message over again until the browser takes it,
+    and a service worker still starting can miss the first (the notification's tag keeps it one
+    notification however often it comes)."""
+
+    def shown() -> list[dict[str, Any]] | None:
+        found: list[dict[str, Any]] = page.evaluate("""async () => {
+            const registration = await navigator.serviceWorker.ready;
+            return (await registration.getNotifications()).map(
+                n => ({title: n.title, body: n.body, url: n.data.url, tag: n.tag})); }""")
+        return found or None
+
+    deadline = time.monotonic() + 30
+    while True:
+        cdp.send("ServiceWorker.deliverPushMessage",
+                 {"origin": origin, "registrationId": registration_id, "data": data})
+        try:
+            return cast(list[dict[str, Any]], wait_until(
+                shown, timeout=5, interval=0.2, message="the notification"))
+        except TimeoutError:
+            if time.monotonic() > deadline:
+                raise
 
 
 def _registration_id(page: Any, cdp: Any, registrations: list[dict[str, Any]]) -> str:
@@ -624,31 +641,12 @@ def test_after_the_first_generate_a_push_reaches_the_browser_and_opens_the_heads
     notification = cast(list[Any], delivered)[0].notification
     assert notification["type"] == "headshot.completed"
     assert str(notification["headshotId"]) == str(headshot_id)
-    registration_id = _registration_id(page, cdp, registrations)
-
-    def shown() -> list[dict[str, Any]] | None:
-        found: list[dict[str, Any]] = page.evaluate("""async () => {
-            const registration = await navigator.serviceWorker.ready;
-            return (await registration.getNotifications()).map(
-                n => ({title: n.title, body: n.body, url: n.data.url})); }""")
-        return found or None
-
-    # A push service hands a message over again until the browser takes it; a service worker
-    # still starting can miss the first, so do the same every few seconds (the notification's
-    # tag keeps it one notification however often it comes).
-    notifications: list[dict[str, Any]] | None = None
-    deadline = time.monotonic() + 30
-    while notifications is None:
-        cdp.send("ServiceWorker.deliverPushMessage", {
-            "origin": web, "registrationId": registration_id, "data": json.dumps(notification)})
-        try:
-            notifications = cast(list[dict[str, Any]], wait_until(
-                shown, timeout=5, interval=0.2, message="the notification"))
-        except TimeoutError:
-            if time.monotonic() > deadline:
-                raise
+    notifications = _deliver_until_shown(page, cdp, web,
+                                         _registration_id(page, cdp, registrations),
+                                         json.dumps(notification))
     assert notifications == [{"title": notification["title"], "body": notification["body"],
-                              "url": f"/app#/headshot/{headshot_id}"}]
+                              "url": f"/app#/headshot/{headshot_id}",
+                              "tag": f"headshot-{headshot_id}"}]
     page.goto(f"{web}{notification['url']}")  # what a click opens: /app/#/headshots/{id}
     _screen(page, "headshot")
     assert page.inner_text("#headshot-title") == "Corporate headshot"
