@@ -20,10 +20,11 @@ LIMIT = 3
 
 @pytest.fixture(autouse=True)
 def slot_settings() -> Iterator[None]:
-    """A limit of 3 and a lease short enough to watch it run out."""
+    """A limit of 3 and a lease short enough to watch it run out, long enough that a busy
+    machine's pause between two renewals (0.1 s apart) never outlasts it."""
     original = get_settings()
     use_settings(original.model_copy(update={"getimg_max_concurrency": LIMIT,
-                                             "job_lease_seconds": 0.5,
+                                             "job_lease_seconds": 2.0,
                                              "job_lease_renew_seconds": 0.1}))
     get_redis().delete(getimg_slots.HOLDERS_KEY, getimg_slots.PAUSE_KEY)
     try:
