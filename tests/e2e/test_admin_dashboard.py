@@ -32,12 +32,12 @@ from models.uploads import Upload
 from services import analytics
 from services.events import record_client_event, record_history_view
 from services.unit_of_work import unit_of_work
+from tests.support.browser import launched_chromium, watched_page
 from tests.support.domain import funded_user, stored_upload
 from tests.support.users import ADMIN, auth, make_token
 
 pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")
 
-CHROMIUM = Path("/usr/bin/chromium")  # Debian's package; scripts/run/lib.sh names it too
 REVIEW_COPY = Path("/tmp/dashboard-screens")
 DAYS = 14
 STYLES = {"corporate": 5, "creative": 3, "casual": 2, "model": 1}  # how often each is picked
@@ -126,31 +126,15 @@ def history() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: the admin dashboard's test needs Debian's chromium "
-                    "(`./run setup` installs it, or `apt-get install -y chromium`)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM),
-                                             args=["--no-sandbox"])
+    with launched_chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    page.on("console", lambda message: problems.append(message.text)
-            if "Content Security Policy" in message.text else None)
-    yield page
-    context.close()
-    assert problems == [], problems  # no script error, nothing the CSP refused
+    # No script error, nothing the CSP refused.
+    with watched_page(browser.new_context(viewport={"width": 1440, "height": 900})) as page:
+        yield page
 
 
 @pytest.fixture(scope="module")

@@ -13,20 +13,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from devstack.processes import free_port, wait_for_web, web_service
 from fakes.getimg.process import FakeGetImg
+from tests.support.browser import launched_chromium, watched_page
 from tests.support.cutting_proxy import CuttingProxy
 from tests.support.live import LiveServer
 from tests.support.session import RUN_DIR
 
 pytestmark = pytest.mark.usefixtures("worker", "ledger_invariant")
 
-CHROMIUM = Path("/usr/bin/chromium")  # Debian's package; scripts/run/lib.sh names it too
 ORDER = {"queued": 0, "processing": 1, "completed": 2, "failed": 2}
 # The web client: it only opens the stream and writes down what the EventSource reports.
 PAGE = b"""<!doctype html>
@@ -87,33 +86,17 @@ def proxied_web(page_origin: str) -> Iterator[tuple[str, CuttingProxy]]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: this test needs Debian's chromium "
-                    "(`./run setup` installs it, or `apt-get install -y chromium`)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM),
-                                             args=["--no-sandbox"])
+    with launched_chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
 def page(browser: Any, page_origin: str) -> Iterator[Any]:
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    # A CORS refusal shows only here (the EventSource just errors): any would fail the test.
-    page.on("console", lambda message: problems.append(message.text)
-            if "CORS" in message.text or "Access-Control" in message.text else None)
-    page.goto(page_origin + "/")
-    yield page
-    context.close()
-    assert problems == [], problems
+    # A CORS refusal shows only on the console (the EventSource just errors): any fails it.
+    with watched_page(browser.new_context(),
+                      complaint=lambda text: "CORS" in text or "Access-Control" in text) as page:
+        page.goto(page_origin + "/")
+        yield page
 
 
 def seen(page: Any) -> list[dict[str, Any]]:

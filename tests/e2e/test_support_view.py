@@ -27,12 +27,12 @@ from models.outbox import Channel, EventType, OutboxEvent, add_event, mark_faile
 from models.users import ensure_user
 from services import sharing
 from services.unit_of_work import unit_of_work
+from tests.support.browser import launched_chromium, watched_page
 from tests.support.domain import funded_user, make_job, stored_upload
 from tests.support.users import auth, make_token, new_user_id
 
 pytestmark = pytest.mark.usefixtures("stack", "ledger_invariant")
 
-CHROMIUM = Path("/usr/bin/chromium")  # Debian's package; scripts/run/lib.sh names it too
 REVIEW_COPY = Path("/tmp/support-screens")
 # Operators of this test's own: the admin budget (120 a minute) is per operator, and other
 # tests' admin traffic (schemathesis, the hostile walks) must not have spent it. The page's
@@ -71,31 +71,15 @@ def ticket() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: the support view's test needs Debian's chromium "
-                    "(`./run setup` installs it, or `apt-get install -y chromium`)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM),
-                                             args=["--no-sandbox"])
+    with launched_chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    page.on("console", lambda message: problems.append(message.text)
-            if "Content Security Policy" in message.text else None)
-    yield page
-    context.close()
-    assert problems == [], problems  # no script error, nothing the CSP refused
+    # No script error, nothing the CSP refused.
+    with watched_page(browser.new_context(viewport={"width": 1440, "height": 900})) as page:
+        yield page
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,6 @@ import shutil
 import time
 import zipfile
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -32,6 +31,7 @@ from devstack.processes import REPO_ROOT
 from devstack.waiting import wait_until
 from fakes.getimg.process import FakeGetImg
 from tests.support.assets import SELFIE
+from tests.support.browser import launched_chromium
 from tests.support.domain import funded_user, make_job, stored_upload
 from tests.support.live import LiveServer, LiveUser
 from tests.support.push import PushFakes
@@ -39,7 +39,6 @@ from tests.support.users import make_token, new_user_id
 
 pytestmark = pytest.mark.usefixtures("worker", "ledger_invariant")
 
-CHROMIUM = Path("/usr/bin/chromium")  # Debian's package; scripts/run/lib.sh names it too
 AXE = REPO_ROOT / "tests" / "support" / "axe" / "axe.min.js"
 SCREENS = REPO_ROOT / "var" / "test-artifacts" / "app-screens"
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2,
@@ -55,19 +54,10 @@ PAGE = 20  # the client's page of My Headshots
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: the web client's test needs Debian's chromium "
-                    "(`./run setup` installs it, or `apt-get install -y chromium`)")
-    from playwright.sync_api import sync_playwright
-
     shutil.rmtree(SCREENS, ignore_errors=True)  # this run's screens only
     SCREENS.mkdir(parents=True)
-    with sync_playwright() as playwright:
-        # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM),
-                                             args=["--no-sandbox"])
+    with launched_chromium() as browser:
         yield browser
-        browser.close()
 
 
 def _open(browser: Any, size: dict[str, Any]) -> tuple[Any, Any, list[str]]:
@@ -463,8 +453,19 @@ def test_the_screens_at_desktop_size(web: str, desktop: Any) -> None:
     _check(page, "desktop-04-credits")
 
 
-def test_my_headshots_loads_the_next_page_as_the_person_scrolls(web: str, desktop: Any) -> None:
-    page = desktop
+@pytest.fixture
+def short_desktop(browser: Any) -> Iterator[Any]:
+    """A desktop window too short for one page of tiles to reach the grid's sentinel (within
+    its 400 px margin): on a taller one the client rightly loads the next page unscrolled."""
+    context, page, problems = _open(browser, {"viewport": {"width": 1280, "height": 400}})
+    yield page
+    context.close()
+    assert problems == [], problems
+
+
+def test_my_headshots_loads_the_next_page_as_the_person_scrolls(web: str,
+                                                                short_desktop: Any) -> None:
+    page = short_desktop
     user_id = funded_user(30)
     upload = stored_upload(user_id)
     made = [make_job(user_id, upload, "completed")["id"] for _ in range(PAGE + 3)]
